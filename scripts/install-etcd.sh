@@ -1,0 +1,45 @@
+#!/bin/sh
+# Install etcd (Debian package etcd-server, 3.4) for the side-by-side benchmarks in bench/.
+#
+# Idempotent: does nothing when `etcd` is already on PATH. The package's own daemon must
+# never keep running: the benchmarks start their own members on loopback. Service starts
+# are denied during the install with a temporary policy-rc.d (unless one exists already),
+# and any daemon the package still started (the Debian one runs as user "etcd") is stopped.
+set -eu
+
+if command -v etcd >/dev/null 2>&1; then
+    echo "etcd already installed: $(command -v etcd)"
+    exit 0
+fi
+
+POLICY=/usr/sbin/policy-rc.d
+OWN_POLICY=0
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$POLICY"
+    chmod 755 "$POLICY"
+    OWN_POLICY=1
+fi
+cleanup() {
+    if [ "$OWN_POLICY" = 1 ]; then
+        rm -f "$POLICY"
+    fi
+}
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends etcd-server
+
+# Stop the packaged daemon if something started it anyway (systemd or the init script).
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl stop etcd.service 2>/dev/null || true
+    systemctl disable etcd.service 2>/dev/null || true
+fi
+if [ -x /etc/init.d/etcd ]; then
+    /etc/init.d/etcd stop >/dev/null 2>&1 || true
+fi
+for pid in $(pgrep -u etcd -x etcd 2>/dev/null || true); do
+    echo "stopping packaged etcd daemon (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+done
+
+etcd --version | head -n 1

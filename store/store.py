@@ -1,0 +1,394 @@
+"""The LMDB object store: objects, one global revision, an event log and its compaction.
+
+This is the replicated state machine. `apply(command, raft_index)` is a pure function of
+(state, command): the API server fixes uids, timestamps and names before proposing, and the
+clock used for age-based compaction is the command's own `now`. Apply never raises and never
+blocks; failures are results (`{"ok": False, "reason": ...}`), because an exception inside a
+pysyncobj apply would block the Raft log forever.
+
+Idempotence: the Raft index of the last applied entry is written in the same LMDB transaction
+as its effects, so entries replayed after a restart are skipped; and every write carries a
+request id whose first result is remembered, so a retried proposal returns that result instead
+of applying twice.
+
+Group commit: the consensus layer opens a batch, applies every entry of one Raft tick inside it
+(each in a nested transaction) and commits once, so a tick costs one fsync whatever its size.
+Listeners run after each commit with the new revision (the API server's watch hub).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+
+from .codec import decode_revision, dump_json, encode_revision, load_json
+
+log = logging.getLogger(__name__)
+
+_META_REVISION = b"revision"
+_META_FLOOR = b"compacted_floor"
+_META_APPLIED = b"applied_index"
+_META_CLUSTER = b"cluster_id"
+_META_REQUEST_SEQ = b"request_seq"
+
+_TABLES = (b"objects", b"events", b"meta", b"requests", b"request_order")
+
+Command = dict[str, Any]
+Result = dict[str, Any]
+
+
+class CompactedError(Exception):
+    """The asked-for revision is below the compacted floor: the events are gone."""
+
+    def __init__(self, revision: int, floor: int) -> None:
+        super().__init__(f"revision {revision} is compacted (oldest available: {floor})")
+        self.revision = revision
+        self.floor = floor
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Tuning that must be the same on every replica (compaction is part of apply)."""
+
+    event_window_count: int = 100_000  # events kept at least this many
+    event_window_seconds: float = 3600.0  # events older than this are dropped
+    request_window: int = 20_000  # request ids remembered for de-duplication
+    max_compaction_per_apply: int = 1_000  # bound the work one apply may do
+    map_size: int = 16 << 30  # virtual; LMDB only uses what it writes
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the event log."""
+
+    revision: int
+    type: str  # ADDED | MODIFIED | DELETED
+    key: str
+    object: dict[str, Any]
+
+
+def _fail(reason: str, message: str) -> Result:
+    return {"ok": False, "reason": reason, "message": message}
+
+
+class Store:
+    """LMDB-backed object store with a revisioned event log."""
+
+    def __init__(self, path: str, settings: StoreSettings | None = None) -> None:
+        self.path = path
+        self.settings = settings or StoreSettings()
+        os.makedirs(path, exist_ok=True)
+        # sync=True + metasync=False: one fdatasync per commit, crash-safe (ACI kept; a crash may
+        # undo the last commits, which the durable Raft journal replays).
+        self._env = lmdb.open(
+            path, map_size=self.settings.map_size, max_dbs=len(_TABLES), sync=True, metasync=False,
+            max_readers=4096, readahead=False,
+        )
+        self._db = {name: self._env.open_db(name) for name in _TABLES}
+        self._batch: lmdb.Transaction | None = None
+        self._batch_lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the environment (no reader may be active)."""
+        self._env.close()
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(revision)` after every commit that changed something."""
+        self._listeners.append(listener)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[lmdb.Transaction]:
+        with self._env.begin(buffers=True) as txn:
+            yield txn
+
+    def _meta_int(self, txn: lmdb.Transaction, name: bytes) -> int:
+        raw = txn.get(name, db=self._db[b"meta"])
+        return int(bytes(raw)) if raw is not None else 0
+
+    @property
+    def revision(self) -> int:
+        """The global revision: bumped by every applied write."""
+        with self._read() as txn:
+            return self._meta_int(txn, _META_REVISION)
+
+    @property
+    def compacted_floor(self) -> int:
+        """Events at or below this revision are gone; a watch may start from it or later."""
+        with self._read() as txn:
+            return self._meta_int(txn, _META_FLOOR)
+
+    @property
+    def applied_index(self) -> int:
+        """Raft index of the last applied entry (0 when none)."""
+        with self._read() as txn:
+            return self._meta_int(txn, _META_APPLIED)
+
+    @property
+    def cluster_id(self) -> str | None:
+        """The cluster this store belongs to, once recorded."""
+        with self._read() as txn:
+            raw = txn.get(_META_CLUSTER, db=self._db[b"meta"])
+            return bytes(raw).decode() if raw is not None else None
+
+    def set_cluster_id(self, cluster_id: str) -> None:
+        """Record the cluster id (outside Raft: it is a local sanity check)."""
+        with self._env.begin(write=True) as txn:
+            txn.put(_META_CLUSTER, cluster_id.encode(), db=self._db[b"meta"])
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The object stored at `key`, or None."""
+        with self._read() as txn:
+            raw = txn.get(key.encode(), db=self._db[b"objects"])
+            return load_json(raw) if raw is not None else None
+
+    def list(self, prefix: str) -> tuple[list[dict[str, Any]], int]:
+        """Every object whose key starts with `prefix`, and the revision they were read at."""
+        items: list[dict[str, Any]] = []
+        raw_prefix = prefix.encode()
+        with self._read() as txn:
+            revision = self._meta_int(txn, _META_REVISION)
+            cursor = txn.cursor(db=self._db[b"objects"])
+            if cursor.set_range(raw_prefix):
+                for key, value in cursor:
+                    if not bytes(key).startswith(raw_prefix):
+                        break
+                    items.append(load_json(value))
+        return items, revision
+
+    def events_since(self, revision: int, *, limit: int = 10_000) -> tuple[list[Event], int]:
+        """Events after `revision` (at most `limit`), and the store revision they were read at.
+
+        Raises CompactedError when events after `revision` were compacted away.
+        """
+        events: list[Event] = []
+        with self._read() as txn:
+            floor = self._meta_int(txn, _META_FLOOR)
+            current = self._meta_int(txn, _META_REVISION)
+            if revision < floor:
+                raise CompactedError(revision, floor)
+            if revision >= current:
+                return events, current
+            cursor = txn.cursor(db=self._db[b"events"])
+            if cursor.set_range(encode_revision(revision + 1)):
+                for key, value in cursor:
+                    entry = load_json(value)
+                    events.append(Event(decode_revision(bytes(key)), entry["type"], entry["key"], entry["object"]))
+                    if len(events) >= limit:
+                        break
+        return events, current
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def begin_batch(self) -> None:
+        """Start a group commit: later applies share one transaction until `commit_batch`."""
+        with self._batch_lock:
+            if self._batch is None:
+                self._batch = self._env.begin(write=True)
+
+    def commit_batch(self) -> None:
+        """Commit the open batch (one fsync) and notify listeners."""
+        with self._batch_lock:
+            txn, self._batch = self._batch, None
+        if txn is None:
+            return
+        revision = self._meta_int(txn, _META_REVISION)
+        txn.commit()
+        self._notify(revision)
+
+    def _notify(self, revision: int) -> None:
+        for listener in self._listeners:
+            try:
+                listener(revision)
+            except Exception:  # a listener must never break the apply path
+                log.exception("store listener failed")
+
+    def apply(self, command: Command, raft_index: int | None = None) -> Result:
+        """Apply one command; never raises. `raft_index` enables the replay guard."""
+        try:
+            if self._batch is not None:
+                child = self._env.begin(write=True, parent=self._batch)
+                try:
+                    result = self._apply_in(child, command, raft_index)
+                    child.commit()
+                except BaseException:
+                    child.abort()
+                    raise
+                return result
+            txn = self._env.begin(write=True)
+            try:
+                result = self._apply_in(txn, command, raft_index)
+                revision = self._meta_int(txn, _META_REVISION)
+                txn.commit()
+            except BaseException:
+                txn.abort()
+                raise
+            self._notify(revision)
+            return result
+        except Exception as exc:  # deterministic inputs; this is a bug or a full disk
+            log.exception("apply failed for %s", command.get("op"))
+            return _fail("Internal", f"apply failed: {exc}")
+
+    def _apply_in(self, txn: lmdb.Transaction, command: Command, raft_index: int | None) -> Result:
+        meta = self._db[b"meta"]
+        if raft_index is not None:
+            if raft_index <= self._meta_int(txn, _META_APPLIED):
+                return _fail("AlreadyApplied", f"raft entry {raft_index} was applied before")
+            txn.put(_META_APPLIED, str(raft_index).encode(), db=meta)
+        op = command.get("op")
+        if op == "noop":
+            return {"ok": True, "revision": self._meta_int(txn, _META_REVISION)}
+        request_id = command.get("request_id")
+        if request_id:
+            previous = txn.get(request_id.encode(), db=self._db[b"requests"])
+            if previous is not None:
+                return load_json(previous)
+        handler = {"create": self._create, "update": self._update, "delete": self._delete}.get(op)
+        if handler is None:
+            result = _fail("BadCommand", f"unknown op {op!r}")
+        else:
+            result = handler(txn, command)
+        if request_id:
+            self._remember_request(txn, request_id, result)
+        if result.get("ok"):
+            self._compact(txn, float(command.get("now") or 0))
+        return result
+
+    def _create(self, txn: lmdb.Transaction, command: Command) -> Result:
+        key = command["key"]
+        if txn.get(key.encode(), db=self._db[b"objects"]) is not None:
+            return _fail("AlreadyExists", f"{key} already exists")
+        return self._write(txn, "ADDED", key, command["object"], command)
+
+    def _update(self, txn: lmdb.Transaction, command: Command) -> Result:
+        key = command["key"]
+        current, failure = self._check_preconditions(txn, key, command)
+        if failure:
+            return failure
+        assert current is not None
+        return self._write(txn, "MODIFIED", key, command["object"], command)
+
+    def _delete(self, txn: lmdb.Transaction, command: Command) -> Result:
+        key = command["key"]
+        current, failure = self._check_preconditions(txn, key, command)
+        if failure:
+            return failure
+        assert current is not None
+        txn.delete(key.encode(), db=self._db[b"objects"])
+        return self._write(txn, "DELETED", key, current, command, store_object=False)
+
+    def _check_preconditions(
+        self, txn: lmdb.Transaction, key: str, command: Command
+    ) -> tuple[dict[str, Any] | None, Result | None]:
+        raw = txn.get(key.encode(), db=self._db[b"objects"])
+        if raw is None:
+            return None, _fail("NotFound", f"{key} not found")
+        current = load_json(raw)
+        metadata = current.get("metadata", {})
+        expected_revision = command.get("expected_revision")
+        if expected_revision is not None and int(metadata.get("resourceVersion", 0)) != int(expected_revision):
+            return current, _fail(
+                "Conflict",
+                f"the object has been modified; please apply your changes to the latest version and try again "
+                f"(expected resourceVersion {expected_revision}, current {metadata.get('resourceVersion')})",
+            )
+        expected_uid = command.get("expected_uid")
+        if expected_uid is not None and metadata.get("uid") != expected_uid:
+            return current, _fail(
+                "Conflict", f"precondition failed: UID in precondition: {expected_uid}, UID in object meta: "
+                f"{metadata.get('uid')}",
+            )
+        return current, None
+
+    def _write(
+        self, txn: lmdb.Transaction, event_type: str, key: str, obj: dict[str, Any], command: Command,
+        *, store_object: bool = True,
+    ) -> Result:
+        meta = self._db[b"meta"]
+        revision = self._meta_int(txn, _META_REVISION) + 1
+        txn.put(_META_REVISION, str(revision).encode(), db=meta)
+        stamped = copy.deepcopy(obj)
+        stamped.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        if store_object:
+            txn.put(key.encode(), dump_json(stamped), db=self._db[b"objects"])
+        event = {"type": event_type, "key": key, "object": stamped, "ts": float(command.get("now") or 0)}
+        txn.put(encode_revision(revision), dump_json(event), db=self._db[b"events"])
+        return {"ok": True, "revision": revision, "object": stamped}
+
+    def _remember_request(self, txn: lmdb.Transaction, request_id: str, result: Result) -> None:
+        meta, order = self._db[b"meta"], self._db[b"request_order"]
+        seq = self._meta_int(txn, _META_REQUEST_SEQ) + 1
+        txn.put(_META_REQUEST_SEQ, str(seq).encode(), db=meta)
+        txn.put(request_id.encode(), dump_json(result), db=self._db[b"requests"])
+        txn.put(encode_revision(seq), request_id.encode(), db=order)
+        oldest = seq - self.settings.request_window
+        if oldest > 0:
+            old_id = txn.pop(encode_revision(oldest), db=order)
+            if old_id is not None:
+                txn.delete(bytes(old_id), db=self._db[b"requests"])
+
+    def _compact(self, txn: lmdb.Transaction, now: float) -> None:
+        """Drop events beyond the count window or older than the age window (bounded work)."""
+        meta, events = self._db[b"meta"], self._db[b"events"]
+        revision = self._meta_int(txn, _META_REVISION)
+        floor = self._meta_int(txn, _META_FLOOR)
+        oldest_allowed = now - self.settings.event_window_seconds
+        cursor = txn.cursor(db=events)
+        removed = 0
+        while removed < self.settings.max_compaction_per_apply and cursor.first():
+            event_revision = decode_revision(bytes(cursor.key()))
+            if event_revision >= revision:
+                break  # always keep the newest event
+            too_many = revision - floor > self.settings.event_window_count
+            too_old = now > 0 and load_json(cursor.value())["ts"] < oldest_allowed
+            if not (too_many or too_old):
+                break
+            cursor.delete()
+            floor = event_revision
+            removed += 1
+        if removed:
+            txn.put(_META_FLOOR, str(floor).encode(), db=meta)
+
+    # ---- snapshots ----------------------------------------------------------------------------
+
+    def copy_to(self, fd: int) -> None:
+        """Write a compacted, consistent copy of the whole LMDB file to an open file descriptor."""
+        self._env.copyfd(fd, compact=True)
+
+    def install_from(self, lmdb_file: str) -> int:
+        """Replace every table with the content of an LMDB file (a snapshot); returns its applied index.
+
+        Done as one write transaction on the live environment, so concurrent readers keep
+        their consistent view and never see a half-installed state.
+        """
+        source = lmdb.open(lmdb_file, subdir=False, readonly=True, lock=False, max_dbs=len(_TABLES))
+        try:
+            with source.begin() as src, self._env.begin(write=True) as dst:
+                for name in _TABLES:
+                    src_db = source.open_db(name, txn=src, create=False)
+                    dst_db = self._db[name]
+                    dst.drop(dst_db, delete=False)
+                    for key, value in src.cursor(db=src_db):
+                        dst.put(key, value, db=dst_db, append=True)
+                applied = self._meta_int(dst, _META_APPLIED)
+                revision = self._meta_int(dst, _META_REVISION)
+        finally:
+            source.close()
+        self._notify(revision)
+        return applied
+
+    def sync(self) -> None:
+        """Force LMDB data and meta pages to disk."""
+        self._env.sync(True)

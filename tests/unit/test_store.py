@@ -1,0 +1,158 @@
+"""Unit tests of the LMDB store, without Raft."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from minik8s.store import CompactedError, Store, StoreSettings
+
+
+def _cm(name: str, value: str = "v") -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
+            "data": {"k": value}}
+
+
+def _create(store: Store, name: str, *, index: int | None = None, rid: str | None = None, now: float = 0) -> dict:
+    return store.apply({"op": "create", "key": f"/registry/configmaps/default/{name}", "object": _cm(name),
+                        "request_id": rid or f"req-{name}", "now": now}, index)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(str(tmp_path / "db"))
+    yield s
+    s.close()
+
+
+def test_store_create_stamps_revision(store: Store) -> None:
+    """A create bumps the global revision and stamps it as the object's resourceVersion."""
+    result = _create(store, "a")
+    assert result["ok"] and result["revision"] == 1
+    assert store.get("/registry/configmaps/default/a")["metadata"]["resourceVersion"] == "1"
+    assert store.revision == 1
+
+
+def test_store_create_twice_is_already_exists(store: Store) -> None:
+    """Creating an existing key fails with AlreadyExists and changes nothing."""
+    _create(store, "a")
+    result = _create(store, "a", rid="other")
+    assert result == {"ok": False, "reason": "AlreadyExists", "message": "/registry/configmaps/default/a already exists"}
+    assert store.revision == 1
+
+
+def test_store_update_checks_expected_revision(store: Store) -> None:
+    """An update with a stale expected revision is a Conflict; with the current one it succeeds."""
+    _create(store, "a")
+    key = "/registry/configmaps/default/a"
+    stale = store.apply({"op": "update", "key": key, "object": _cm("a", "x"), "expected_revision": 0,
+                         "request_id": "u1"})
+    assert stale["reason"] == "Conflict"
+    ok = store.apply({"op": "update", "key": key, "object": _cm("a", "x"), "expected_revision": 1,
+                      "request_id": "u2"})
+    assert ok["ok"] and store.get(key)["data"]["k"] == "x"
+
+
+def test_store_delete_logs_last_state(store: Store) -> None:
+    """A delete removes the key and logs the last state stamped with the delete revision."""
+    _create(store, "a")
+    result = store.apply({"op": "delete", "key": "/registry/configmaps/default/a", "request_id": "d"})
+    assert result["ok"] and store.get("/registry/configmaps/default/a") is None
+    events, revision = store.events_since(0)
+    assert [(e.revision, e.type) for e in events] == [(1, "ADDED"), (2, "DELETED")]
+    assert events[1].object["metadata"]["resourceVersion"] == "2" and revision == 2
+
+
+def test_store_missing_key_is_not_found(store: Store) -> None:
+    """Update and delete of a missing key report NotFound."""
+    for op in ("update", "delete"):
+        result = store.apply({"op": op, "key": "/registry/configmaps/default/x", "object": _cm("x"),
+                              "request_id": op})
+        assert result["reason"] == "NotFound"
+
+
+def test_store_request_id_dedup_returns_first_result(store: Store) -> None:
+    """A repeated request id returns the first result and applies nothing."""
+    first = _create(store, "a", rid="same")
+    again = store.apply({"op": "create", "key": "/registry/configmaps/default/b", "object": _cm("b"),
+                         "request_id": "same"})
+    assert again == first and store.revision == 1 and store.get("/registry/configmaps/default/b") is None
+
+
+def test_store_raft_index_guard_skips_replays(store: Store) -> None:
+    """Entries at or below the applied Raft index are skipped."""
+    _create(store, "a", index=5)
+    replay = _create(store, "b", index=5)
+    assert replay["reason"] == "AlreadyApplied" and store.applied_index == 5 and store.revision == 1
+
+
+def test_store_list_by_prefix_and_revision(store: Store) -> None:
+    """List returns only keys under the prefix, with the revision read."""
+    _create(store, "a")
+    store.apply({"op": "create", "key": "/registry/configmaps/default2/z", "object": _cm("z"), "request_id": "z"})
+    items, revision = store.list("/registry/configmaps/default/")
+    assert [i["metadata"]["name"] for i in items] == ["a"] and revision == 2
+
+
+def test_store_compaction_by_count_records_floor(tmp_path) -> None:
+    """Beyond the count window, old events are dropped and the floor recorded; watching below it fails."""
+    store = Store(str(tmp_path / "db"), StoreSettings(event_window_count=5))
+    for i in range(12):
+        _create(store, f"o{i}")
+    assert store.compacted_floor == 7
+    events, _ = store.events_since(7)
+    assert [e.revision for e in events] == [8, 9, 10, 11, 12]
+    with pytest.raises(CompactedError):
+        store.events_since(6)
+    store.close()
+
+
+def test_store_compaction_by_age(tmp_path) -> None:
+    """Events older than the age window (by the commands' own clock) are dropped."""
+    store = Store(str(tmp_path / "db"), StoreSettings(event_window_seconds=10))
+    for i in range(3):
+        _create(store, f"o{i}", now=100 + i)
+    _create(store, "late", now=200)
+    assert store.compacted_floor == 3
+    store.close()
+
+
+def test_store_batch_commits_once_and_notifies(store: Store) -> None:
+    """Applies inside a batch are invisible until commit, then listeners see the final revision."""
+    seen: list[int] = []
+    store.add_listener(seen.append)
+    store.begin_batch()
+    _create(store, "a", index=1)
+    _create(store, "b", index=2)
+    assert store.revision == 0
+    store.commit_batch()
+    assert store.revision == 2 and seen == [2]
+
+
+def test_store_failed_apply_in_batch_rolls_back_only_itself(store: Store) -> None:
+    """A failing command inside a batch does not undo the others."""
+    store.begin_batch()
+    _create(store, "a", index=1)
+    bad = store.apply({"op": "create", "key": "/registry/configmaps/default/x", "object": object(),
+                       "request_id": "bad"}, 2)
+    _create(store, "b", index=3)
+    store.commit_batch()
+    assert bad["reason"] == "Internal"
+    assert store.revision == 2 and store.applied_index == 3
+
+
+def test_store_snapshot_roundtrip(tmp_path, store: Store) -> None:
+    """A copy installed into another store reproduces objects, events, revision and applied index."""
+    for i in range(3):
+        _create(store, f"o{i}", index=i + 1)
+    snap = str(tmp_path / "snap.mdb")
+    with open(snap, "wb") as f:
+        store.copy_to(f.fileno())
+    other = Store(str(tmp_path / "other"))
+    _create(other, "stale", index=1)
+    assert other.install_from(snap) == 3
+    assert other.revision == 3 and other.get("/registry/configmaps/default/stale") is None
+    assert [e.revision for e in other.events_since(0)[0]] == [1, 2, 3]
+    other.close()
+    assert os.path.getsize(snap) > 0
