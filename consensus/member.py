@@ -1,0 +1,126 @@
+"""The pysyncobj Raft member that applies store commands, made durable.
+
+pysyncobj is used as it is, with three hooks (it is pinned to 0.3.17 for them):
+
+- its journal factory returns our `DurableJournal` (fsync, crash-safe rewrites);
+- `_onTick` syncs the journal first, so a leader's own entries are durable before the commit
+  index it computes at the start of the tick counts them;
+- the name-mangled `__sendNextNodeIdx` (a follower's reply to append_entries) syncs the
+  journal before the reply leaves, so a follower never acknowledges what it could lose.
+
+Entries applied during one tick go into one store batch (one LMDB commit); completion
+callbacks are held until that commit, so a caller is answered only once its write is visible
+to readers of this member.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pysyncobj.syncobj as _syncobj
+from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.pipe_notifier import PipeNotifier
+
+from minik8s.store import Store
+
+from .journal import DurableJournal
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[Any, int], None]
+
+_journal_lock = threading.Lock()  # the journal factory is module-global in pysyncobj
+
+
+class RaftMember(SyncObj):
+    """A Raft member whose replicated state is a `Store`."""
+
+    def __init__(self, self_addr: str, peers: list[str], conf: SyncObjConf, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[Callback, Any, int]] = []
+        self._pending_lock = threading.Lock()
+        self.journal = DurableJournal(conf.journalFile)
+        with _journal_lock:
+            _syncobj.createJournal = lambda _path: self.journal
+            super().__init__(self_addr, peers, conf)
+        self._last_sent: tuple[int, int] = (0, 0)
+        # pysyncobj only wakes its tick thread on new commands when not batching; we batch.
+        self._notifier = PipeNotifier(self._poller)
+        self.addOnTickCallback(self._end_of_tick)
+
+    @replicated
+    def apply_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        """The replicated method: runs on every member for every committed command."""
+        # raftLastApplied is bumped only after this returns, so this entry's index is +1.
+        self._store.begin_batch()
+        return self._store.apply(command, self.raftLastApplied + 1)
+
+    def submit(self, command: dict[str, Any], callback: Callback) -> None:
+        """Propose `command`; `callback(result, fail_reason)` runs after it is applied and committed here."""
+
+        def deferred(result: Any, reason: int) -> None:
+            with self._pending_lock:
+                self._pending.append((callback, result, reason))
+
+        self.apply_command(command, callback=deferred)
+        self._notifier.notify()  # wake the tick thread now rather than at its next poll timeout
+
+    def _end_of_tick(self) -> None:
+        self._replicate_new_entries()
+        self.flush_applied()
+
+    def _replicate_new_entries(self) -> None:
+        """As leader, send one append_entries per follower for everything this tick added or committed.
+
+        pysyncobj either sends on every single command (quadratic re-sends under load) or only
+        every appendEntriesPeriod (slow); we run it in batch mode and send once per tick.
+        """
+        if not self._isLeader():
+            return
+        marker = (self._SyncObj__getCurrentLogIndex(), self.raftCommitIndex)  # type: ignore[attr-defined]
+        if marker != self._last_sent:
+            self._last_sent = marker
+            self._SyncObj__sendAppendEntries()  # type: ignore[attr-defined]
+
+    def flush_applied(self) -> None:
+        """Commit this tick's store batch, then answer the callers whose entries it holds."""
+        self._store.commit_batch()
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for callback, result, reason in pending:
+            try:
+                callback(result, reason)
+            except Exception:
+                log.exception("write callback failed")
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 (pysyncobj's names)
+        self.journal.sync()
+        super()._onTick(timeToWait)
+        self._end_of_tick()  # also covers ticks that return before the on-tick callbacks
+
+    def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N802
+        self.journal.sync()
+        SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)  # type: ignore[attr-defined]
+
+    @property
+    def leader_commit_index(self) -> int | None:
+        """The commit index last heard from the leader (None before any)."""
+        return self._SyncObj__leaderCommitIndex  # type: ignore[attr-defined]
+
+
+class _OverlapResendFilter(logging.Filter):
+    """Drop pysyncobj's 'truncating already-applied log entries' alarm.
+
+    With appendEntriesUseBatch=False the leader re-sends overlapping entries and pysyncobj
+    truncates and re-adds them; our journal matches identical re-adds (same index, term and
+    bytes) and logs a real truncation itself, so this alarm is noise here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("truncating already-applied log entries")
+
+
+logging.getLogger("pysyncobj.syncobj").addFilter(_OverlapResendFilter())

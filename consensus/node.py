@@ -1,0 +1,257 @@
+"""The consensus facade the API server uses: propose, read barrier, status.
+
+pysyncobj may report a write as failed that was in fact applied (timeout, leader change), and
+may never call back at all when a leader dies. So `propose` waits with its own deadline and
+re-proposes the *same* command (same request id) until it gets a definite answer: the store's
+de-duplication turns a repeat into the first result, so a client never sees a duplicate or a
+lost acknowledged write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObjConf
+
+from minik8s.store import Store
+
+from .journal import read_entries
+from .member import RaftMember
+from .snapshot import make_serializers, read_header
+
+log = logging.getLogger(__name__)
+
+_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
+_RETRY_WITH_SAME_ID = {
+    FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER, FAIL_REASON.QUEUE_FULL, FAIL_REASON.DISCARDED,
+    FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME,
+}
+
+
+class ConsensusError(Exception):
+    """The cluster could not give a definite answer in time (no quorum, no leader)."""
+
+
+class StartupCheckError(Exception):
+    """This member's data directory is inconsistent; starting it could lose or fork data."""
+
+
+@dataclass(frozen=True)
+class ConsensusSettings:
+    """How one Raft member runs."""
+
+    name: str
+    data_dir: str
+    raft_addr: str
+    peers: tuple[str, ...] = ()
+    cluster_secret: str = ""
+    log_compaction_entries: int = 5000
+    log_compaction_seconds: float = 300.0
+    election_timeout: tuple[float, float] = (0.4, 1.4)
+    leader_fallback_seconds: float = 5.0
+    attempt_timeout: float = 2.0  # wait this long for one proposal before re-proposing it
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raft_dir(self) -> str:
+        return os.path.join(self.data_dir, "raft")
+
+    @property
+    def cluster_id(self) -> str:
+        """Derived from the secret: members of one cluster share it, other clusters differ."""
+        return hashlib.sha256(("minik8s-cluster:" + self.cluster_secret).encode()).hexdigest()[:16]
+
+
+def check_startup(settings: ConsensusSettings, store: Store) -> None:
+    """Refuse to start when the journal and the store disagree (raises StartupCheckError)."""
+    recorded = store.cluster_id
+    if recorded is not None and recorded != settings.cluster_id:
+        raise StartupCheckError(
+            f"{settings.data_dir} belongs to another cluster (cluster id {recorded}, this cluster's secret "
+            f"gives {settings.cluster_id}); use the right --cluster-secret-file or an empty --data-dir"
+        )
+    journal_path = os.path.join(settings.raft_dir, "journal")
+    entries, _, _ = read_entries(journal_path)
+    log_end = entries[-1][1] if entries else 0
+    snapshot_path = os.path.join(settings.raft_dir, "snapshot")
+    if os.path.exists(snapshot_path):
+        header, _ = read_header(snapshot_path)
+        log_end = max(log_end, header["applied_index"])
+    if store.applied_index > log_end:
+        raise StartupCheckError(
+            f"the store in {settings.data_dir} has applied Raft index {store.applied_index} but the Raft log "
+            f"ends at {log_end}: the journal was lost or replaced. Starting would silently skip new writes. "
+            f"Move {settings.data_dir} away and start with an empty data dir to rejoin from the other members"
+        )
+    if recorded is None:
+        store.set_cluster_id(settings.cluster_id)
+
+
+class Consensus:
+    """One Raft member of the replicated store, with the calls the API server needs."""
+
+    def __init__(self, settings: ConsensusSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._member: RaftMember | None = None
+        self._barrier = threading.Condition()
+        self._barrier_started = 0
+        self._barrier_done = 0
+        self._barrier_in_flight = False
+
+    def start(self) -> None:
+        """Check the data directory, then join the cluster."""
+        os.makedirs(self.settings.raft_dir, exist_ok=True)
+        check_startup(self.settings, self.store)
+        serializer, deserializer = make_serializers(self.store, before=self._flush)
+        s = self.settings
+        conf = SyncObjConf(
+            journalFile=os.path.join(s.raft_dir, "journal"),
+            fullDumpFile=os.path.join(s.raft_dir, "snapshot"),
+            serializer=serializer,
+            deserializer=deserializer,
+            password=s.cluster_secret or None,
+            bindAddress=s.raft_addr,
+            appendEntriesUseBatch=True,  # RaftMember sends once per tick
+            raftMinTimeout=s.election_timeout[0],
+            raftMaxTimeout=s.election_timeout[1],
+            connectionTimeout=max(3.5, s.election_timeout[1]),
+            leaderFallbackTimeout=s.leader_fallback_seconds,
+            logCompactionMinEntries=s.log_compaction_entries,
+            logCompactionMinTime=s.log_compaction_seconds,
+            dynamicMembershipChange=False,
+            **s.extra,
+        )
+        self._member = RaftMember(s.raft_addr, list(s.peers), conf, self.store)
+
+    def _flush(self) -> None:
+        if self._member is not None:
+            self._member.flush_applied()
+
+    def stop(self) -> None:
+        """Leave the cluster and close the journal."""
+        if self._member is not None:
+            self._member.destroy_synchronous()
+            self._member = None
+
+    @property
+    def member(self) -> RaftMember:
+        if self._member is None:
+            raise ConsensusError("consensus is not started")
+        return self._member
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    def propose(self, command: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+        """Replicate `command` and return the store's result as applied on this member.
+
+        Re-proposes the same command (same request id) after an unclear failure, until
+        `timeout`; raises ConsensusError when no definite answer came by then.
+        """
+        command = dict(command)
+        command.setdefault("request_id", uuid.uuid4().hex)
+        deadline = time.monotonic() + timeout
+        last_problem = "no answer"
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConsensusError(f"write not confirmed within {timeout:.0f}s ({last_problem})")
+            outcome = self._propose_once(command, min(remaining, self.settings.attempt_timeout))
+            if outcome is None:
+                last_problem = "timed out waiting for the cluster"
+                continue
+            result, reason = outcome
+            if reason == FAIL_REASON.SUCCESS and result.get("reason") != "AlreadyApplied":
+                return result
+            last_problem = f"raft: {_reason_name(reason)}"
+            if reason not in _RETRY_WITH_SAME_ID and reason != FAIL_REASON.SUCCESS:
+                raise ConsensusError(f"write refused ({last_problem})")
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _propose_once(self, command: dict[str, Any], wait: float) -> tuple[Any, int] | None:
+        done = threading.Event()
+        box: list[tuple[Any, int]] = []
+
+        def on_done(result: Any, reason: int) -> None:
+            box.append((result, reason))
+            done.set()
+
+        self.member.submit(command, on_done)
+        return box[0] if done.wait(wait) else None
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def barrier(self, *, timeout: float = 10.0) -> None:
+        """Return once this member has applied every write acknowledged before the call.
+
+        Concurrent readers share barriers: a reader waits for the first barrier proposed
+        after it arrived (an earlier one might not cover writes acknowledged just before).
+        """
+        deadline = time.monotonic() + timeout
+        with self._barrier:
+            target = self._barrier_started + 1
+            while self._barrier_done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConsensusError("read barrier not confirmed in time (no quorum?)")
+                if self._barrier_in_flight:
+                    self._barrier.wait(remaining)
+                    continue
+                self._barrier_in_flight = True
+                self._barrier_started += 1
+                generation = self._barrier_started
+                self._barrier.release()
+                try:
+                    self.propose({"op": "noop"}, timeout=remaining)
+                    succeeded = True
+                except ConsensusError:
+                    succeeded = False
+                finally:
+                    self._barrier.acquire()
+                    self._barrier_in_flight = False
+                    self._barrier.notify_all()
+                if succeeded:
+                    self._barrier_done = max(self._barrier_done, generation)
+                else:
+                    raise ConsensusError("read barrier not confirmed in time (no quorum?)")
+
+    # ---- status -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """This member's view: role, leader, term, indices, revision, members."""
+        member = self.member
+        leader = member._getLeader()
+        return {
+            "name": self.settings.name,
+            "raftAddr": self.settings.raft_addr,
+            "role": _ROLES.get(member._SyncObj__raftState, "follower"),  # type: ignore[attr-defined]
+            "leader": str(leader.id if hasattr(leader, "id") else leader) if leader is not None else None,
+            "term": member.raftCurrentTerm,
+            "commitIndex": member.raftCommitIndex,
+            "appliedIndex": member.raftLastApplied,
+            "revision": self.store.revision,
+            "members": sorted([self.settings.raft_addr, *self.settings.peers]),
+            "hasQuorum": member.hasQuorum,
+        }
+
+    def is_ready(self) -> bool:
+        """A leader is known and this member has applied what the leader last reported committed."""
+        member = self._member
+        if member is None or member._getLeader() is None:
+            return False
+        leader_commit = member.leader_commit_index
+        return leader_commit is not None and member.raftLastApplied >= leader_commit
+
+
+def _reason_name(reason: int) -> str:
+    for name in dir(FAIL_REASON):
+        if not name.startswith("_") and getattr(FAIL_REASON, name) == reason:
+            return name
+    return str(reason)
