@@ -1,0 +1,182 @@
+"""The Falcon application: middleware, system endpoints, discovery and the resource sink.
+
+`create_app` takes everything it needs (registry, watch hub, consensus, users) so tests can build
+it around real parts without monkey-patching.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import falcon
+import prometheus_client as prom
+
+from minik8s.api import errors
+from minik8s.api.kinds import RESOURCES
+from minik8s.consensus import Consensus
+
+from .auth import TokenAuth, User
+from .http import send_json
+from .registry import Registry
+from .resources import ResourceSink
+from .watch import WatchHub
+
+log = logging.getLogger(__name__)
+
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s", "platform": "linux/amd64",
+           "goVersion": "python", "compiler": "cpython"}
+
+
+class Metrics:
+    """Prometheus metrics of one API server."""
+
+    def __init__(self, consensus: Consensus, hub: WatchHub) -> None:
+        self.registry = prom.CollectorRegistry()
+        self.requests = prom.Counter("apiserver_request_total", "API requests", ["verb", "resource", "code"],
+                                     registry=self.registry)
+        self.latency = prom.Histogram("apiserver_request_duration_seconds", "API request latency",
+                                      ["verb", "resource"], registry=self.registry,
+                                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        gauges = {
+            "raft_term": ("Current Raft term", lambda: consensus.member.raftCurrentTerm),
+            "raft_commit_index": ("Raft commit index", lambda: consensus.member.raftCommitIndex),
+            "raft_applied_index": ("Raft last applied index", lambda: consensus.member.raftLastApplied),
+            "raft_is_leader": ("1 when this master leads", lambda: int(consensus.member._isLeader())),
+            "store_revision": ("Global store revision", lambda: hub.revision),
+            "apiserver_open_watches": ("Open streaming watches", lambda: hub.open_watches),
+        }
+        for name, (doc, fn) in gauges.items():
+            prom.Gauge(name, doc, registry=self.registry).set_function(fn)
+
+
+class MetricsMiddleware:
+    """Counts and times every request."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, ok: bool) -> None:
+        verb = "WATCH" if req.get_param("watch") in ("true", "1") else req.method
+        res = getattr(req.context, "resource", "") or "-"
+        self._m.requests.labels(verb, res, resp.status[:3]).inc()
+        started = getattr(req.context, "started", None)
+        if started is not None and verb != "WATCH":
+            self._m.latency.labels(verb, res).observe(time.perf_counter() - started)
+
+
+def _handle_api_error(req: falcon.Request, resp: falcon.Response, exc: errors.ApiError, params: Any) -> None:
+    send_json(resp, exc.to_status(), exc.code)
+    if exc.retry_after_seconds:
+        resp.set_header("Retry-After", str(exc.retry_after_seconds))
+
+
+def _handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+    if isinstance(exc, falcon.HTTPError):
+        code = int(exc.status[:3]) if isinstance(exc.status, str) else int(exc.status)
+        err = errors.from_status(None, code)
+        err.message = exc.title or str(exc)
+        send_json(resp, err.to_status(), code)
+        return
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    send_json(resp, errors.InternalError(f"internal error: {type(exc).__name__}").to_status(), 500)
+
+
+class SystemEndpoints:
+    """/healthz, /readyz, /version, /cluster/status, /metrics."""
+
+    def __init__(self, consensus: Consensus, metrics: Metrics) -> None:
+        self.consensus = consensus
+        self.metrics = metrics
+
+    def on_get_healthz(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type, resp.text = "text/plain", "ok"
+
+    def on_get_readyz(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ready = self.consensus.is_ready()
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        resp.content_type = "text/plain"
+        resp.text = "ok" if ready else "not ready: no leader known or not caught up"
+
+    def on_get_version(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(resp, VERSION)
+
+    def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send_json(resp, self.consensus.status())
+
+    def on_get_metrics(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = prom.CONTENT_TYPE_LATEST
+        resp.data = prom.generate_latest(self.metrics.registry)
+
+
+def _legacy_discovery(app: falcon.App) -> None:
+    """`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>` in the legacy (non-aggregated) shapes."""
+    groups: dict[str, list[Any]] = {}
+    for rt in RESOURCES:
+        groups.setdefault(rt.api_version, []).append(rt)
+
+    def resource_list(api_version: str) -> dict[str, Any]:
+        resources = []
+        for rt in groups[api_version]:
+            resources.append({"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
+                              "kind": rt.kind, "verbs": list(rt.verbs), "shortNames": list(rt.short_names),
+                              "categories": list(rt.categories)})
+            for sub in rt.subresources:
+                resources.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
+                                  "kind": "Scale" if sub == "scale" else rt.kind, "verbs": ["get", "patch", "update"]})
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources}
+
+    class Discovery:
+        def on_get_core(self, req: falcon.Request, resp: falcon.Response) -> None:
+            send_json(resp, {"kind": "APIVersions", "versions": ["v1"],
+                             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.host}]})
+
+        def on_get_groups(self, req: falcon.Request, resp: falcon.Response) -> None:
+            out = []
+            for api_version in groups:
+                if "/" in api_version:
+                    group, version = api_version.split("/")
+                    gv = {"groupVersion": api_version, "version": version}
+                    out.append({"name": group, "versions": [gv], "preferredVersion": gv})
+            send_json(resp, {"kind": "APIGroupList", "apiVersion": "v1", "groups": out})
+
+        def on_get_core_v1(self, req: falcon.Request, resp: falcon.Response) -> None:
+            send_json(resp, resource_list("v1"))
+
+        def on_get_group_version(self, req: falcon.Request, resp: falcon.Response, group: str,
+                                 version: str) -> None:
+            if f"{group}/{version}" not in groups:
+                raise errors.NotFoundError(f"the server could not find the requested resource (/apis/{group}/{version})")
+            send_json(resp, resource_list(f"{group}/{version}"))
+
+    discovery = Discovery()
+    app.add_route("/api", discovery, suffix="core")
+    app.add_route("/apis", discovery, suffix="groups")
+    app.add_route("/api/v1", discovery, suffix="core_v1")
+    app.add_route("/apis/{group}/{version}", discovery, suffix="group_version")
+
+
+def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users: dict[str, User],
+               body_limit: int = 3 * 1024 * 1024) -> falcon.App:
+    """Build the API server's WSGI app."""
+    metrics = Metrics(consensus, hub)
+    app = falcon.App(middleware=[MetricsMiddleware(metrics), TokenAuth(users)])
+    app.req_options.auto_parse_qs_csv = False
+    app.req_options.strip_url_path_trailing_slash = True
+    app.resp_options.secure_cookies_by_default = False
+    app.add_error_handler(Exception, _handle_unexpected)
+    app.add_error_handler(errors.ApiError, _handle_api_error)
+    system = SystemEndpoints(consensus, metrics)
+    app.add_route("/healthz", system, suffix="healthz")
+    app.add_route("/livez", system, suffix="healthz")
+    app.add_route("/readyz", system, suffix="readyz")
+    app.add_route("/version", system, suffix="version")
+    app.add_route("/cluster/status", system, suffix="status")
+    app.add_route("/metrics", system, suffix="metrics")
+    _legacy_discovery(app)
+    app.add_sink(ResourceSink(registry, hub, body_limit=body_limit), prefix=r"^/apis?/")
+    return app

@@ -1,0 +1,132 @@
+"""One master process: store + Raft member + API server on waitress.
+
+Start-up order: open the store, check it against the Raft journal (refusing to start when they
+disagree), join the cluster, serve HTTP; once a leader is known, make sure the built-in
+namespaces exist. SIGTERM/SIGINT stop the HTTP server, then leave Raft, then close LMDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import waitress.server
+
+from minik8s.api import errors
+from minik8s.api.kinds import BUILTIN_NAMESPACES, resolve
+from minik8s.consensus import Consensus, ConsensusSettings
+from minik8s.store import Store, StoreSettings
+
+from .app import create_app
+from .auth import load_token_file
+from .registry import Registry
+from .watch import WatchHub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MasterSettings:
+    """Everything `minik8s master` is told."""
+
+    name: str
+    data_dir: str
+    raft_addr: str
+    peers: tuple[str, ...]
+    api_addr: str
+    token_file: str
+    cluster_secret_file: str
+    api_threads: int = 64
+    max_watches: int = 48
+    body_limit: int = 3 * 1024 * 1024
+    log_compaction_entries: int = 5000
+    event_window: int = 100_000
+
+
+def _read_secret(path: str) -> str:
+    with open(path) as f:
+        secret = f.read().strip()
+    if len(secret) < 8:
+        raise ValueError(f"{path}: the cluster secret must be at least 8 characters")
+    return secret
+
+
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+class Master:
+    """A running master; `serve()` blocks until `stop()`."""
+
+    def __init__(self, settings: MasterSettings) -> None:
+        self.settings = settings
+        users = load_token_file(settings.token_file)
+        secret = _read_secret(settings.cluster_secret_file)
+        self.store = Store(os.path.join(settings.data_dir, "store"),
+                           StoreSettings(event_window_count=settings.event_window))
+        self.consensus = Consensus(ConsensusSettings(
+            name=settings.name, data_dir=settings.data_dir, raft_addr=settings.raft_addr, peers=settings.peers,
+            cluster_secret=secret, log_compaction_entries=settings.log_compaction_entries,
+        ), self.store)
+        self.hub = WatchHub(self.store, max_watches=settings.max_watches)
+        self.registry = Registry(self.consensus, self.store)
+        self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
+                              body_limit=settings.body_limit)
+        host, port = _split(settings.api_addr)
+        self.server = waitress.server.create_server(
+            self.app, host=host, port=port, threads=settings.api_threads, channel_timeout=3600,
+            connection_limit=max(1000, settings.max_watches * 2 + 100), ident="minik8s", clear_untrusted_proxy_headers=True,
+        )
+        self._stopped = threading.Event()
+
+    def serve(self) -> None:
+        """Join Raft, serve the API, bootstrap namespaces; returns after `stop()`."""
+        self.consensus.start()
+        threading.Thread(target=self._bootstrap, name="bootstrap", daemon=True).start()
+        log.info("master %s: API on http://%s, raft on %s, peers %s", self.settings.name, self.settings.api_addr,
+                 self.settings.raft_addr, ",".join(self.settings.peers) or "-")
+        try:
+            self.server.run()
+        except OSError:
+            if not self._stopped.is_set():
+                raise
+        self._shutdown()
+
+    def _bootstrap(self) -> None:
+        namespaces = resolve("namespaces")
+        while not self._stopped.is_set():
+            if self.consensus.is_ready():
+                try:
+                    for name in BUILTIN_NAMESPACES:
+                        if self.store.get(namespaces.store_key(name)) is None:
+                            try:
+                                self.registry.create(namespaces, {"metadata": {"name": name}}, None)
+                            except errors.AlreadyExistsError:
+                                pass
+                    return
+                except errors.ApiError as exc:
+                    log.warning("bootstrap of namespaces failed, retrying: %s", exc.message)
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Ask `serve()` to return (safe from signal handlers and other threads)."""
+        self._stopped.set()
+        self.server.close()
+
+    def _shutdown(self) -> None:
+        log.info("master %s: stopping", self.settings.name)
+        self.consensus.stop()
+        self.store.close()
+
+
+def run_master(settings: MasterSettings) -> None:
+    """Run a master in the foreground until SIGTERM or SIGINT."""
+    master = Master(settings)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: master.stop())
+    master.serve()

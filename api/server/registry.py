@@ -1,0 +1,243 @@
+"""Object semantics between HTTP and consensus: what create, update and delete mean.
+
+Everything non-deterministic is fixed here before proposing (uid, timestamps, generated
+names, defaults), so the replicated apply stays a pure function. Store results are turned
+into API errors here, once.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from minik8s.api import errors, objects, validation
+from minik8s.api.kinds import BUILTIN_NAMESPACES, RESOURCES, ResourceType, resolve
+from minik8s.consensus import Consensus, ConsensusError
+from minik8s.store import Store
+
+Obj = dict[str, Any]
+
+_NAMESPACES = resolve("namespaces")
+# Kinds whose PUT creates a missing object, as in Kubernetes (AllowCreateOnUpdate).
+_CREATE_ON_UPDATE = {"endpoints", "leases", "events"}
+
+
+def rfc3339(ts: float) -> str:
+    """Kubernetes timestamp format (second precision, UTC)."""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Registry:
+    """CRUD on API objects through Raft; reads from the local replica (after a barrier if asked)."""
+
+    def __init__(self, consensus: Consensus, store: Store, *, clock: Callable[[], float] = time.time,
+                 write_timeout: float = 10.0) -> None:
+        self.consensus = consensus
+        self.store = store
+        self.clock = clock
+        self.write_timeout = write_timeout
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def _propose(self, command: Obj) -> Obj:
+        command["now"] = self.clock()
+        try:
+            return self.consensus.propose(command, timeout=self.write_timeout)
+        except ConsensusError as exc:
+            raise errors.TimeoutError_(f"the write could not be confirmed by a quorum of masters: {exc}") from exc
+
+    def consistent_read(self, resource_version: str | None) -> None:
+        """Wait for a Raft barrier unless the client accepts a local (possibly stale) read."""
+        if resource_version in ("0",):
+            return
+        try:
+            self.consensus.barrier(timeout=self.write_timeout)
+        except ConsensusError as exc:
+            raise errors.ServiceUnavailableError(f"cannot confirm a consistent read: {exc}") from exc
+
+    @staticmethod
+    def _raise_for(result: Obj, rt: ResourceType, name: str) -> Obj:
+        if result.get("ok"):
+            return result["object"]
+        reason = result.get("reason")
+        res = rt.group_plural
+        if reason == "NotFound":
+            raise errors.NotFoundError(f'{res} "{name}" not found', name=name, kind=rt.plural, group=rt.group)
+        if reason == "AlreadyExists":
+            raise errors.AlreadyExistsError(f'{res} "{name}" already exists', name=name, kind=rt.plural,
+                                            group=rt.group)
+        if reason == "Conflict":
+            raise errors.ConflictError(f'Operation cannot be fulfilled on {res} "{name}": {result.get("message")}',
+                                       name=name, kind=rt.plural, group=rt.group)
+        raise errors.InternalError(f"store error: {result.get('message')}")
+
+    def not_found(self, rt: ResourceType, name: str) -> errors.NotFoundError:
+        return errors.NotFoundError(f'{rt.group_plural} "{name}" not found', name=name, kind=rt.plural,
+                                    group=rt.group)
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, name: str, namespace: str | None) -> Obj:
+        obj = self.store.get(rt.store_key(name, namespace))
+        if obj is None:
+            raise self.not_found(rt, name)
+        return obj
+
+    def list(self, rt: ResourceType, namespace: str | None) -> tuple[list[Obj], int]:
+        return self.store.list(rt.store_prefix(namespace))
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    def _check_namespace(self, rt: ResourceType, namespace: str | None) -> None:
+        if not rt.namespaced:
+            return
+        ns = self.store.get(_NAMESPACES.store_key(namespace or ""))
+        if ns is None:
+            raise errors.NotFoundError(f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
+        if ns.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.ForbiddenError(
+                f'{rt.plural} "{namespace}" is forbidden: unable to create new content in namespace {namespace} '
+                f"because it is being terminated", name=namespace, kind="namespaces")
+
+    def create(self, rt: ResourceType, body: Obj, namespace: str | None) -> Obj:
+        """Validate, default and create; retries generated names that collide."""
+        self._check_namespace(rt, namespace)
+        for _ in range(5):
+            now = self.clock()
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            obj = objects.prepare_create(rt, body, namespace=namespace, now=rfc3339(now), uid=str(uuid.uuid4()),
+                                         name_suffix=suffix)
+            validation.validate(rt, obj)
+            name = obj["metadata"]["name"]
+            result = self._propose({"op": "create", "key": rt.store_key(name, namespace), "object": obj})
+            generated = not (body.get("metadata") or {}).get("name")
+            if result.get("reason") == "AlreadyExists" and generated:
+                continue
+            return self._raise_for(result, rt, name)
+        raise errors.AlreadyExistsError("could not generate a unique name; try again")
+
+    def update(self, rt: ResourceType, name: str, namespace: str | None, body: Obj, *,
+               subresource: str | None = None) -> Obj:
+        """Replace an object (PUT). A body resourceVersion is a precondition (409 when stale)."""
+        wanted_rv = (body.get("metadata") or {}).get("resourceVersion") or None
+        for _ in range(10):
+            old = self.store.get(rt.store_key(name, namespace))
+            if old is None:
+                if rt.plural in _CREATE_ON_UPDATE and subresource is None:
+                    return self.create(rt, body, namespace)
+                raise self.not_found(rt, name)
+            if wanted_rv is not None and wanted_rv != old["metadata"].get("resourceVersion"):
+                return self._raise_for({"ok": False, "reason": "Conflict", "message":
+                                        "the object has been modified; please apply your changes to the latest "
+                                        "version and try again"}, rt, name)
+            if subresource == "status":
+                new = objects.prepare_status_update(rt, body, old)
+            else:
+                new = objects.prepare_update(rt, body, old, now=rfc3339(self.clock()))
+            validation.validate(rt, new, old=old)
+            result = self._propose({"op": "update", "key": rt.store_key(name, namespace), "object": new,
+                                    "expected_revision": int(old["metadata"]["resourceVersion"])})
+            if result.get("reason") == "Conflict" and wanted_rv is None:
+                continue  # unconditional update raced another writer: redo on the new state
+            obj = self._raise_for(result, rt, name)
+            return self._finish_if_done(rt, name, namespace, obj)
+        raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
+
+    def mutate(self, rt: ResourceType, name: str, namespace: str | None, change: Callable[[Obj], Obj], *,
+               subresource: str | None = None) -> Obj:
+        """Read-modify-write with optimistic retries (used by PATCH and scale)."""
+        for _ in range(10):
+            old = self.get(rt, name, namespace)
+            new = change(copy.deepcopy(old))
+            new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
+            try:
+                return self.update(rt, name, namespace, new, subresource=subresource)
+            except errors.ConflictError:
+                continue
+        raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
+
+    def mutate_raw(self, rt: ResourceType, name: str, namespace: str | None, change: Callable[[Obj], Obj]) -> Obj:
+        """Server-internal read-modify-write (deletion marks): no defaulting, optimistic retries."""
+        for _ in range(10):
+            old = self.get(rt, name, namespace)
+            new = change(copy.deepcopy(old))
+            result = self._propose({"op": "update", "key": rt.store_key(name, namespace), "object": new,
+                                    "expected_revision": int(old["metadata"]["resourceVersion"])})
+            if result.get("reason") != "Conflict":
+                return self._raise_for(result, rt, name)
+        raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
+
+    def _finish_if_done(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj) -> Obj:
+        """An object marked for deletion whose finalizers are all gone is deleted now."""
+        meta = obj.get("metadata", {})
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _waits_for_node(rt, obj):
+            self._delete_now(rt, name, namespace, obj, uid=meta.get("uid"))
+        return obj
+
+    def delete(self, rt: ResourceType, name: str, namespace: str | None, options: Obj) -> Obj:
+        """Delete, gracefully where Kubernetes would (finalizers, pods bound to a node)."""
+        if rt.plural == "namespaces" and name in BUILTIN_NAMESPACES:
+            raise errors.ForbiddenError(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                        name=name, kind="namespaces")
+        obj = self.get(rt, name, namespace)
+        meta = obj["metadata"]
+        pre = options.get("preconditions") or {}
+        uid = pre.get("uid")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
+            return self._raise_for({"ok": False, "reason": "Conflict", "message": "precondition failed: "
+                                    "resourceVersion"}, rt, name)
+        grace = options.get("gracePeriodSeconds")
+        if rt.plural == "namespaces":
+            return self._delete_namespace(name, obj)
+        if meta.get("finalizers") or (_waits_for_node(rt, obj) and grace != 0):
+            if meta.get("deletionTimestamp"):
+                return obj
+            if grace is None:
+                grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if rt.plural == "pods" else 0
+
+            def mark(o: Obj) -> Obj:
+                o["metadata"]["deletionTimestamp"] = rfc3339(self.clock() + int(grace))
+                o["metadata"]["deletionGracePeriodSeconds"] = int(grace)
+                return o
+
+            return self.mutate_raw(rt, name, namespace, mark)
+        return self._delete_now(rt, name, namespace, obj, uid=uid)
+
+    def _delete_now(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj, *, uid: str | None) -> Obj:
+        result = self._propose({"op": "delete", "key": rt.store_key(name, namespace),
+                                "expected_uid": uid or obj["metadata"].get("uid")})
+        return self._raise_for(result, rt, name)
+
+    def _delete_namespace(self, name: str, ns: Obj) -> Obj:
+        """Mark Terminating, delete everything inside, then the namespace itself."""
+        def terminating(o: Obj) -> Obj:
+            o["metadata"].setdefault("deletionTimestamp", rfc3339(self.clock()))
+            o.setdefault("status", {})["phase"] = "Terminating"
+            return o
+
+        marked = self.mutate_raw(_NAMESPACES, name, None, terminating)
+        for rt in RESOURCES:
+            if not rt.namespaced:
+                continue
+            items, _ = self.list(rt, name)
+            for item in items:
+                try:
+                    self._delete_now(rt, item["metadata"]["name"], name, item, uid=None)
+                except errors.NotFoundError:
+                    pass
+        try:
+            self._delete_now(_NAMESPACES, name, None, marked, uid=None)
+        except errors.NotFoundError:
+            pass
+        return marked
+
+
+def _waits_for_node(rt: ResourceType, obj: Obj) -> bool:
+    """A pod bound to a node is removed by that node after its containers stop."""
+    return rt.plural == "pods" and bool((obj.get("spec") or {}).get("nodeName"))

@@ -1,0 +1,308 @@
+"""Kubernetes REST paths: `/api/v1/...` and `/apis/<group>/<version>/...`.
+
+One Falcon sink parses the path into (resource type, namespace, name, subresource) and
+dispatches by HTTP method; Falcon's template router cannot express Kubernetes' overlapping
+paths (`namespaces/{name}/status` vs `namespaces/{ns}/{resource}`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+
+from minik8s.api import errors, kinds, selectors
+from minik8s.api.kinds import ResourceType
+from minik8s.store import CompactedError
+
+from . import patching
+from .http import query_bool, query_int, read_body, read_object, send_json
+from .registry import Registry
+from .watch import WatchCapacityError, WatchHub
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request path names."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def parse_path(path: str) -> Target | None:
+    """Map a resource URL to its target, or None for discovery / unknown paths."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) >= 3 and kinds.by_path(group, version, rest[2]) is not None:
+        namespace, rest = rest[1], rest[2:]
+    rt = kinds.by_path(group, version, rest[0])
+    if rt is None or len(rest) > 3:
+        return None
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    if rt.plural == "namespaces" and name is not None:
+        namespace = None
+    return Target(rt, namespace if rt.namespaced else None, name, sub)
+
+
+class ResourceSink:
+    """Handles every object and collection URL."""
+
+    def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int) -> None:
+        self.registry = registry
+        self.hub = hub
+        self.body_limit = body_limit
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        target = parse_path(req.path)
+        if target is None:
+            raise errors.NotFoundError(f"the server could not find the requested resource ({req.method} {req.path})")
+        req.context.resource = target.rt.plural
+        if target.subresource is not None and target.subresource not in target.rt.subresources:
+            raise errors.NotFoundError(f"the server could not find the requested resource "
+                                       f"({target.rt.plural}/{target.subresource})")
+        handler = getattr(self, f"_{req.method.lower()}_{'object' if target.name else 'collection'}", None)
+        if handler is None:
+            raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
+        handler(req, resp, target)
+
+    # ---- collections ------------------------------------------------------------------------
+
+    def _get_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        label_sel = selectors.parse_label_selector(req.get_param("labelSelector") or "")
+        field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "")
+        if query_bool(req, "watch"):
+            self._watch(req, resp, t, label_sel, field_sel)
+            return
+        self.registry.consistent_read(req.get_param("resourceVersion"))
+        items, revision = self.registry.list(t.rt, t.namespace)
+        items = [o for o in items if _matches(o, label_sel, field_sel)]
+        send_json(resp, {
+            "kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
+            "metadata": {"resourceVersion": str(revision)}, "items": items,
+        })
+
+    def _post_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        body = read_object(req, self.body_limit)
+        namespace = self._body_namespace(t, body)
+        _check_kind(t.rt, body)
+        send_json(resp, self.registry.create(t.rt, body, namespace), 201)
+
+    def _delete_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        label_sel = selectors.parse_label_selector(req.get_param("labelSelector") or "")
+        field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "")
+        items, revision = self.registry.list(t.rt, t.namespace)
+        deleted = []
+        for obj in items:
+            if _matches(obj, label_sel, field_sel):
+                meta = obj["metadata"]
+                try:
+                    deleted.append(self.registry.delete(t.rt, meta["name"], meta.get("namespace"), {}))
+                except errors.NotFoundError:
+                    pass
+        send_json(resp, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
+                         "metadata": {"resourceVersion": str(revision)}, "items": deleted})
+
+    def _body_namespace(self, t: Target, body: Obj) -> str | None:
+        if not t.rt.namespaced:
+            return None
+        body_ns = (body.get("metadata") or {}).get("namespace") if isinstance(body.get("metadata"), dict) else None
+        if t.namespace is None:
+            raise errors.BadRequestError(f"{t.rt.plural} must be created in a namespace: POST to "
+                                         f"{t.rt.collection_path('NAMESPACE')}")
+        if body_ns and body_ns != t.namespace:
+            raise errors.BadRequestError("the namespace of the provided object does not match the namespace sent "
+                                         "on the request")
+        return t.namespace
+
+    # ---- objects ----------------------------------------------------------------------------
+
+    def _get_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        self.registry.consistent_read(req.get_param("resourceVersion"))
+        obj = self.registry.get(t.rt, t.name or "", t.namespace)
+        if t.subresource == "scale":
+            obj = _scale_of(t.rt, obj)
+        send_json(resp, obj)
+
+    def _put_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        body = read_object(req, self.body_limit)
+        _check_kind(t.rt, body) if t.subresource != "scale" else None
+        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        if meta.get("name") and meta["name"] != t.name:
+            raise errors.BadRequestError(f'the name of the object ({meta["name"]}) does not match the name on the '
+                                         f"URL ({t.name})")
+        self._body_namespace(t, body)
+        if t.subresource == "scale":
+            replicas = (body.get("spec") or {}).get("replicas")
+            send_json(resp, self._set_replicas(t, replicas))
+            return
+        send_json(resp, self.registry.update(t.rt, t.name or "", t.namespace, body, subresource=t.subresource))
+
+    def _patch_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        content_type = (req.content_type or "").split(";")[0].strip()
+        patch = read_body(req, self.body_limit)
+        if t.subresource == "scale":
+            replicas = ((patching.apply_patch({"spec": {}}, patch, content_type)).get("spec") or {}).get("replicas")
+            send_json(resp, self._set_replicas(t, replicas))
+            return
+        name = t.name or ""
+        if content_type == patching.APPLY and not self._exists(t):
+            send_json(resp, self.registry.create(t.rt, patch, t.namespace), 201)
+            return
+        obj = self.registry.mutate(t.rt, name, t.namespace, lambda o: patching.apply_patch(o, patch, content_type),
+                                   subresource=t.subresource)
+        send_json(resp, obj)
+
+    def _delete_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        options: Obj = {}
+        if req.content_length:
+            options = read_object(req, self.body_limit)
+        grace = query_int(req, "gracePeriodSeconds")
+        if grace is not None:
+            options["gracePeriodSeconds"] = grace
+        send_json(resp, self.registry.delete(t.rt, t.name or "", t.namespace, options))
+
+    def _exists(self, t: Target) -> bool:
+        try:
+            self.registry.get(t.rt, t.name or "", t.namespace)
+            return True
+        except errors.NotFoundError:
+            return False
+
+    def _set_replicas(self, t: Target, replicas: Any) -> Obj:
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid("Scale", t.name, [("spec.replicas", "FieldValueInvalid",
+                                                    f"Invalid value: {replicas!r}: must be greater than or equal to 0")])
+
+        def change(o: Obj) -> Obj:
+            o.setdefault("spec", {})["replicas"] = replicas
+            return o
+
+        return _scale_of(t.rt, self.registry.mutate(t.rt, t.name or "", t.namespace, change))
+
+    # ---- watch ------------------------------------------------------------------------------
+
+    def _watch(self, req: falcon.Request, resp: falcon.Response, t: Target,
+               label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> None:
+        prefix = t.rt.store_prefix(t.namespace)
+        rv_param = req.get_param("resourceVersion")
+        if query_bool(req, "longPoll"):
+            self._long_poll(req, resp, prefix, rv_param, label_sel, field_sel)
+            return
+        timeout = query_int(req, "timeoutSeconds") or random.randint(1800, 3600)
+        bookmarks = query_bool(req, "allowWatchBookmarks")
+        try:
+            self.hub.acquire_slot()
+        except WatchCapacityError as exc:
+            raise errors.TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
+        resp.content_type = "application/json"
+        resp.stream = self._stream(t, prefix, rv_param, label_sel, field_sel, timeout, bookmarks)
+
+    def _stream(self, t: Target, prefix: str, rv_param: str | None, label_sel: selectors.LabelSelector,
+                field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool) -> Iterator[bytes]:
+        try:
+            deadline = time.monotonic() + timeout
+            if rv_param in (None, "", "0"):
+                items, revision = self.registry.list(t.rt, t.namespace)
+                for obj in items:
+                    if _matches(obj, label_sel, field_sel):
+                        yield _line("ADDED", obj)
+            else:
+                revision = _parse_rv(rv_param)
+            while time.monotonic() < deadline:
+                try:
+                    events, revision_read = self.hub.events_after(revision)
+                except CompactedError as exc:
+                    yield _line("ERROR", _expired(exc))
+                    return
+                for cached in events:
+                    if cached.event.key.startswith(prefix) and _matches(cached.event.object, label_sel, field_sel):
+                        yield cached.line + b"\n"
+                revision = revision_read
+                if self.hub.wait_beyond(revision, deadline) <= revision and bookmarks:
+                    yield _line("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
+                                             "metadata": {"resourceVersion": str(revision)}})
+        finally:
+            self.hub.release_slot()
+
+    def _long_poll(self, req: falcon.Request, resp: falcon.Response, prefix: str, rv_param: str | None,
+                   label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> None:
+        revision = _parse_rv(rv_param or "0")
+        timeout = min(query_int(req, "timeoutSeconds", 30) or 0, 600)
+        deadline = time.monotonic() + timeout
+        lines: list[bytes] = []
+        while True:
+            try:
+                events, revision_read = self.hub.events_after(revision)
+            except CompactedError as exc:
+                raise errors.ExpiredError(_expired(exc)["message"]) from exc
+            lines = [c.line for c in events
+                     if c.event.key.startswith(prefix) and _matches(c.event.object, label_sel, field_sel)]
+            revision = revision_read
+            if lines or time.monotonic() >= deadline:
+                break
+            self.hub.wait_beyond(revision, deadline)
+        resp.set_header("X-Minik8s-Revision", str(revision))
+        resp.content_type = "application/json"
+        resp.data = (b'{"kind":"WatchEventList","apiVersion":"minik8s.io/v1","metadata":{"resourceVersion":"'
+                     + str(revision).encode() + b'"},"items":[' + b",".join(lines) + b"]}")
+
+
+def _parse_rv(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.BadRequestError(f"resourceVersion must be an integer, got {raw!r}") from None
+
+
+def _expired(exc: CompactedError) -> Obj:
+    return errors.ExpiredError(f"too old resource version: {exc.revision} ({exc.floor})").to_status()
+
+
+def _line(event_type: str, obj: Obj) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _matches(obj: Obj, label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> bool:
+    return label_sel.matches((obj.get("metadata") or {}).get("labels") or {}) and field_sel.matches(obj)
+
+
+def _check_kind(rt: ResourceType, body: Obj) -> None:
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if kind is not None and kind != rt.kind:
+        raise errors.BadRequestError(f"the kind of the object ({kind}) does not match the resource ({rt.plural}, "
+                                     f"kind {rt.kind})")
+    if api_version is not None and api_version != rt.api_version:
+        raise errors.BadRequestError(f"the apiVersion of the object ({api_version}) does not match the resource "
+                                     f"({rt.api_version})")
+
+
+def _scale_of(rt: ResourceType, obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                     "resourceVersion": meta.get("resourceVersion"),
+                     "creationTimestamp": meta.get("creationTimestamp")},
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                   "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+    }

@@ -1,0 +1,27 @@
+"""The `minik8s` command: server verbs (`master`, `up`) and client verbs (`apply`, `get`, ...)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import servers
+
+app = typer.Typer(
+    name="minik8s",
+    help="A small Kubernetes-like orchestrator: Raft-replicated masters, a Kubernetes-shaped API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(help="Run one master: a Raft member of the store and an API server.")(servers.master)
+app.command(help="Start a local cluster in the foreground (Ctrl-C stops it).")(servers.up)
+
+try:
+    from .client_verbs import register
+except ImportError:  # pragma: no cover - during bring-up only
+    register = None
+if register is not None:
+    register(app)
+
+if __name__ == "__main__":
+    app()
