@@ -1,0 +1,412 @@
+"""The Python client every other part uses to talk to the API servers.
+
+One `ApiClient` knows several masters and fails over between them: a connection that could
+not be opened, or a `503` Status (the server refused before doing anything, e.g. no Raft
+leader), moves the request to the next server, round-robin from the last server that answered.
+A request that may already have reached a server is only repeated when it is a read (GET), so
+a create is never applied twice. Non-2xx answers become the typed errors of
+`minik8s.api.errors`, rebuilt from the `Status` body.
+
+Watching uses the long-poll contract of `docs/architecture.md`: `watch_poll` returns the
+events after a revision and the revision to ask for next; `watch` loops over it, remembering
+the revision across servers. The `Informer` (`minik8s.api.informer`) builds its cache on top.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from minik8s.api import errors, kinds
+from minik8s.api.kinds import ResourceType
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+_POOL_SIZE = 32  # concurrent requests per server: informers' long polls plus workers
+_RETRIABLE_WATCH_ERRORS = (errors.ServiceUnavailableError, errors.TooManyRequestsError, errors.TimeoutError_)
+
+
+def as_resource_type(resource: ResourceType | str) -> ResourceType:
+    """A `ResourceType` as is, or the one a name such as `po`, `pods` or `deployments.apps` denotes."""
+    return resource if isinstance(resource, ResourceType) else kinds.resolve(resource)
+
+
+def ensure_type_meta(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """Fill `kind`/`apiVersion` when missing (list items omit them, as in Kubernetes); returns obj."""
+    obj.setdefault("kind", rt.kind)
+    obj.setdefault("apiVersion", rt.api_version)
+    return obj
+
+
+class Backoff:
+    """Exponential back-off delays: `initial`, doubling up to `maximum`, back to `initial` on reset."""
+
+    def __init__(self, initial: float = 0.2, maximum: float = 5.0) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._next = initial
+
+    def next(self) -> float:
+        """The delay to wait now; the following one is twice as long (capped)."""
+        delay = self._next
+        self._next = min(self._next * 2, self._maximum)
+        return delay
+
+    def reset(self) -> None:
+        """Start over after a success."""
+        self._next = self._initial
+
+
+def _parse_servers(servers: list[str] | str) -> list[str]:
+    items = servers.split(",") if isinstance(servers, str) else servers
+    parsed = [s.strip().rstrip("/") for s in items if s and s.strip()]
+    if not parsed:
+        raise ValueError("no API server URL given")
+    return parsed
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection could not be opened, so the server never saw the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(getattr(cause, "reason", None), (NewConnectionError, ConnectTimeoutError))
+
+
+def _is_transport_error(exc: requests.RequestException) -> bool:
+    """Errors of the connection itself (as opposed to a malformed URL and the like)."""
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError))
+
+
+def _encode_body(body: Any) -> bytes | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    # JSON is valid YAML too, so apply-patch+yaml bodies are sent as JSON (like kubectl does).
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _decode_body(resp: requests.Response) -> Any:
+    if not resp.content:
+        return None
+    if "json" in resp.headers.get("Content-Type", ""):
+        return resp.json()
+    return resp.text
+
+
+def _error_from_response(resp: requests.Response) -> errors.ApiError:
+    try:
+        status = resp.json()
+    except ValueError:
+        status = {"message": resp.text.strip()} if resp.text.strip() else None
+    return errors.from_status(status, resp.status_code)
+
+
+def _status_message(resp: requests.Response) -> str:
+    err = _error_from_response(resp)
+    return f"{resp.status_code}: {err.message}"
+
+
+class ApiClient:
+    """A client for a set of minik8s API servers with failover, bearer-token auth and typed errors.
+
+    Thread-safe: one `requests.Session` (with a connection pool) per server is shared by all
+    threads; cookies are never used and the environment (proxies, netrc) is ignored.
+    """
+
+    def __init__(self, servers: list[str] | str, *, token: str | None = None, timeout: float = 10.0) -> None:
+        """`servers`: base URLs such as `http://127.0.0.1:6443` (a list or a comma-separated string)."""
+        self._servers = _parse_servers(servers)
+        self._token = token
+        self.timeout = timeout
+        self._preferred = 0  # index of the last server that answered
+        self._sessions = {server: self._new_session() for server in self._servers}
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.mount("http://", HTTPAdapter(pool_maxsize=_POOL_SIZE))
+        session.mount("https://", HTTPAdapter(pool_maxsize=_POOL_SIZE))
+        session.headers["Accept"] = JSON
+        if self._token:
+            session.headers["Authorization"] = f"Bearer {self._token}"
+        return session
+
+    @property
+    def servers(self) -> list[str]:
+        """The configured server URLs, in configuration order."""
+        return list(self._servers)
+
+    @property
+    def current_server(self) -> str:
+        """The server tried first: the last one that answered."""
+        return self._servers[self._preferred]
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for session in self._sessions.values():
+            session.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- raw requests -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+        timeout: float | None = None,
+        stream: bool = False,
+    ) -> Any:
+        """Send one request, failing over between servers; return the parsed answer.
+
+        Returns the decoded JSON, the text for non-JSON answers, None for an empty body, or the
+        open `requests.Response` when `stream` is true (the caller closes it). Raises the typed
+        `ApiError` for a non-2xx answer, `ServiceUnavailableError` when no server could serve
+        the request, and `TimeoutError_` when a write may have reached a server but no answer
+        came back (its outcome is unknown, so it is not repeated elsewhere).
+        """
+        method = method.upper()
+        data = _encode_body(body)
+        headers = {"Content-Type": content_type} if data is not None else {}
+        tried: list[str] = []
+        last_exc: Exception | None = None
+        start = self._preferred
+        for offset in range(len(self._servers)):
+            index = (start + offset) % len(self._servers)
+            server = self._servers[index]
+            try:
+                resp = self._sessions[server].request(
+                    method, server + path, params=params, data=data, headers=headers,
+                    timeout=timeout or self.timeout, stream=stream,
+                )
+            except requests.RequestException as exc:
+                if not _is_transport_error(exc):
+                    raise
+                if method not in _IDEMPOTENT_METHODS and not _never_sent(exc):
+                    raise errors.TimeoutError_(
+                        f"{method} {path} to {server} failed after it may have been received "
+                        f"({type(exc).__name__}); its outcome is unknown"
+                    ) from exc
+                log.debug("%s %s%s failed: %s", method, server, path, exc)
+                tried.append(f"{server} ({type(exc).__name__})")
+                last_exc = exc
+                continue
+            if resp.status_code == 503:
+                tried.append(f"{server} ({_status_message(resp)})")
+                resp.close()
+                continue
+            self._preferred = index
+            return self._result(resp, stream)
+        raise errors.ServiceUnavailableError(
+            f"no API server could serve {method} {path}; tried {', '.join(tried)}"
+        ) from last_exc
+
+    @staticmethod
+    def _result(resp: requests.Response, stream: bool) -> Any:
+        if not 200 <= resp.status_code < 300:
+            err = _error_from_response(resp)
+            resp.close()
+            raise err
+        return resp if stream else _decode_body(resp)
+
+    # -- typed helpers ------------------------------------------------------------------------
+
+    def get(self, resource: ResourceType | str, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+        """Read one object (namespaced resources default to namespace `default`)."""
+        rt = as_resource_type(resource)
+        return self.request("GET", rt.object_path(name, _namespace(rt, namespace)))
+
+    def list(
+        self,
+        resource: ResourceType | str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        """List a collection (all namespaces when `namespace` is None); the `<Kind>List` as served."""
+        rt = as_resource_type(resource)
+        params = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        return self.request("GET", rt.collection_path(namespace), params=params)
+
+    def create(self, obj: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+        """Create `obj` (POST); namespace from `obj.metadata.namespace`, else the argument, else `default`."""
+        rt = _kind_of(obj)
+        ns = (obj.get("metadata") or {}).get("namespace") or namespace
+        return self.request("POST", rt.collection_path(_namespace(rt, ns)), body=obj)
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace `obj` (PUT); `metadata.resourceVersion`, when set, makes it a compare-and-swap."""
+        return self.request("PUT", _object_path_of(obj), body=obj)
+
+    def update_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace the `status` subresource of `obj` (PUT .../status)."""
+        return self.request("PUT", _object_path_of(obj) + "/status", body=obj)
+
+    def patch(
+        self,
+        resource: ResourceType | str,
+        name: str,
+        patch: dict[str, Any] | list[Any],
+        *,
+        namespace: str | None = None,
+        patch_type: str = "merge",
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """Patch one object; `patch_type` is `merge`, `strategic`, `json` or `apply` (server-side apply)."""
+        if patch_type not in PATCH_CONTENT_TYPES:
+            raise ValueError(f"unknown patch type {patch_type!r}; expected one of {', '.join(PATCH_CONTENT_TYPES)}")
+        rt = as_resource_type(resource)
+        return self.request(
+            "PATCH", rt.object_path(name, _namespace(rt, namespace)), body=patch,
+            content_type=PATCH_CONTENT_TYPES[patch_type], params={"fieldManager": field_manager},
+        )
+
+    def delete(
+        self,
+        resource: ResourceType | str,
+        name: str,
+        *,
+        namespace: str | None = None,
+        grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+    ) -> dict[str, Any]:
+        """Delete one object, sending `DeleteOptions` when an option is given; returns the server's answer."""
+        rt = as_resource_type(resource)
+        options: dict[str, Any] = {}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
+        return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body)
+
+    def cluster_status(self, server: str | None = None) -> dict[str, Any]:
+        """`GET /cluster/status` from any server, or from exactly `server` (no failover) when given."""
+        if server is None:
+            return self.request("GET", "/cluster/status")
+        with ApiClient([server], token=self._token, timeout=self.timeout) as single:
+            return single.request("GET", "/cluster/status")
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def watch_poll(
+        self,
+        resource: ResourceType | str,
+        *,
+        namespace: str | None = None,
+        resource_version: str,
+        timeout_seconds: int = 30,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One long poll: the events after `resource_version` and the revision to ask for next.
+
+        Blocks until at least one event or `timeout_seconds`. Raises `ExpiredError` (410) when
+        `resource_version` is older than the compacted history: relist, then watch again.
+        """
+        rt = as_resource_type(resource)
+        params = {
+            "watch": "true", "longPoll": "true", "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds, "labelSelector": label_selector, "fieldSelector": field_selector,
+        }
+        result = self.request(
+            "GET", rt.collection_path(namespace), params=params, timeout=timeout_seconds + self.timeout
+        )
+        events = result.get("items") or []
+        for event in events:
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                raise errors.from_status(status, int(status.get("code") or 500))
+        next_version = (result.get("metadata") or {}).get("resourceVersion") or resource_version
+        return events, next_version
+
+    def watch(
+        self,
+        resource: ResourceType | str,
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        stop: threading.Event | None = None,
+        timeout_seconds: int = 30,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield watch events (`{"type", "object"}`) until `stop` is set, resuming across polls and servers.
+
+        Without a `resource_version` (or with `"0"`) it starts, as Kubernetes does, with synthetic
+        ADDED events for the current objects. Unavailable servers are retried with back-off; an
+        `ExpiredError` is raised so the caller can relist. `stop` is checked between polls, so it
+        takes effect within `timeout_seconds`.
+        """
+        rt = as_resource_type(resource)
+        stop = stop or threading.Event()
+        selectors = {"label_selector": label_selector, "field_selector": field_selector}
+        if resource_version in (None, "", "0"):
+            listing = self.list(rt, namespace=namespace, **selectors)
+            for item in listing.get("items") or []:
+                yield {"type": "ADDED", "object": ensure_type_meta(rt, item)}
+            resource_version = listing["metadata"]["resourceVersion"]
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                events, next_version = self.watch_poll(
+                    rt, namespace=namespace, resource_version=resource_version,
+                    timeout_seconds=timeout_seconds, **selectors,
+                )
+            except _RETRIABLE_WATCH_ERRORS as exc:
+                log.warning("watch %s: %s", rt.plural, exc)
+                stop.wait(backoff.next())
+                continue
+            backoff.reset()
+            yield from events
+            resource_version = next_version
+
+
+def _namespace(rt: ResourceType, namespace: str | None) -> str | None:
+    """The namespace a single-object request uses: the given one, `default` for namespaced kinds."""
+    return (namespace or "default") if rt.namespaced else None
+
+
+def _kind_of(obj: dict[str, Any]) -> ResourceType:
+    rt = kinds.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+    if rt is None:
+        raise kinds.UnknownResourceError(
+            f'no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"'
+        )
+    return rt
+
+
+def _object_path_of(obj: dict[str, Any]) -> str:
+    rt = _kind_of(obj)
+    metadata = obj.get("metadata") or {}
+    return rt.object_path(metadata["name"], _namespace(rt, metadata.get("namespace")))
