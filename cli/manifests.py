@@ -1,0 +1,166 @@
+"""Reading manifests for `apply -f` and `delete -f`: files, directories, stdin, multi-document YAML.
+
+Everything is checked before the first request is sent, so a typo in the third document of a file
+never leaves the cluster half-applied. Problems become one `ManifestError` line naming the file
+and, for YAML syntax, the line (`deploy.yaml:7: mapping values are not allowed here`).
+
+The pure half of `apply` lives here too: which fields a manifest manages (`applied_fields`),
+whether the live object already has them (`is_applied`, blind to server-filled defaults) and the
+object to PUT (`merge_for_apply`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from minik8s.api import kinds
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message is one line for the user."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings, as the API (JSON) expects them."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_manifests(paths: list[str], stdin_text: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """Every object in `paths` (files, directories of *.yaml/*.yml/*.json, `-` for stdin), in order.
+
+    Returns (source, object) pairs; `kind: List` documents are expanded into their items.
+    """
+    loaded: list[tuple[str, dict[str, Any]]] = []
+    for path in paths:
+        for source, text in _read_sources(path, stdin_text):
+            loaded.extend((source, obj) for obj in parse_documents(source, text))
+    return loaded
+
+
+def _read_sources(path: str, stdin_text: str | None) -> list[tuple[str, str]]:
+    if path == STDIN:
+        if stdin_text is None:
+            raise ManifestError("no manifest given on standard input")
+        return [("STDIN", stdin_text)]
+    location = Path(path)
+    if location.is_dir():
+        files = sorted(f for f in location.iterdir() if f.is_file() and f.suffix in MANIFEST_SUFFIXES)
+    elif location.is_file():
+        files = [location]
+    else:
+        raise ManifestError(f'the path "{path}" does not exist')
+    sources = []
+    for file in files:
+        try:
+            sources.append((str(file), file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as err:
+            raise ManifestError(f"{file}: cannot read: {getattr(err, 'strerror', None) or err}") from err
+    return sources
+
+
+def parse_documents(source: str, text: str) -> list[dict[str, Any]]:
+    """The objects of one file's text (JSON for `*.json`, else multi-document YAML), checked."""
+    objects: list[dict[str, Any]] = []
+    for index, doc in enumerate(_parse(source, text), start=1):
+        if doc is not None:
+            objects.extend(_check(source, index, doc))
+    return objects
+
+
+def _parse(source: str, text: str) -> list[Any]:
+    if source.endswith(".json"):
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as err:
+            raise ManifestError(f"{source}:{err.lineno}: {err.msg}") from err
+    try:
+        return list(yaml.load_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "invalid YAML"
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ManifestError(f"{where}: {problem}") from err
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{source}: {err}") from err
+
+
+def _check(source: str, index: int, doc: Any) -> list[dict[str, Any]]:
+    """The document as a list of objects (a `List` gives its items), or a ManifestError."""
+    where = f"{source}: document {index}"
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected a mapping, got {type(doc).__name__}")
+    if not doc.get("kind"):
+        raise ManifestError(f"{where}: missing kind")
+    if not doc.get("apiVersion"):
+        raise ManifestError(f"{where}: missing apiVersion")
+    if doc["kind"] == "List":
+        return [obj for item in doc.get("items") or [] for obj in _check(source, index, item)]
+    if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
+        raise ManifestError(f"{where}: missing metadata.name")
+    resource_of(doc, where=where)
+    return [doc]
+
+
+def resource_of(obj: dict[str, Any], *, where: str = "") -> kinds.ResourceType:
+    """The served resource of a manifest object, by `apiVersion` and `kind`."""
+    rt = kinds.by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+    if rt is None:
+        prefix = f"{where}: " if where else ""
+        raise ManifestError(f'{prefix}no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"')
+    return rt
+
+
+# --------------------------------------------------------------------------------------------
+# What `apply` compares and writes
+# --------------------------------------------------------------------------------------------
+
+_NOT_APPLIED = ("apiVersion", "kind", "metadata", "status")
+_APPLIED_METADATA = ("labels", "annotations")
+
+
+def applied_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The part of a manifest that `apply` manages: its top-level fields except type, metadata
+    and status, plus the `metadata.labels`/`metadata.annotations` it sets."""
+    fields = {key: value for key, value in obj.items() if key not in _NOT_APPLIED}
+    metadata = obj.get("metadata") or {}
+    applied_meta = {key: metadata[key] for key in _APPLIED_METADATA if key in metadata}
+    if applied_meta:
+        fields["metadata"] = applied_meta
+    return fields
+
+
+def is_applied(wanted: Any, live: Any) -> bool:
+    """True when every field `wanted` sets has that value in `live` (lists element by element),
+    so server-filled defaults in `live` do not count as differences."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(
+            live.get(key) is None if value is None else key in live and is_applied(value, live[key])
+            for key, value in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(wanted) == len(live) and all(map(is_applied, wanted, live))
+    return bool(wanted == live)
+
+
+def merge_for_apply(live: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
+    """The object `apply` PUTs: `live` (keeping its resourceVersion for compare-and-swap) with the
+    manifest's fields and labels/annotations replacing the live ones."""
+    merged = {**live, **{key: value for key, value in obj.items() if key not in _NOT_APPLIED}}
+    metadata = dict(live.get("metadata") or {})
+    for key in _APPLIED_METADATA:
+        if key in (obj.get("metadata") or {}):
+            metadata[key] = obj["metadata"][key]
+    merged["metadata"] = metadata
+    return merged
