@@ -1,0 +1,109 @@
+"""The `minik8s` command end to end: `up --masters 3`, client verbs, one-line errors, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from .cluster import free_port, wait_for
+
+
+def _minik8s(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "minik8s.cli.main", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def up_cluster(tmp_path: Path):
+    """`minik8s up --masters 3` in the background; yields (env with KUBECONFIG, data dir, process)."""
+    data = tmp_path / "data"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "minik8s.cli.main", "up", "--masters", "3", "--data-dir",
+                             str(data), "--api-port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        wait_for(lambda: (data / "kubeconfig").exists() or proc.poll() is not None, timeout=60,
+                 what="minik8s up to write its kubeconfig")
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        env = dict(os.environ, KUBECONFIG=str(data / "kubeconfig"))
+        env.pop("MINIK8S_SERVER", None)
+        env.pop("MINIK8S_TOKEN", None)
+        yield env, data, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def test_cli_up_apply_get_delete_and_errors(up_cluster, tmp_path: Path) -> None:
+    """apply creates then reports unchanged; get/delete work; user mistakes print one line and exit 1."""
+    env, data, proc = up_cluster
+    ns = _minik8s(["get", "ns"], env)
+    assert ns.returncode == 0, ns.stderr
+    assert ns.stdout.split("\n")[0].split() == ["NAME", "STATUS", "AGE"]
+    assert {"default", "kube-system", "kube-node-lease"} <= {line.split()[0] for line in ns.stdout.splitlines()[1:]}
+
+    manifest = tmp_path / "cms.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: '1'\n---\n"
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\ndata:\n  b: '2'\n")
+    first = _minik8s(["apply", "-f", str(manifest)], env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["configmap/one created", "configmap/two created"]
+    again = _minik8s(["apply", "-f", str(manifest)], env)
+    assert again.stdout.splitlines() == ["configmap/one unchanged", "configmap/two unchanged"]
+
+    got = _minik8s(["get", "configmap", "one", "-o", "json"], env)
+    assert got.returncode == 0 and '"a": "1"' in got.stdout
+
+    missing = _minik8s(["get", "configmap", "nope"], env)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == 'Error from server (NotFound): configmaps "nope" not found'
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n")
+    bad = _minik8s(["apply", "-f", str(broken)], env)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr.startswith(f"error: {broken}:") and "Traceback" not in bad.stderr
+
+    invalid = _minik8s(["apply", "-f", "-"], env, stdin="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n")
+    assert invalid.returncode == 1 and "(Invalid)" in invalid.stderr and "metadata.name" in invalid.stderr
+    assert len(invalid.stderr.strip().splitlines()) == 1
+
+    status = _minik8s(["cluster", "status"], env)
+    assert status.returncode == 0
+    roles = [line.split()[1] for line in status.stdout.splitlines()[1:]]
+    assert sorted(roles) == ["follower", "follower", "leader"]
+
+    deleted = _minik8s(["delete", "configmap", "one"], env)
+    assert deleted.returncode == 0 and 'configmap "one" deleted' in deleted.stdout
+    assert _minik8s(["get", "configmap", "one"], env).returncode == 1
+
+
+def test_cli_up_stops_everything_on_interrupt(up_cluster) -> None:
+    """Ctrl-C on `minik8s up` stops every master it started."""
+    env, data, proc = up_cluster
+    ports = [int(line.split()[1]) for line in (data / "ports").read_text().splitlines()]
+    assert all(requests.get(f"http://127.0.0.1:{p}/healthz", timeout=2).ok for p in ports)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+
+    def all_closed() -> bool:
+        for p in ports:
+            try:
+                requests.get(f"http://127.0.0.1:{p}/healthz", timeout=1)
+                return False
+            except requests.ConnectionError:
+                continue
+        return True
+
+    wait_for(all_closed, timeout=10, what="every master port closed")
