@@ -24,7 +24,10 @@ def free_port() -> int:
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
-    """Poll `condition` until it returns a truthy value or `timeout` passes (then AssertionError)."""
+    """Poll `condition` until it returns a truthy value or `timeout` passes (then AssertionError).
+
+    Exceptions from the condition count as "not yet", except AssertionError: it means the wait is hopeless.
+    """
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while time.monotonic() < deadline:
@@ -32,6 +35,8 @@ def wait_for(condition: Callable[[], Any], *, timeout: float, interval: float = 
             value = condition()
             if value:
                 return value
+        except AssertionError:
+            raise
         except Exception as exc:  # the condition may fail while things start
             last_exc = exc
         time.sleep(interval)
