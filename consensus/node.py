@@ -183,8 +183,19 @@ class Consensus:
             box.append((result, reason))
             done.set()
 
-        self.member.submit(command, on_done)
-        return box[0] if done.wait(wait) else None
+        member = self.member
+        leader = member._getLeader()
+        member.submit(command, on_done)
+        deadline = time.monotonic() + wait
+        # pysyncobj never answers a command forwarded to a leader that died; re-propose as soon
+        # as another leader is known instead of waiting out the whole attempt.
+        while not done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return None
+            current = member._getLeader()
+            if current is not None and current != leader:
+                return None
+        return box[0]
 
     # ---- reads ------------------------------------------------------------------------------
 

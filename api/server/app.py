@@ -89,18 +89,23 @@ def _handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exceptio
 class SystemEndpoints:
     """/healthz, /readyz, /version, /cluster/status, /metrics."""
 
-    def __init__(self, consensus: Consensus, metrics: Metrics) -> None:
+    def __init__(self, consensus: Consensus, metrics: Metrics, registry: Registry) -> None:
         self.consensus = consensus
         self.metrics = metrics
+        self.registry = registry
 
     def on_get_healthz(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type, resp.text = "text/plain", "ok"
 
     def on_get_readyz(self, req: falcon.Request, resp: falcon.Response) -> None:
-        ready = self.consensus.is_ready()
-        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        problem = None
+        if not self.consensus.is_ready():
+            problem = "no leader known or not caught up"
+        elif not self.registry.builtin_namespaces_exist():
+            problem = "built-in namespaces not created yet"
+        resp.status = falcon.HTTP_503 if problem else falcon.HTTP_200
         resp.content_type = "text/plain"
-        resp.text = "ok" if ready else "not ready: no leader known or not caught up"
+        resp.text = f"not ready: {problem}" if problem else "ok"
 
     def on_get_version(self, req: falcon.Request, resp: falcon.Response) -> None:
         send_json(resp, VERSION)
@@ -170,7 +175,7 @@ def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users
     app.resp_options.secure_cookies_by_default = False
     app.add_error_handler(Exception, _handle_unexpected)
     app.add_error_handler(errors.ApiError, _handle_api_error)
-    system = SystemEndpoints(consensus, metrics)
+    system = SystemEndpoints(consensus, metrics, registry)
     app.add_route("/healthz", system, suffix="healthz")
     app.add_route("/livez", system, suffix="healthz")
     app.add_route("/readyz", system, suffix="readyz")

@@ -108,7 +108,7 @@ class Master:
                                 self.registry.create(namespaces, {"metadata": {"name": name}}, None)
                             except errors.AlreadyExistsError:
                                 pass
-                    return
+                    return  # /readyz reports ready once these exist
                 except errors.ApiError as exc:
                     log.warning("bootstrap of namespaces failed, retrying: %s", exc.message)
             time.sleep(0.2)

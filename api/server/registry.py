@@ -92,6 +92,10 @@ class Registry:
     def list(self, rt: ResourceType, namespace: str | None) -> tuple[list[Obj], int]:
         return self.store.list(rt.store_prefix(namespace))
 
+    def builtin_namespaces_exist(self) -> bool:
+        """default, kube-system and kube-node-lease are in the local replica."""
+        return all(self.store.get(_NAMESPACES.store_key(ns)) is not None for ns in BUILTIN_NAMESPACES)
+
     # ---- writes -----------------------------------------------------------------------------
 
     def _check_namespace(self, rt: ResourceType, namespace: str | None) -> None:

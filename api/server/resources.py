@@ -203,15 +203,18 @@ class ResourceSink:
                label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> None:
         prefix = t.rt.store_prefix(t.namespace)
         rv_param = req.get_param("resourceVersion")
-        if query_bool(req, "longPoll"):
-            self._long_poll(req, resp, prefix, rv_param, label_sel, field_sel)
-            return
-        timeout = query_int(req, "timeoutSeconds") or random.randint(1800, 3600)
-        bookmarks = query_bool(req, "allowWatchBookmarks")
         try:
             self.hub.acquire_slot()
         except WatchCapacityError as exc:
             raise errors.TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
+        if query_bool(req, "longPoll"):
+            try:
+                self._long_poll(req, resp, prefix, rv_param, label_sel, field_sel)
+            finally:
+                self.hub.release_slot()
+            return
+        timeout = query_int(req, "timeoutSeconds") or random.randint(1800, 3600)
+        bookmarks = query_bool(req, "allowWatchBookmarks")
         resp.content_type = "application/json"
         resp.stream = self._stream(t, prefix, rv_param, label_sel, field_sel, timeout, bookmarks)
 
