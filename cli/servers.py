@@ -37,8 +37,8 @@ def master(
     api_addr: str = typer.Option("127.0.0.1:6443", help="HOST:PORT of the Kubernetes-style HTTP API."),
     token_file: str = typer.Option(..., help='Static token file: lines "token,user,uid[,\\"groups\\"]".'),
     cluster_secret_file: str = typer.Option(..., help="File with the secret that authenticates Raft peers."),
-    api_threads: int = typer.Option(64, help="HTTP worker threads (each open watch holds one)."),
-    max_watches: int = typer.Option(0, help="Open streaming/long-poll watches allowed (0: threads - 16)."),
+    api_threads: int = typer.Option(256, help="HTTP worker threads (each open watch holds one)."),
+    max_watches: int = typer.Option(0, help="Open streaming/long-poll watches allowed (0: threads - 32)."),
     log_compaction_entries: int = typer.Option(5000, help="Raft log entries before a snapshot is taken."),
     event_window: int = typer.Option(100_000, help="Watch events kept (older ones are compacted; same on all masters)."),
     max_body_bytes: int = typer.Option(3 * 1024 * 1024, help="Largest request body accepted (413 above)."),
@@ -53,7 +53,7 @@ def master(
         name=name, data_dir=data_dir, raft_addr=raft_addr,
         peers=tuple(p.strip() for p in peers.split(",") if p.strip()), api_addr=api_addr, token_file=token_file,
         cluster_secret_file=cluster_secret_file, api_threads=api_threads,
-        max_watches=max_watches or max(1, api_threads - 16), log_compaction_entries=log_compaction_entries,
+        max_watches=max_watches or max(1, api_threads - 32), log_compaction_entries=log_compaction_entries,
         event_window=event_window, body_limit=max_body_bytes,
     )
     try:

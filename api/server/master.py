@@ -40,8 +40,8 @@ class MasterSettings:
     api_addr: str
     token_file: str
     cluster_secret_file: str
-    api_threads: int = 64
-    max_watches: int = 48
+    api_threads: int = 256
+    max_watches: int = 224
     body_limit: int = 3 * 1024 * 1024
     log_compaction_entries: int = 5000
     event_window: int = 100_000

@@ -78,14 +78,19 @@ class WatchHub:
             self.open_watches -= 1
 
     def events_after(self, revision: int, *, limit: int = 10_000) -> tuple[list[CachedEvent], int]:
-        """Events after `revision` (CompactedError below the floor) and the revision read up to."""
+        """Events after `revision` (CompactedError below the floor) and the revision read up to.
+
+        The returned revision never goes below `revision`: a replica that is behind what the
+        client already saw (elsewhere) answers "nothing new yet", never older events again.
+        """
         cached = self._from_ring(revision)
         if cached is not None:
-            return cached
-        events, current = self._store.events_since(revision, limit=limit)
-        out = [self._remember(e) for e in events]
-        last = out[-1].event.revision if len(out) >= limit else current
-        return out, last
+            events, last = cached
+        else:
+            found, current = self._store.events_since(revision, limit=limit)
+            events = [self._remember(e) for e in found]
+            last = events[-1].event.revision if len(events) >= limit else current
+        return events, max(last, revision)
 
     def _from_ring(self, revision: int) -> tuple[list[CachedEvent], int] | None:
         """Serve from the ring when it holds every event from revision+1 to the head."""

@@ -127,3 +127,11 @@ def test_bad_input_is_rejected_with_status_and_changes_nothing(tmp_path: Path) -
         assert cluster.get(0, f"{CM}/ok").json()["data"] == {"v": "2"}
     finally:
         cluster.stop()
+
+
+def test_watch_long_poll_never_goes_backwards(cluster1: Cluster) -> None:
+    """Asking a replica for a revision it has not reached yet answers nothing new with M >= N."""
+    current = int(cluster1.get(0, CM).json()["metadata"]["resourceVersion"])
+    ahead = current + 5
+    body = cluster1.get(0, f"{CM}?watch=true&longPoll=true&resourceVersion={ahead}&timeoutSeconds=1").json()
+    assert body["items"] == [] and int(body["metadata"]["resourceVersion"]) >= ahead
