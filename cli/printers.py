@@ -1,10 +1,9 @@
 """kubectl-identical output for the CLI: tables, `-o name|yaml|json`, and `describe` text.
 
-Tables follow kubectl's server-side printers (`pkg/printers/internalversion/printers.go`): each
-resource has column definitions (`priority 1` = only with `-o wide`) and a pure function computing
-every cell of one object, so the API server can reuse `columns_for` and `cells_for` to answer
-`meta.k8s.io/v1` Table requests. Layout reproduces kubectl's tab writer (Go `text/tabwriter`:
-minimum cell width 6, padding 3, widths remembered across flushes for `get --watch`).
+Columns and cells come from `minik8s.api.tables` (kubectl's server-side printers, shared with the
+API server's `meta.k8s.io/v1` Table answers); this module picks the columns shown (`priority 1` only
+with `-o wide`) and lays them out like kubectl's tab writer (Go `text/tabwriter`: minimum cell
+width 6, padding 3, widths remembered across flushes for `get --watch`).
 """
 
 from __future__ import annotations
@@ -13,87 +12,28 @@ import base64
 import json
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import yaml
 
 from minik8s.api.kinds import ResourceType
+from minik8s.api.tables import (
+    age,
+    cells_for,
+    columns_for,
+    dig,
+    format_label_selector,
+    format_labels,
+    parse_time,
+    pod_status,
+)
 
 Obj = dict[str, Any]
 
 # --------------------------------------------------------------------------------------------
-# Small helpers
+# Names, headers and rows
 # --------------------------------------------------------------------------------------------
-
-
-def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
-    """`obj[path0][path1]...`, or `default` when any step is missing or null."""
-    for step in path:
-        try:
-            obj = obj[step]
-        except (KeyError, IndexError, TypeError):
-            return default
-        if obj is None:
-            return default
-    return obj
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime (None when missing or malformed)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl's `duration.HumanDuration`: `5s`, `3m2s`, `10m`, `3h5m`, `3d4h`, `45d`, `2y`."""
-    secs = int(seconds)
-    if secs < -1:
-        return "<invalid>"
-    if secs < 0:
-        return "0s"
-    if secs < 120:
-        return f"{secs}s"
-    minutes = secs // 60
-    if minutes < 10:
-        return f"{minutes}m{secs % 60}s" if secs % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = secs // 3600
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        years, days = hours // 24 // 365, hours // 24 % 365
-        return f"{years}y{days}d" if days else f"{years}y"
-    return f"{hours // 24 // 365}y"
-
-
-def age(timestamp: str | None, now: datetime) -> str:
-    """kubectl's `translateTimestampSince`: the time since `timestamp`, `<unknown>` when unset."""
-    when = parse_time(timestamp)
-    if when is None:
-        return "<unknown>"
-    return human_duration((now - when).total_seconds())
-
-
-def _name(obj: Obj) -> str:
-    return dig(obj, "metadata", "name", default="")
-
-
-def _age(obj: Obj, now: datetime) -> str:
-    return age(dig(obj, "metadata", "creationTimestamp"), now)
 
 
 def kind_name(rt: ResourceType) -> str:
@@ -103,424 +43,18 @@ def kind_name(rt: ResourceType) -> str:
 
 def names(rt: ResourceType, objects: Iterable[Obj]) -> list[str]:
     """`-o name` lines: `pod/x`, `deployment.apps/y`."""
-    return [f"{kind_name(rt)}/{_name(obj)}" for obj in objects]
-
-
-def format_labels(labels: dict[str, str] | None) -> str:
-    """`labels.FormatLabels`: sorted `k=v` joined by commas, `<none>` when empty."""
-    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "<none>"
-
-
-def format_label_selector(selector: Obj | None) -> str:
-    """`metav1.FormatLabelSelector`: requirements sorted by key, `<none>` when empty."""
-    selector = selector or {}
-    parts = [(key, f"{key}={value}") for key, value in (selector.get("matchLabels") or {}).items()]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key", ""), expr.get("operator", ""), sorted(expr.get("values") or [])
-        text = {
-            "In": f"{key} in ({','.join(values)})",
-            "NotIn": f"{key} notin ({','.join(values)})",
-            "Exists": key,
-            "DoesNotExist": f"!{key}",
-        }.get(op, f"{key} {op} ({','.join(values)})")
-        parts.append((key, text))
-    return ",".join(text for _, text in sorted(parts)) or "<none>"
-
-
-def _containers(template_spec: Obj | None) -> tuple[str, str]:
-    """`layoutContainerCells`: comma-joined container names and images."""
-    containers = dig(template_spec, "containers", default=[])
-    return (",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers))
-
-
-def _lb_ingress(status: Obj | None) -> str:
-    """Load-balancer ingress points (IP, else hostname), as services and ingresses print them."""
-    points = {i.get("ip") or i.get("hostname") for i in dig(status, "loadBalancer", "ingress", default=[])}
-    return ",".join(sorted(p for p in points if p))
-
-
-# --------------------------------------------------------------------------------------------
-# Cells of one object, per resource
-# --------------------------------------------------------------------------------------------
-
-
-def _is_restartable_init(container: Obj | None) -> bool:
-    return bool(container) and container.get("restartPolicy") == "Always"
-
-
-def _condition_true(obj: Obj, cond_type: str) -> bool:
-    return any(c.get("type") == cond_type and c.get("status") == "True"
-               for c in dig(obj, "status", "conditions", default=[]))
-
-
-def _later(current: datetime | None, candidate: str | None) -> datetime | None:
-    when = parse_time(candidate)
-    if when is None or (current is not None and current >= when):
-        return current
-    return when
-
-
-def pod_status(pod: Obj) -> str:
-    """The STATUS column of `kubectl get pods` (kubectl's `printPod` reason rules)."""
-    return _pod_summary(pod)[0]
-
-
-def _pod_summary(pod: Obj) -> tuple[str, int, int, int, datetime | None]:
-    """(reason, ready containers, total containers, restarts, last restart time) like `printPod`."""
-    spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    phase = status.get("phase", "")
-    reason = status.get("reason") or phase
-    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated"
-           for c in status.get("conditions") or []):
-        reason = "SchedulingGated"
-    init_specs = {c.get("name"): c for c in spec.get("initContainers") or []}
-    total = len(spec.get("containers") or []) + sum(map(_is_restartable_init, init_specs.values()))
-    ready = restarts = sidecar_restarts = 0
-    last_restart: datetime | None = None
-    last_sidecar_restart: datetime | None = None
-    initializing = False
-    init_statuses = status.get("initContainerStatuses") or []
-    for index, cs in enumerate(init_statuses):
-        restarts += cs.get("restartCount", 0)
-        finished = dig(cs, "lastState", "terminated", "finishedAt")
-        last_restart = _later(last_restart, finished)
-        sidecar = _is_restartable_init(init_specs.get(cs.get("name")))
-        if sidecar:
-            sidecar_restarts += cs.get("restartCount", 0)
-            last_sidecar_restart = _later(last_sidecar_restart, finished)
-        terminated, waiting = dig(cs, "state", "terminated"), dig(cs, "state", "waiting")
-        if terminated is not None and terminated.get("exitCode", 0) == 0:
-            continue
-        if sidecar and cs.get("started"):
-            ready += bool(cs.get("ready"))
-            continue
-        initializing = True
-        if terminated is not None:
-            if terminated.get("reason"):
-                reason = "Init:" + terminated["reason"]
-            elif terminated.get("signal"):
-                reason = f"Init:Signal:{terminated['signal']}"
-            else:
-                reason = f"Init:ExitCode:{terminated.get('exitCode', 0)}"
-        elif waiting is not None and waiting.get("reason") and waiting["reason"] != "PodInitializing":
-            reason = "Init:" + waiting["reason"]
-        else:
-            reason = f"Init:{index}/{len(spec.get('initContainers') or [])}"
-        break
-    if not initializing or _condition_true(pod, "Initialized"):
-        restarts, last_restart = sidecar_restarts, last_sidecar_restart
-        has_running = False
-        for cs in reversed(status.get("containerStatuses") or []):
-            restarts += cs.get("restartCount", 0)
-            last_restart = _later(last_restart, dig(cs, "lastState", "terminated", "finishedAt"))
-            waiting, terminated = dig(cs, "state", "waiting"), dig(cs, "state", "terminated")
-            if waiting is not None and waiting.get("reason"):
-                reason = waiting["reason"]
-            elif terminated is not None and terminated.get("reason"):
-                reason = terminated["reason"]
-            elif terminated is not None:
-                signal = terminated.get("signal")
-                reason = f"Signal:{signal}" if signal else f"ExitCode:{terminated.get('exitCode', 0)}"
-            elif cs.get("ready") and dig(cs, "state", "running") is not None:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            reason = "Running" if _condition_true(pod, "Ready") else "NotReady"
-    if dig(pod, "metadata", "deletionTimestamp"):
-        if status.get("reason") == "NodeLost":
-            reason = "Unknown"
-        elif phase not in ("Succeeded", "Failed"):
-            reason = "Terminating"
-    return reason, ready, total, restarts, last_restart
-
-
-def _pod_cells(pod: Obj, now: datetime) -> list[str]:
-    reason, ready, total, restarts, last_restart = _pod_summary(pod)
-    restarts_text = str(restarts)
-    if restarts and last_restart is not None:
-        restarts_text = f"{restarts} ({human_duration((now - last_restart).total_seconds())} ago)"
-    ips = dig(pod, "status", "podIPs", default=[])
-    ip = (ips[0].get("ip") if ips else None) or dig(pod, "status", "podIP") or "<none>"
-    gates = dig(pod, "spec", "readinessGates", default=[])
-    gates_text = "<none>"
-    if gates:
-        true = sum(_condition_true(pod, g.get("conditionType", "")) for g in gates)
-        gates_text = f"{true}/{len(gates)}"
-    return [
-        _name(pod), f"{ready}/{total}", reason, restarts_text,
-        _age(pod, now),
-        ip, dig(pod, "spec", "nodeName") or "<none>", dig(pod, "status", "nominatedNodeName") or "<none>",
-        gates_text,
-    ]
-
-
-def _node_cells(node: Obj, now: datetime) -> list[str]:
-    ready = next((c for c in dig(node, "status", "conditions", default=[]) if c.get("type") == "Ready"), None)
-    status = ["Unknown" if ready is None else "Ready" if ready.get("status") == "True" else "NotReady"]
-    if dig(node, "spec", "unschedulable"):
-        status.append("SchedulingDisabled")
-    roles: set[str] = set()
-    for key, value in dig(node, "metadata", "labels", default={}).items():
-        if key.startswith("node-role.kubernetes.io/") and key.removeprefix("node-role.kubernetes.io/"):
-            roles.add(key.removeprefix("node-role.kubernetes.io/"))
-        elif key == "kubernetes.io/role" and value:
-            roles.add(value)
-    info = dig(node, "status", "nodeInfo", default={})
-    addresses = dig(node, "status", "addresses", default=[])
-
-    def address(kind: str) -> str:
-        return next((a.get("address", "") for a in addresses if a.get("type") == kind), "<none>")
-
-    return [
-        _name(node), ",".join(status), ",".join(sorted(roles)) or "<none>",
-        _age(node, now), info.get("kubeletVersion", ""),
-        address("InternalIP"), address("ExternalIP"), info.get("osImage") or "<unknown>",
-        info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>",
-    ]
-
-
-def _namespace_cells(ns: Obj, now: datetime) -> list[str]:
-    return [_name(ns), dig(ns, "status", "phase", default=""),
-            _age(ns, now)]
-
-
-def _service_external_ip(svc: Obj) -> str:
-    spec = svc.get("spec") or {}
-    kind, external = spec.get("type", "ClusterIP"), spec.get("externalIPs") or []
-    if kind in ("ClusterIP", "NodePort"):
-        return ",".join(external) or "<none>"
-    if kind == "LoadBalancer":
-        lb = _lb_ingress(svc.get("status"))
-        return ",".join([*(lb.split(",") if lb else []), *external]) or "<pending>"
-    if kind == "ExternalName":
-        return spec.get("externalName", "")
-    return "<unknown>"
-
-
-def _service_cells(svc: Obj, now: datetime) -> list[str]:
-    spec = svc.get("spec") or {}
-    cluster_ip = (spec.get("clusterIPs") or [spec.get("clusterIP")])[0] or "<none>"
-    ports = []
-    for port in spec.get("ports") or []:
-        node_port = f":{port['nodePort']}" if port.get("nodePort") else ""
-        ports.append(f"{port.get('port')}{node_port}/{port.get('protocol', 'TCP')}")
-    return [
-        _name(svc), spec.get("type", "ClusterIP"), cluster_ip, _service_external_ip(svc),
-        ",".join(ports) or "<none>", _age(svc, now),
-        format_labels(spec.get("selector")),
-    ]
-
-
-def _replicaset_cells(rs: Obj, now: datetime) -> list[str]:
-    spec = rs.get("spec") or {}
-    containers, images = _containers(dig(spec, "template", "spec"))
-    return [
-        _name(rs), str(spec.get("replicas", 1)), str(dig(rs, "status", "replicas", default=0)),
-        str(dig(rs, "status", "readyReplicas", default=0)), _age(rs, now),
-        containers, images, format_label_selector(spec.get("selector")),
-    ]
-
-
-def _deployment_cells(deploy: Obj, now: datetime) -> list[str]:
-    spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
-    containers, images = _containers(dig(spec, "template", "spec"))
-    return [
-        _name(deploy), f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
-        str(status.get("updatedReplicas", 0)), str(status.get("availableReplicas", 0)),
-        _age(deploy, now), containers, images,
-        format_label_selector(spec.get("selector")),
-    ]
-
-
-def _join_more(items: list[str], count: int, maximum: int, sep: str) -> str:
-    """kubectl's `a,b,c + N more...` shortening."""
-    text = sep.join(items[:maximum])
-    return f"{text} + {count - maximum} more..." if count > maximum else text
-
-
-def format_endpoints(ep: Obj) -> str:
-    """`formatEndpoints`: up to three `ip:port` pairs, then `+ N more...`; `<none>` when empty."""
-    subsets = ep.get("subsets") or []
-    if not subsets:
-        return "<none>"
-    pairs: list[str] = []
-    for subset in subsets:
-        ips = [a.get("ip", "") for a in subset.get("addresses") or []]
-        ports = subset.get("ports") or []
-        if not ports:
-            pairs.extend(ips)
-        for port in ports:
-            pairs.extend(f"[{ip}]:{port.get('port')}" if ":" in ip else f"{ip}:{port.get('port')}" for ip in ips)
-    return _join_more(pairs, len(pairs), 3, ",")
-
-
-def _endpoints_cells(ep: Obj, now: datetime) -> list[str]:
-    return [_name(ep), format_endpoints(ep), _age(ep, now)]
-
-
-def _configmap_cells(cm: Obj, now: datetime) -> list[str]:
-    data = len(cm.get("data") or {}) + len(cm.get("binaryData") or {})
-    return [_name(cm), str(data), _age(cm, now)]
-
-
-def _event_cells(ev: Obj, now: datetime) -> list[str]:
-    first = (age(ev.get("firstTimestamp"), now) if ev.get("firstTimestamp")
-             else age(ev.get("eventTime"), now))
-    last = age(ev.get("lastTimestamp"), now) if ev.get("lastTimestamp") else first
-    count = ev.get("count") or 1
-    if ev.get("series"):
-        last = age(dig(ev, "series", "lastObservedTime"), now)
-        count = dig(ev, "series", "count", default=count)
-    involved = ev.get("involvedObject") or {}
-    target = str(involved.get("kind", "")).lower()
-    if involved.get("name"):
-        target = f"{target}/{involved['name']}"
-    component = dig(ev, "source", "component") or ev.get("reportingController", "")
-    host = dig(ev, "source", "host") or ev.get("reportingInstance", "")
-    source = f"{component}, {host}" if host else component
-    return [
-        last, ev.get("type", ""), ev.get("reason", ""), target, involved.get("fieldPath", ""), source,
-        str(ev.get("message", "")).strip(), first, str(count), dig(ev, "metadata", "name", default=""),
-    ]
-
-
-def _lease_cells(lease: Obj, now: datetime) -> list[str]:
-    return [_name(lease), dig(lease, "spec", "holderIdentity", default=""),
-            _age(lease, now)]
-
-
-_METRIC_KEYS = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
-                "Object": "object", "External": "external"}
-
-
-def _hpa_metric(spec: Obj, status: Obj | None) -> str:
-    """One TARGETS entry of `formatHPAMetrics`, e.g. `cpu: 42%/80%` or `<unknown>/100 (avg)`."""
-    key = _METRIC_KEYS.get(spec.get("type", ""))
-    if key is None:
-        return "<unknown type>"
-    source, target = spec.get(key) or {}, dig(spec, key, "target", default={})
-    current = dig(status, key, "current", default={})
-    if key in ("resource", "containerResource"):
-        name = source.get("name", "")
-        if target.get("averageValue") is not None:
-            return f"{name}: {current.get('averageValue', '<unknown>')}/{target['averageValue']}"
-        used = current.get("averageUtilization")
-        wanted = target.get("averageUtilization")
-        return (f"{name}: {'<unknown>' if used is None else f'{used}%'}/"
-                f"{'<auto>' if wanted is None else f'{wanted}%'}")
-    if key == "pods":
-        return f"{current.get('averageValue', '<unknown>')}/{target.get('averageValue')}"
-    if target.get("averageValue") is not None:
-        return f"{current.get('averageValue', '<unknown>')}/{target['averageValue']} (avg)"
-    return f"{current.get('value', '<unknown>')}/{target.get('value')}"
-
-
-def _hpa_cells(hpa: Obj, now: datetime) -> list[str]:
-    spec = hpa.get("spec") or {}
-    metrics, statuses = spec.get("metrics") or [], dig(hpa, "status", "currentMetrics", default=[])
-    targets = [_hpa_metric(m, statuses[i] if i < len(statuses) else None) for i, m in enumerate(metrics)]
-    ref = spec.get("scaleTargetRef") or {}
-    min_pods = spec.get("minReplicas")
-    return [
-        _name(hpa), f"{ref.get('kind', '')}/{ref.get('name', '')}",
-        _join_more(targets, len(targets), 2, ", ") or "<none>",
-        "<unset>" if min_pods is None else str(min_pods), str(spec.get("maxReplicas", 0)),
-        str(dig(hpa, "status", "currentReplicas", default=0)), _age(hpa, now),
-    ]
-
-
-def _ingress_cells(ing: Obj, now: datetime) -> list[str]:
-    spec = ing.get("spec") or {}
-    rules = spec.get("rules") or []
-    hosts: list[str] = []
-    more = False
-    for rule in rules:  # kubectl's formatHosts: the first three hosts, then "+ N more..."
-        more = more or len(hosts) == 3
-        if not more and rule.get("host"):
-            hosts.append(rule["host"])
-    hosts_text = ",".join(hosts) or "*"
-    if more:
-        hosts_text += f" + {len(rules) - 3} more..."
-    return [
-        _name(ing), spec.get("ingressClassName") or "<none>", hosts_text, _lb_ingress(ing.get("status")),
-        "80, 443" if spec.get("tls") else "80", _age(ing, now),
-    ]
-
-
-def _default_cells(obj: Obj, now: datetime) -> list[str]:
-    return [_name(obj), _age(obj, now)]
-
-
-# --------------------------------------------------------------------------------------------
-# Column definitions
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """A Table column like `metav1.TableColumnDefinition` (header = name upper-cased)."""
-
-    name: str
-    type: str = "string"
-    priority: int = 0  # 1: shown only with -o wide
-    format: str = ""  # "name": the object's name, printed `kind/name` when kinds are mixed
-
-
-_NAME = Column("Name", format="name")
-_AGE = Column("Age")
-_TEMPLATE_WIDE = (Column("Containers", priority=1), Column("Images", priority=1), Column("Selector", priority=1))
-
-CellFunction = Callable[[Obj, datetime], list[str]]
-
-_TABLES: dict[str, tuple[tuple[Column, ...], CellFunction]] = {
-    "pods": ((_NAME, Column("Ready"), Column("Status"), Column("Restarts"), _AGE, Column("IP", priority=1),
-              Column("Node", priority=1), Column("Nominated Node", priority=1),
-              Column("Readiness Gates", priority=1)), _pod_cells),
-    "nodes": ((_NAME, Column("Status"), Column("Roles"), _AGE, Column("Version"),
-               Column("Internal-IP", priority=1), Column("External-IP", priority=1), Column("OS-Image", priority=1),
-               Column("Kernel-Version", priority=1), Column("Container-Runtime", priority=1)), _node_cells),
-    "namespaces": ((_NAME, Column("Status"), _AGE), _namespace_cells),
-    "services": ((_NAME, Column("Type"), Column("Cluster-IP"), Column("External-IP"), Column("Port(s)"), _AGE,
-                  Column("Selector", priority=1)), _service_cells),
-    "replicasets.apps": ((_NAME, Column("Desired", "integer"), Column("Current", "integer"),
-                          Column("Ready", "integer"), _AGE, *_TEMPLATE_WIDE), _replicaset_cells),
-    "deployments.apps": ((_NAME, Column("Ready"), Column("Up-to-date", "integer"), Column("Available", "integer"),
-                          _AGE, *_TEMPLATE_WIDE), _deployment_cells),
-    "endpoints": ((_NAME, Column("Endpoints"), _AGE), _endpoints_cells),
-    "configmaps": ((_NAME, Column("Data", "integer"), _AGE), _configmap_cells),
-    "events": ((Column("Last Seen"), Column("Type"), Column("Reason"), Column("Object"),
-                Column("Subobject", priority=1), Column("Source", priority=1), Column("Message"),
-                Column("First Seen", priority=1), Column("Count", priority=1),
-                Column("Name", priority=1, format="name")), _event_cells),
-    "leases.coordination.k8s.io": ((_NAME, Column("Holder"), _AGE), _lease_cells),
-    "horizontalpodautoscalers.autoscaling": ((_NAME, Column("Reference"), Column("Targets"), Column("MinPods"),
-                                              Column("MaxPods", "integer"), Column("Replicas", "integer"), _AGE),
-                                             _hpa_cells),
-    "ingresses.networking.k8s.io": ((_NAME, Column("Class"), Column("Hosts"), Column("Address"), Column("Ports"),
-                                     _AGE), _ingress_cells),
-}
-_DEFAULT_TABLE: tuple[tuple[Column, ...], CellFunction] = ((_NAME, _AGE), _default_cells)
-
-
-def columns_for(rt: ResourceType) -> tuple[Column, ...]:
-    """Every column of the resource's table (wide ones included), for Table responses."""
-    return _TABLES.get(rt.group_plural, _DEFAULT_TABLE)[0]
-
-
-def cells_for(rt: ResourceType, obj: Obj, *, now: datetime | None = None) -> list[str]:
-    """Every cell of one object's row, aligned with `columns_for`."""
-    return _TABLES.get(rt.group_plural, _DEFAULT_TABLE)[1](obj, now or datetime.now(timezone.utc))
+    return [f"{kind_name(rt)}/{dig(obj, 'metadata', 'name', default='')}" for obj in objects]
 
 
 def headers_for(rt: ResourceType, wide: bool = False) -> list[str]:
     """Column headers as kubectl prints them (`NAME`, `NOMINATED NODE`, ...)."""
-    return [c.name.upper() for c in columns_for(rt) if wide or c.priority == 0]
+    return [c["name"].upper() for c in columns_for(rt, wide)]
 
 
 def rows_for(rt: ResourceType, obj: Obj, wide: bool = False, *, now: datetime | None = None) -> list[str]:
-    """The cells kubectl prints for one object (wide columns only with `wide`)."""
+    """The cells kubectl prints for one object (wide columns only with `wide`), as text."""
     cells = cells_for(rt, obj, now=now)
-    return [cell for cell, col in zip(cells, columns_for(rt)) if wide or col.priority == 0]
+    return [str(cell) for cell, col in zip(cells, columns_for(rt)) if wide or col["priority"] == 0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,8 +150,8 @@ class TablePrinter:
     def _row(self, obj: Obj, now: datetime | None) -> list[str]:
         cells = rows_for(self._rt, obj, self._wide, now=now)
         if self._show_kind:
-            shown = [c for c in columns_for(self._rt) if self._wide or c.priority == 0]
-            cells = [f"{kind_name(self._rt)}/{cell}" if col.format == "name" else cell
+            shown = columns_for(self._rt, self._wide)
+            cells = [f"{kind_name(self._rt)}/{cell}" if col["format"] == "name" else cell
                      for cell, col in zip(cells, shown)]
         if self._show_namespace:
             cells.insert(0, dig(obj, "metadata", "namespace", default=""))

@@ -211,7 +211,40 @@ class Registry:
                 return o
 
             return self.mutate_raw(rt, name, namespace, mark)
-        return self._delete_now(rt, name, namespace, obj, uid=uid)
+        deleted = self._delete_now(rt, name, namespace, obj, uid=uid)
+        self._handle_dependents(deleted, options.get("propagationPolicy") or "Background")
+        return deleted
+
+    def _dependents(self, owner: Obj) -> list[tuple[ResourceType, Obj]]:
+        """Objects whose ownerReferences name `owner` (same namespace; any for cluster-scoped owners)."""
+        uid = owner["metadata"].get("uid")
+        namespace = owner["metadata"].get("namespace")
+        found = []
+        for rt in RESOURCES:
+            if not rt.namespaced and namespace:
+                continue
+            items, _ = self.list(rt, namespace if rt.namespaced else None)
+            for item in items:
+                if any(ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences") or []):
+                    found.append((rt, item))
+        return found
+
+    def _handle_dependents(self, owner: Obj, policy: str) -> None:
+        """Garbage-collect (Background/Foreground) or orphan (Orphan) what `owner` owned."""
+        uid = owner["metadata"].get("uid")
+        for rt, item in self._dependents(owner):
+            meta = item["metadata"]
+            try:
+                if policy == "Orphan":
+                    def orphan(o: Obj) -> Obj:
+                        refs = [r for r in o["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                        o["metadata"]["ownerReferences"] = refs
+                        return o
+                    self.mutate_raw(rt, meta["name"], meta.get("namespace"), orphan)
+                else:
+                    self.delete(rt, meta["name"], meta.get("namespace"), {"propagationPolicy": policy})
+            except errors.NotFoundError:
+                pass
 
     def _delete_now(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj, *, uid: str | None) -> Obj:
         result = self._propose({"op": "delete", "key": rt.store_key(name, namespace),

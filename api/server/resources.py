@@ -21,6 +21,7 @@ from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
 from . import patching
+from .events import EventRecorder
 from .http import query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import WatchCapacityError, WatchHub
@@ -69,6 +70,7 @@ class ResourceSink:
         self.registry = registry
         self.hub = hub
         self.body_limit = body_limit
+        self.events = EventRecorder(registry)
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
         target = parse_path(req.path)
@@ -177,6 +179,11 @@ class ResourceSink:
         grace = query_int(req, "gracePeriodSeconds")
         if grace is not None:
             options["gracePeriodSeconds"] = grace
+        if req.get_param("propagationPolicy"):
+            options["propagationPolicy"] = req.get_param("propagationPolicy")
+        if options.get("propagationPolicy") not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.BadRequestError(f"propagationPolicy must be Orphan, Background or Foreground, not "
+                                         f"{options['propagationPolicy']!r}")
         send_json(resp, self.registry.delete(t.rt, t.name or "", t.namespace, options))
 
     def _exists(self, t: Target) -> bool:
@@ -191,11 +198,18 @@ class ResourceSink:
             raise errors.invalid("Scale", t.name, [("spec.replicas", "FieldValueInvalid",
                                                     f"Invalid value: {replicas!r}: must be greater than or equal to 0")])
 
+        before: list[Any] = []
+
         def change(o: Obj) -> Obj:
-            o.setdefault("spec", {})["replicas"] = replicas
+            before[:] = [o.setdefault("spec", {}).get("replicas")]
+            o["spec"]["replicas"] = replicas
             return o
 
-        return _scale_of(t.rt, self.registry.mutate(t.rt, t.name or "", t.namespace, change))
+        scaled = self.registry.mutate(t.rt, t.name or "", t.namespace, change)
+        if before and before[0] != replicas:
+            self.events.record(t.rt, scaled, "Scaled", f"Scaled {t.rt.kind.lower()} {t.name} from {before[0]} to "
+                               f"{replicas} replicas")
+        return _scale_of(t.rt, scaled)
 
     # ---- watch ------------------------------------------------------------------------------
 

@@ -10,25 +10,23 @@ import pytest
 from .cluster import Cluster
 
 
-@pytest.fixture
-def cluster3(tmp_path: Path) -> Iterator[Cluster]:
-    """Three masters, started and ready; stopped (by pid) afterwards."""
-    c = Cluster(tmp_path / "cluster", 3)
+def _running(root: Path, size: int) -> Iterator[Cluster]:
+    c = Cluster(root, size)
     try:
         c.start()
         c.wait_ready()
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture
+def cluster3(tmp_path: Path) -> Iterator[Cluster]:
+    """Three masters, started and ready; stopped (by pid) afterwards."""
+    yield from _running(tmp_path / "cluster", 3)
 
 
 @pytest.fixture
 def cluster1(tmp_path: Path) -> Iterator[Cluster]:
-    """One master, started and ready."""
-    c = Cluster(tmp_path / "cluster", 1)
-    try:
-        c.start()
-        c.wait_ready()
-        yield c
-    finally:
-        c.stop()
+    """One master, started and ready; stopped (by pid) afterwards."""
+    yield from _running(tmp_path / "cluster", 1)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from minik8s.api import kinds
+from minik8s.api import kinds, tables
 from minik8s.cli import printers
 
 NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -70,7 +70,7 @@ def in_state(state: str, name: str = "c", **details: Any) -> dict:
 )
 def test_human_duration_matches_kubectl(seconds: int, expected: str) -> None:
     """Durations are shortened exactly like kubectl's duration.HumanDuration."""
-    assert printers.human_duration(seconds) == expected
+    assert tables.human_duration(seconds) == expected
 
 
 def test_age_of_missing_or_bad_timestamp_is_unknown() -> None:
