@@ -16,7 +16,7 @@ from typing import Any
 
 import falcon
 
-from minik8s.api import errors, kinds, selectors
+from minik8s.api import errors, kinds, selectors, tables
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
@@ -96,6 +96,10 @@ class ResourceSink:
         self.registry.consistent_read(req.get_param("resourceVersion"))
         items, revision = self.registry.list(t.rt, t.namespace)
         items = [o for o in items if _matches(o, label_sel, field_sel)]
+        table_version = tables.table_version(req.get_header("Accept", default=""))
+        if table_version:
+            send_json(resp, _table(req, t.rt, items, str(revision), table_version))
+            return
         send_json(resp, {
             "kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
             "metadata": {"resourceVersion": str(revision)}, "items": items,
@@ -141,6 +145,9 @@ class ResourceSink:
         obj = self.registry.get(t.rt, t.name or "", t.namespace)
         if t.subresource == "scale":
             obj = _scale_of(t.rt, obj)
+        table_version = tables.table_version(req.get_header("Accept", default="")) if not t.subresource else None
+        if table_version:
+            obj = _table(req, t.rt, [obj], obj["metadata"].get("resourceVersion", ""), table_version)
         send_json(resp, obj)
 
     def _put_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
@@ -165,11 +172,19 @@ class ResourceSink:
             send_json(resp, self._set_replicas(t, replicas))
             return
         name = t.name or ""
+        manager = req.get_param("fieldManager") if content_type == patching.APPLY else None
         if content_type == patching.APPLY and not self._exists(t):
-            send_json(resp, self.registry.create(t.rt, patch, t.namespace), 201)
+            if not isinstance(patch, dict):
+                raise errors.BadRequestError("an apply patch must be an object")
+            _check_kind(t.rt, patch)
+            created = patching.apply_patch({}, patch, patching.APPLY, field_manager=manager)
+            send_json(resp, self.registry.create(t.rt, created, t.namespace), 201)
             return
-        obj = self.registry.mutate(t.rt, name, t.namespace, lambda o: patching.apply_patch(o, patch, content_type),
-                                   subresource=t.subresource)
+        obj = self.registry.mutate(
+            t.rt, name, t.namespace,
+            lambda o: patching.apply_patch(o, patch, content_type, field_manager=manager),
+            subresource=t.subresource,
+        )
         send_json(resp, obj)
 
     def _delete_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
@@ -230,7 +245,11 @@ class ResourceSink:
         timeout = query_int(req, "timeoutSeconds") or random.randint(1800, 3600)
         bookmarks = query_bool(req, "allowWatchBookmarks")
         resp.content_type = "application/json"
-        resp.stream = self._stream(t, prefix, rv_param, label_sel, field_sel, timeout, bookmarks)
+        lines = self._stream(t, prefix, rv_param, label_sel, field_sel, timeout, bookmarks)
+        table_version = tables.table_version(req.get_header("Accept", default=""))
+        if table_version:
+            lines = _as_table_events(t.rt, lines, _include_object(req), table_version)
+        resp.stream = lines
 
     def _stream(self, t: Target, prefix: str, rv_param: str | None, label_sel: selectors.LabelSelector,
                 field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool) -> Iterator[bytes]:
@@ -280,6 +299,36 @@ class ResourceSink:
         resp.content_type = "application/json"
         resp.data = (b'{"kind":"WatchEventList","apiVersion":"minik8s.io/v1","metadata":{"resourceVersion":"'
                      + str(revision).encode() + b'"},"items":[' + b",".join(lines) + b"]}")
+
+
+def _include_object(req: falcon.Request) -> str:
+    include = req.get_param("includeObject") or "Metadata"
+    if include not in tables.INCLUDE_OBJECT:
+        raise errors.BadRequestError(f"includeObject must be one of {', '.join(tables.INCLUDE_OBJECT)}")
+    return include
+
+
+def _table(req: falcon.Request, rt: ResourceType, items: list[Obj], resource_version: str, version: str) -> Obj:
+    return tables.table(rt, items, resource_version=resource_version, include_object=_include_object(req),
+                        version=version)
+
+
+def _as_table_events(rt: ResourceType, lines: Iterator[bytes], include_object: str,
+                     version: str) -> Iterator[bytes]:
+    """Re-encode watch lines as Table events (column definitions only in the first)."""
+    first = True
+    try:
+        for line in lines:
+            event = json.loads(line)
+            if event["type"] in ("ERROR",):
+                yield line
+                continue
+            table_event = tables.table_event(rt, event["type"], event["object"], include_object=include_object,
+                                             first=first, version=version)
+            first = False
+            yield json.dumps(table_event, separators=(",", ":")).encode() + b"\n"
+    finally:
+        lines.close()  # type: ignore[attr-defined]
 
 
 def _parse_rv(raw: str) -> int:
