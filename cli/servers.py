@@ -40,7 +40,7 @@ def master(
     api_threads: int = typer.Option(256, help="HTTP worker threads (each open watch holds one)."),
     max_watches: int = typer.Option(0, help="Open streaming/long-poll watches allowed (0: threads - 32)."),
     log_compaction_entries: int = typer.Option(5000, help="Raft log entries before a snapshot is taken."),
-    event_window: int = typer.Option(100_000, help="Watch events kept (older ones are compacted; same on all masters)."),
+    event_window: int = typer.Option(10_000, help="Watch events kept (older ones are compacted; same on all masters)."),
     max_body_bytes: int = typer.Option(3 * 1024 * 1024, help="Largest request body accepted (413 above)."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:

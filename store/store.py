@@ -58,7 +58,7 @@ class CompactedError(Exception):
 class StoreSettings:
     """Tuning that must be the same on every replica (compaction is part of apply)."""
 
-    event_window_count: int = 100_000  # events kept at least this many
+    event_window_count: int = 10_000  # events kept at least this many
     event_window_seconds: float = 3600.0  # events older than this are dropped
     request_window: int = 20_000  # request ids remembered for de-duplication
     max_compaction_per_apply: int = 1_000  # bound the work one apply may do

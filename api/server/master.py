@@ -44,7 +44,7 @@ class MasterSettings:
     max_watches: int = 224
     body_limit: int = 3 * 1024 * 1024
     log_compaction_entries: int = 5000
-    event_window: int = 100_000
+    event_window: int = 10_000
 
 
 def _read_secret(path: str) -> str:
