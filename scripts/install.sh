@@ -21,7 +21,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
+  echo "installing the minik8s package and its dependencies into .venv ..."
+  if ! .venv/bin/pip install -q -e '.[test]' > .venv/pip.log 2>&1; then
+    cat .venv/pip.log
+    exit 1
+  fi
   rm -f .venv/.installed-* && touch "$stamp"
 fi
