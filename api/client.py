@@ -134,10 +134,13 @@ class ApiClient:
     threads; cookies are never used and the environment (proxies, netrc) is ignored.
     """
 
-    def __init__(self, servers: list[str] | str, *, token: str | None = None, timeout: float = 10.0) -> None:
-        """`servers`: base URLs such as `http://127.0.0.1:6443` (a list or a comma-separated string)."""
+    def __init__(self, servers: list[str] | str, *, token: str | None = None, timeout: float = 10.0,
+                 ca_file: str | None = None) -> None:
+        """`servers`: base URLs such as `https://127.0.0.1:6443` (a list or a comma-separated string);
+        `ca_file`: the CA that signed https masters' certificates (None: the system CAs)."""
         self._servers = _parse_servers(servers)
         self._token = token
+        self._ca_file = ca_file
         self.timeout = timeout
         self._preferred = 0  # index of the last server that answered
         self._sessions = {server: self._new_session() for server in self._servers}
@@ -145,6 +148,8 @@ class ApiClient:
     def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False
+        if self._ca_file:
+            session.verify = self._ca_file
         session.mount("http://", HTTPAdapter(pool_maxsize=_POOL_SIZE))
         session.mount("https://", HTTPAdapter(pool_maxsize=_POOL_SIZE))
         session.headers["Accept"] = JSON
@@ -314,7 +319,7 @@ class ApiClient:
         """`GET /cluster/status` from any server, or from exactly `server` (no failover) when given."""
         if server is None:
             return self.request("GET", "/cluster/status")
-        with ApiClient([server], token=self._token, timeout=self.timeout) as single:
+        with ApiClient([server], token=self._token, timeout=self.timeout, ca_file=self._ca_file) as single:
             return single.request("GET", "/cluster/status")
 
     # -- watching -----------------------------------------------------------------------------

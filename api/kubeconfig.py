@@ -13,8 +13,11 @@ kubectl's `--server`/`--token` overriding the kubeconfig.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,16 @@ import yaml
 SERVERS_EXTENSION = "minik8s.io/servers"
 SERVER_ENV = "MINIK8S_SERVER"
 TOKEN_ENV = "MINIK8S_TOKEN"
+CA_ENV = "MINIK8S_CA_FILE"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where a client connects and how it authenticates."""
+
+    servers: list[str]
+    token: str | None
+    ca_file: str | None = None  # verify https masters against this CA (None: system CAs)
 
 
 def default_kubeconfig_path() -> Path:
@@ -37,15 +50,19 @@ def write_kubeconfig(
     token: str,
     cluster_name: str = "minik8s",
     user: str = "admin",
+    ca_file: str | os.PathLike[str] | None = None,
 ) -> None:
     """Write (replacing) a kubeconfig with one cluster, user and context, readable only by its owner.
 
     `server` may be a comma-separated list of URLs: kubectl uses the first, minik8s all of them.
+    `ca_file`'s certificate is embedded as `certificate-authority-data`.
     """
     servers = _split_servers(server)
     if not servers:
         raise ValueError("write_kubeconfig: no server URL given")
     cluster: dict[str, Any] = {"server": servers[0]}
+    if ca_file is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(Path(ca_file).read_bytes()).decode()
     if len(servers) > 1:
         cluster["extensions"] = [{"name": SERVERS_EXTENSION, "extension": ",".join(servers)}]
     config = {
@@ -60,8 +77,8 @@ def write_kubeconfig(
     _write_private(Path(path), yaml.safe_dump(config, sort_keys=False))
 
 
-def load_kubeconfig(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
-    """The server URL(s) and bearer token of the current context of a kubeconfig file.
+def load_kubeconfig(path: str | os.PathLike[str]) -> ClientConfig:
+    """The server URL(s), bearer token and CA of the current context of a kubeconfig file.
 
     Raises `ValueError` (one line) when the file is not a usable kubeconfig.
     """
@@ -79,32 +96,48 @@ def load_kubeconfig(path: str | os.PathLike[str]) -> tuple[list[str], str | None
     servers = _cluster_servers(cluster)
     if not servers:
         raise ValueError(f"kubeconfig {path}: cluster {context.get('cluster')!r} has no server")
-    return servers, _user_token(config, context.get("user"), path)
+    return ClientConfig(servers, _user_token(config, context.get("user"), path), _cluster_ca(cluster, path))
 
 
-def resolve_client_config(
-    server: str | None, token: str | None, kubeconfig: str | None
-) -> tuple[list[str], str | None]:
-    """The servers and token to use: flags > `MINIK8S_SERVER`/`MINIK8S_TOKEN` > kubeconfig file.
+def _cluster_ca(cluster: dict[str, Any], path: Any) -> str | None:
+    """The CA file of a cluster entry; inline data is written once to a file named by its hash."""
+    if cluster.get("certificate-authority"):
+        return str(Path(path).parent / cluster["certificate-authority"])
+    data = cluster.get("certificate-authority-data")
+    if not data:
+        return None
+    try:
+        pem = base64.b64decode(data)
+    except ValueError as exc:
+        raise ValueError(f"kubeconfig {path}: certificate-authority-data is not base64") from exc
+    ca_path = Path(tempfile.gettempdir()) / f"minik8s-ca-{hashlib.sha256(pem).hexdigest()[:16]}.crt"
+    if not ca_path.exists():
+        ca_path.write_bytes(pem)
+    return str(ca_path)
+
+
+def resolve_client_config(server: str | None, token: str | None, kubeconfig: str | None) -> ClientConfig:
+    """Servers, token and CA: flags > `MINIK8S_SERVER`/`MINIK8S_TOKEN`/`MINIK8S_CA_FILE` > kubeconfig file.
 
     Raises `ValueError` (one line) when no server is configured anywhere, or when an explicitly
     named kubeconfig is missing or unusable.
     """
     servers = _split_servers(server or os.environ.get(SERVER_ENV) or "")
     token = token or os.environ.get(TOKEN_ENV) or None
-    if servers and token:
-        return servers, token
-    path = _kubeconfig_path(kubeconfig)
-    if path is not None:
-        file_servers, file_token = load_kubeconfig(path)
-        servers = servers or file_servers
-        token = token or file_token
+    ca_file = os.environ.get(CA_ENV) or None
+    if not (servers and token):
+        path = _kubeconfig_path(kubeconfig)
+        if path is not None:
+            from_file = load_kubeconfig(path)
+            if not servers:
+                servers, ca_file = from_file.servers, ca_file or from_file.ca_file
+            token = token or from_file.token
     if not servers:
         raise ValueError(
             f"no API server configured: pass --server, set {SERVER_ENV}, "
             f"or point --kubeconfig/KUBECONFIG at a kubeconfig (`minik8s up` writes {default_kubeconfig_path()})"
         )
-    return servers, token
+    return ClientConfig(servers, token, ca_file)
 
 
 def _kubeconfig_path(flag: str | None) -> Path | None:

@@ -127,10 +127,10 @@ def _each(items: Iterable[Any], action: Callable[[Any], None], context: Callable
 def connect(server: str | None, token: str | None, kubeconfig: str | None) -> ApiClient:
     """The client for the configured servers (flags > environment > kubeconfig)."""
     try:
-        servers, resolved_token = resolve_client_config(server, token, kubeconfig)
+        config = resolve_client_config(server, token, kubeconfig)
     except ValueError as err:
         raise CliError(str(err)) from err
-    return ApiClient(servers, token=resolved_token)
+    return ApiClient(config.servers, token=config.token, ca_file=config.ca_file)
 
 
 def _category_all() -> list[ResourceType]:

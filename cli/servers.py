@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 import typer
 
+from minik8s.api.certs import ensure_serving_certs
 from minik8s.api.kubeconfig import write_kubeconfig
 
 
@@ -42,6 +43,8 @@ def master(
     log_compaction_entries: int = typer.Option(5000, help="Raft log entries before a snapshot is taken."),
     event_window: int = typer.Option(10_000, help="Watch events kept (older ones are compacted; same on all masters)."),
     max_body_bytes: int = typer.Option(3 * 1024 * 1024, help="Largest request body accepted (413 above)."),
+    tls_cert_file: str = typer.Option("", help="Serve HTTPS with this certificate (kubectl sends tokens only over TLS)."),
+    tls_private_key_file: str = typer.Option("", help="Private key of --tls-cert-file."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -55,6 +58,7 @@ def master(
         cluster_secret_file=cluster_secret_file, api_threads=api_threads,
         max_watches=max_watches or max(1, api_threads - 32), log_compaction_entries=log_compaction_entries,
         event_window=event_window, body_limit=max_body_bytes,
+        tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
     )
     try:
         run_master(settings)
@@ -94,14 +98,14 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_ready(urls: list[str], procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+def _wait_ready(urls: list[str], procs: list[subprocess.Popen[bytes]], timeout: float, ca_file: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"a master exited with code {proc.returncode}; see its log")
         try:
-            if all(requests.get(f"{u}/readyz", timeout=1).status_code == 200 for u in urls):
+            if all(requests.get(f"{u}/readyz", timeout=1, verify=ca_file).status_code == 200 for u in urls):
                 return
         except requests.RequestException:
             pass
@@ -122,7 +126,8 @@ def up(
     token, token_file, secret_file = _prepare_dir(root)
     ports = _ports(root, masters, api_port)
     raft_addrs = [f"127.0.0.1:{r}" for r, _ in ports]
-    urls = [f"http://127.0.0.1:{a}" for _, a in ports]
+    urls = [f"https://127.0.0.1:{a}" for _, a in ports]
+    certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost"])
     procs: list[subprocess.Popen[bytes]] = []
 
     def stop_all(*_: object) -> None:
@@ -145,13 +150,14 @@ def up(
                  "--data-dir", str(root / name), "--raft-addr", raft_addrs[i],
                  "--peers", ",".join(a for a in raft_addrs if a != raft_addrs[i]),
                  "--api-addr", f"127.0.0.1:{port}", "--token-file", str(token_file),
-                 "--cluster-secret-file", str(secret_file)],
+                 "--cluster-secret-file", str(secret_file), "--tls-cert-file", str(certs.cert_file),
+                 "--tls-private-key-file", str(certs.key_file)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             ))
         typer.echo(f"starting {masters} master(s) in {root} ...")
-        _wait_ready(urls, procs, timeout=60)
+        _wait_ready(urls, procs, timeout=60, ca_file=str(certs.ca_file))
         kubeconfig = root / "kubeconfig"
-        write_kubeconfig(str(kubeconfig), server=",".join(urls), token=token)
+        write_kubeconfig(str(kubeconfig), server=",".join(urls), token=token, ca_file=certs.ca_file)
         typer.echo(f"cluster ready: {', '.join(urls)}\n"
                    f"  export KUBECONFIG={kubeconfig}\n"
                    f"  minik8s get ns          # or: kubectl get ns\n"

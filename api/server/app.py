@@ -14,11 +14,12 @@ import falcon
 import prometheus_client as prom
 
 from minik8s.api import errors
-from minik8s.api.kinds import RESOURCES
 from minik8s.consensus import Consensus
 
 from .auth import TokenAuth, User
+from .discovery import register_discovery
 from .http import send_json
+from .openapi import register_openapi
 from .registry import Registry
 from .resources import ResourceSink
 from .watch import WatchHub
@@ -118,53 +119,6 @@ class SystemEndpoints:
         resp.data = prom.generate_latest(self.metrics.registry)
 
 
-def _legacy_discovery(app: falcon.App) -> None:
-    """`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>` in the legacy (non-aggregated) shapes."""
-    groups: dict[str, list[Any]] = {}
-    for rt in RESOURCES:
-        groups.setdefault(rt.api_version, []).append(rt)
-
-    def resource_list(api_version: str) -> dict[str, Any]:
-        resources = []
-        for rt in groups[api_version]:
-            resources.append({"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-                              "kind": rt.kind, "verbs": list(rt.verbs), "shortNames": list(rt.short_names),
-                              "categories": list(rt.categories)})
-            for sub in rt.subresources:
-                resources.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
-                                  "kind": "Scale" if sub == "scale" else rt.kind, "verbs": ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources}
-
-    class Discovery:
-        def on_get_core(self, req: falcon.Request, resp: falcon.Response) -> None:
-            send_json(resp, {"kind": "APIVersions", "versions": ["v1"],
-                             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": req.host}]})
-
-        def on_get_groups(self, req: falcon.Request, resp: falcon.Response) -> None:
-            out = []
-            for api_version in groups:
-                if "/" in api_version:
-                    group, version = api_version.split("/")
-                    gv = {"groupVersion": api_version, "version": version}
-                    out.append({"name": group, "versions": [gv], "preferredVersion": gv})
-            send_json(resp, {"kind": "APIGroupList", "apiVersion": "v1", "groups": out})
-
-        def on_get_core_v1(self, req: falcon.Request, resp: falcon.Response) -> None:
-            send_json(resp, resource_list("v1"))
-
-        def on_get_group_version(self, req: falcon.Request, resp: falcon.Response, group: str,
-                                 version: str) -> None:
-            if f"{group}/{version}" not in groups:
-                raise errors.NotFoundError(f"the server could not find the requested resource (/apis/{group}/{version})")
-            send_json(resp, resource_list(f"{group}/{version}"))
-
-    discovery = Discovery()
-    app.add_route("/api", discovery, suffix="core")
-    app.add_route("/apis", discovery, suffix="groups")
-    app.add_route("/api/v1", discovery, suffix="core_v1")
-    app.add_route("/apis/{group}/{version}", discovery, suffix="group_version")
-
-
 def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users: dict[str, User],
                body_limit: int = 3 * 1024 * 1024) -> falcon.App:
     """Build the API server's WSGI app."""
@@ -182,6 +136,7 @@ def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users
     app.add_route("/version", system, suffix="version")
     app.add_route("/cluster/status", system, suffix="status")
     app.add_route("/metrics", system, suffix="metrics")
-    _legacy_discovery(app)
+    register_discovery(app)
+    register_openapi(app)
     app.add_sink(ResourceSink(registry, hub, body_limit=body_limit), prefix=r"^/apis?/")
     return app

@@ -10,6 +10,8 @@ import yaml
 
 from minik8s.api import errors
 
+# Binary encodings we do not decode; answering 415 makes Kubernetes clients retry in JSON.
+_UNSUPPORTED_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
 
 
@@ -24,6 +26,11 @@ def read_body(req: falcon.Request, limit: int) -> Any:
     if not raw.strip():
         raise errors.BadRequestError("the request body is empty")
     content_type = (req.content_type or "application/json").split(";")[0].strip().lower()
+    if content_type in _UNSUPPORTED_TYPES:
+        raise errors.UnsupportedMediaTypeError(
+            f"the body of the request was in an unknown format - accepted media types include: application/json, "
+            f"application/yaml, application/merge-patch+json, application/strategic-merge-patch+json, "
+            f"application/json-patch+json, application/apply-patch+yaml (not {content_type})")
     try:
         if content_type in _YAML_TYPES:
             return yaml.safe_load(raw)

@@ -24,6 +24,7 @@ from minik8s.store import Store, StoreSettings
 from .app import create_app
 from .auth import load_token_file
 from .registry import Registry
+from .tls import TlsTerminator
 from .watch import WatchHub
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class MasterSettings:
     body_limit: int = 3 * 1024 * 1024
     log_compaction_entries: int = 5000
     event_window: int = 10_000
+    tls_cert_file: str | None = None  # with tls_key_file: serve HTTPS (kubectl sends tokens only over TLS)
+    tls_key_file: str | None = None
 
 
 def _read_secret(path: str) -> str:
@@ -78,18 +81,31 @@ class Master:
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit)
         host, port = _split(settings.api_addr)
+        listen: dict[str, object] = {"host": host, "port": port}
+        self.tls: TlsTerminator | None = None
+        if settings.tls_cert_file and settings.tls_key_file:
+            backend = os.path.join(settings.data_dir, "api.sock")
+            if os.path.exists(backend):
+                os.unlink(backend)
+            listen = {"unix_socket": backend, "unix_socket_perms": "600"}
+            self.tls = TlsTerminator(host, port, backend, cert_file=settings.tls_cert_file,
+                                     key_file=settings.tls_key_file)
         self.server = waitress.server.create_server(
-            self.app, host=host, port=port, threads=settings.api_threads, channel_timeout=3600,
-            connection_limit=max(1000, settings.max_watches * 2 + 100), ident="minik8s", clear_untrusted_proxy_headers=True,
+            self.app, threads=settings.api_threads, channel_timeout=3600,
+            connection_limit=max(1000, settings.max_watches * 2 + 100), ident="minik8s",
+            clear_untrusted_proxy_headers=True, **listen,
         )
         self._stopped = threading.Event()
 
     def serve(self) -> None:
         """Join Raft, serve the API, bootstrap namespaces; returns after `stop()`."""
         self.consensus.start()
+        if self.tls is not None:
+            self.tls.start()
         threading.Thread(target=self._bootstrap, name="bootstrap", daemon=True).start()
-        log.info("master %s: API on http://%s, raft on %s, peers %s", self.settings.name, self.settings.api_addr,
-                 self.settings.raft_addr, ",".join(self.settings.peers) or "-")
+        scheme = "https" if self.tls is not None else "http"
+        log.info("master %s: API on %s://%s, raft on %s, peers %s", self.settings.name, scheme,
+                 self.settings.api_addr, self.settings.raft_addr, ",".join(self.settings.peers) or "-")
         try:
             self.server.run()
         except OSError:
@@ -120,6 +136,8 @@ class Master:
 
     def _shutdown(self) -> None:
         log.info("master %s: stopping", self.settings.name)
+        if self.tls is not None:
+            self.tls.stop()
         self.consensus.stop()
         self.store.close()
 

@@ -14,6 +14,9 @@ from typing import Any, Callable
 
 import requests
 
+from minik8s.api.certs import ensure_serving_certs
+from minik8s.api.kubeconfig import write_kubeconfig
+
 TOKEN = "test-token-0123456789"
 
 
@@ -53,10 +56,11 @@ class MasterProcess:
     log_path: Path
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{self.scheme}://127.0.0.1:{self.api_port}"
 
     def command(self, token_file: Path, secret_file: Path) -> list[str]:
         return [sys.executable, "-m", "minik8s.cli.main", "master", "--name", self.name,
@@ -72,9 +76,16 @@ class MasterProcess:
 class Cluster:
     """N masters of one cluster, each a real `minik8s master` process."""
 
-    def __init__(self, root: Path, size: int, *, extra_args: list[str] | None = None) -> None:
+    def __init__(self, root: Path, size: int, *, extra_args: list[str] | None = None, tls: bool = False) -> None:
+        """`tls`: serve HTTPS with a fresh CA (kubectl sends tokens only over TLS); `ca_file` verifies it."""
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        extra_args = list(extra_args or [])
+        self.ca_file: str | None = None
+        if tls:
+            certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost"])
+            self.ca_file = str(certs.ca_file)
+            extra_args += ["--tls-cert-file", str(certs.cert_file), "--tls-private-key-file", str(certs.key_file)]
         self.token_file = root / "tokens.csv"
         self.token_file.write_text(f'{TOKEN},admin,1,"system:masters"\n')
         self.secret_file = root / "secret"
@@ -82,11 +93,18 @@ class Cluster:
         raft = [f"127.0.0.1:{free_port()}" for _ in range(size)]
         self.masters = [
             MasterProcess(f"m{i}", root / f"m{i}", raft[i], free_port(), [a for a in raft if a != raft[i]],
-                          root / f"m{i}.log", list(extra_args or []))
+                          root / f"m{i}.log", extra_args, scheme="https" if tls else "http")
             for i in range(size)
         ]
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {TOKEN}"
+        if self.ca_file:
+            self.session.verify = self.ca_file
+
+    def write_kubeconfig(self, path: Path, master: int = 0) -> Path:
+        """A kubeconfig for kubectl pointing at one master (with the CA when TLS is on)."""
+        write_kubeconfig(path, server=self.masters[master].url, token=TOKEN, ca_file=self.ca_file)
+        return path
 
     def start(self, index: int | None = None) -> None:
         for m in self.masters if index is None else [self.masters[index]]:
@@ -124,7 +142,7 @@ class Cluster:
             for m in chosen:
                 if not m.alive:
                     raise AssertionError(f"{m.name} exited; log:\n{m.log_path.read_text()[-3000:]}")
-                if requests.get(f"{m.url}/readyz", timeout=1).status_code != 200:
+                if requests.get(f"{m.url}/readyz", timeout=1, verify=self.ca_file or True).status_code != 200:
                     return False
             return True
 

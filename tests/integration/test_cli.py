@@ -21,7 +21,7 @@ def _minik8s(args: list[str], env: dict[str, str], stdin: str | None = None) -> 
 
 @pytest.fixture
 def up_cluster(tmp_path: Path):
-    """`minik8s up --masters 3` in the background; yields (env with KUBECONFIG, data dir, process)."""
+    """`minik8s up --masters 3` (HTTPS) in the background; yields (env with KUBECONFIG, data dir, process)."""
     data = tmp_path / "data"
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "minik8s.cli.main", "up", "--masters", "3", "--data-dir",
@@ -93,14 +93,15 @@ def test_cli_up_stops_everything_on_interrupt(up_cluster) -> None:
     """Ctrl-C on `minik8s up` stops every master it started."""
     env, data, proc = up_cluster
     ports = [int(line.split()[1]) for line in (data / "ports").read_text().splitlines()]
-    assert all(requests.get(f"http://127.0.0.1:{p}/healthz", timeout=2).ok for p in ports)
+    ca = str(data / "pki" / "ca.crt")
+    assert all(requests.get(f"https://127.0.0.1:{p}/healthz", timeout=2, verify=ca).ok for p in ports)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
 
     def all_closed() -> bool:
         for p in ports:
             try:
-                requests.get(f"http://127.0.0.1:{p}/healthz", timeout=1)
+                requests.get(f"https://127.0.0.1:{p}/healthz", timeout=1, verify=ca)
                 return False
             except requests.ConnectionError:
                 continue

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from minik8s.api.kubeconfig import load_kubeconfig, resolve_client_config, write_kubeconfig
+from minik8s.api.kubeconfig import ClientConfig, load_kubeconfig, resolve_client_config, write_kubeconfig
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def test_kubeconfig_is_standard_and_private(tmp_path: Path) -> None:
         "preferences": {},
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_kubeconfig(path) == (["http://127.0.0.1:6443"], "tok")
+    assert load_kubeconfig(path) == ClientConfig(["http://127.0.0.1:6443"], "tok")
 
 
 def test_kubeconfig_keeps_all_servers_in_extension(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_kubeconfig_keeps_all_servers_in_extension(tmp_path: Path) -> None:
     cluster = yaml.safe_load(path.read_text())["clusters"][0]["cluster"]
     assert cluster["server"] == "http://a:1"
     assert cluster["extensions"] == [{"name": "minik8s.io/servers", "extension": "http://a:1,http://b:2"}]
-    assert load_kubeconfig(path) == (["http://a:1", "http://b:2"], "tok")
+    assert load_kubeconfig(path) == ClientConfig(["http://a:1", "http://b:2"], "tok")
 
 
 def test_kubeconfig_reads_token_file_and_other_contexts(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_kubeconfig_reads_token_file_and_other_contexts(tmp_path: Path) -> None:
     }
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
-    assert load_kubeconfig(path) == (["http://b"], "from-file")
+    assert load_kubeconfig(path) == ClientConfig(["http://b"], "from-file")
 
 
 @pytest.mark.parametrize(
@@ -85,21 +85,21 @@ def test_resolve_prefers_flags_then_env_then_file(tmp_path: Path, monkeypatch: p
     """Each field comes from the first of flags, environment, kubeconfig that sets it."""
     path = tmp_path / "kubeconfig"
     write_kubeconfig(path, server="http://file", token="file-token")
-    assert resolve_client_config(None, None, str(path)) == (["http://file"], "file-token")
+    assert resolve_client_config(None, None, str(path)) == ClientConfig(["http://file"], "file-token")
     monkeypatch.setenv("MINIK8S_SERVER", "http://env1,http://env2")
-    assert resolve_client_config(None, None, str(path)) == (["http://env1", "http://env2"], "file-token")
+    assert resolve_client_config(None, None, str(path)) == ClientConfig(["http://env1", "http://env2"], "file-token")
     monkeypatch.setenv("MINIK8S_TOKEN", "env-token")
-    assert resolve_client_config(None, None, str(path)) == (["http://env1", "http://env2"], "env-token")
-    assert resolve_client_config("http://flag", "flag-token", str(path)) == (["http://flag"], "flag-token")
+    assert resolve_client_config(None, None, str(path)) == ClientConfig(["http://env1", "http://env2"], "env-token")
+    assert resolve_client_config("http://flag", "flag-token", str(path)) == ClientConfig(["http://flag"], "flag-token")
 
 
 def test_resolve_finds_kubeconfig_env_then_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --kubeconfig: the first existing KUBECONFIG entry, else ~/.minik8s/kubeconfig."""
     write_kubeconfig(tmp_path / "home" / ".minik8s" / "kubeconfig", server="http://default", token="d")
-    assert resolve_client_config(None, None, None) == (["http://default"], "d")
+    assert resolve_client_config(None, None, None) == ClientConfig(["http://default"], "d")
     write_kubeconfig(tmp_path / "env-config", server="http://env", token="e")
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}:{tmp_path / 'env-config'}")
-    assert resolve_client_config(None, None, None) == (["http://env"], "e")
+    assert resolve_client_config(None, None, None) == ClientConfig(["http://env"], "e")
 
 
 def test_resolve_without_configuration_raises_value_error(tmp_path: Path) -> None:
@@ -109,4 +109,15 @@ def test_resolve_without_configuration_raises_value_error(tmp_path: Path) -> Non
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="does not exist"):
         resolve_client_config(None, None, str(tmp_path / "nope"))
-    assert resolve_client_config("http://flag", None, None) == (["http://flag"], None)
+    assert resolve_client_config("http://flag", None, None) == ClientConfig(["http://flag"], None)
+
+
+def test_kubeconfig_embeds_and_reads_back_the_ca(tmp_path: Path) -> None:
+    """A CA written into the kubeconfig comes back as a file with the same certificate."""
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    path = tmp_path / "kubeconfig"
+    write_kubeconfig(path, server="https://127.0.0.1:6443", token="tok", ca_file=ca)
+    loaded = load_kubeconfig(path)
+    assert loaded.servers == ["https://127.0.0.1:6443"] and loaded.token == "tok"
+    assert loaded.ca_file is not None and Path(loaded.ca_file).read_text() == ca.read_text()
