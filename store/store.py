@@ -73,6 +73,7 @@ class Event:
     type: str  # ADDED | MODIFIED | DELETED
     key: str
     object: dict[str, Any]
+    previous: dict[str, Any] | None = None  # the state before a MODIFIED (for selector transitions)
 
 
 def _fail(reason: str, message: str) -> Result:
@@ -185,7 +186,8 @@ class Store:
             if cursor.set_range(encode_revision(revision + 1)):
                 for key, value in cursor:
                     entry = load_json(value)
-                    events.append(Event(decode_revision(bytes(key)), entry["type"], entry["key"], entry["object"]))
+                    events.append(Event(decode_revision(bytes(key)), entry["type"], entry["key"], entry["object"],
+                                        entry.get("previous")))
                     if len(events) >= limit:
                         break
         return events, current
@@ -278,7 +280,7 @@ class Store:
         if failure:
             return failure
         assert current is not None
-        return self._write(txn, "MODIFIED", key, command["object"], command)
+        return self._write(txn, "MODIFIED", key, command["object"], command, previous=current)
 
     def _delete(self, txn: lmdb.Transaction, command: Command) -> Result:
         key = command["key"]
@@ -314,7 +316,7 @@ class Store:
 
     def _write(
         self, txn: lmdb.Transaction, event_type: str, key: str, obj: dict[str, Any], command: Command,
-        *, store_object: bool = True,
+        *, store_object: bool = True, previous: dict[str, Any] | None = None,
     ) -> Result:
         meta = self._db[b"meta"]
         revision = self._meta_int(txn, _META_REVISION) + 1
@@ -324,6 +326,8 @@ class Store:
         if store_object:
             txn.put(key.encode(), dump_json(stamped), db=self._db[b"objects"])
         event = {"type": event_type, "key": key, "object": stamped, "ts": float(command.get("now") or 0)}
+        if previous is not None:
+            event["previous"] = previous
         txn.put(encode_revision(revision), dump_json(event), db=self._db[b"events"])
         return {"ok": True, "revision": revision, "object": stamped}
 

@@ -128,6 +128,7 @@ def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.secure_cookies_by_default = False
     app.add_error_handler(Exception, _handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, _handle_unexpected)  # Falcon's own 404/405 as Status bodies
     app.add_error_handler(errors.ApiError, _handle_api_error)
     system = SystemEndpoints(consensus, metrics, registry)
     app.add_route("/healthz", system, suffix="healthz")

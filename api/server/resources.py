@@ -24,7 +24,7 @@ from . import patching
 from .events import EventRecorder
 from .http import query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
-from .watch import WatchCapacityError, WatchHub
+from .watch import CachedEvent, WatchCapacityError, WatchHub
 
 Obj = dict[str, Any]
 
@@ -269,8 +269,9 @@ class ResourceSink:
                     yield _line("ERROR", _expired(exc))
                     return
                 for cached in events:
-                    if cached.event.key.startswith(prefix) and _matches(cached.event.object, label_sel, field_sel):
-                        yield cached.line + b"\n"
+                    line = _watch_line(cached, prefix, label_sel, field_sel)
+                    if line is not None:
+                        yield line + b"\n"
                 revision = revision_read
                 if self.hub.wait_beyond(revision, deadline) <= revision and bookmarks:
                     yield _line("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
@@ -289,8 +290,7 @@ class ResourceSink:
                 events, revision_read = self.hub.events_after(revision)
             except CompactedError as exc:
                 raise errors.ExpiredError(_expired(exc)["message"]) from exc
-            lines = [c.line for c in events
-                     if c.event.key.startswith(prefix) and _matches(c.event.object, label_sel, field_sel)]
+            lines = [line for c in events if (line := _watch_line(c, prefix, label_sel, field_sel)) is not None]
             revision = revision_read
             if lines or time.monotonic() >= deadline:
                 break
@@ -344,6 +344,29 @@ def _expired(exc: CompactedError) -> Obj:
 
 def _line(event_type: str, obj: Obj) -> bytes:
     return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _watch_line(cached: CachedEvent, prefix: str, label_sel: selectors.LabelSelector,
+                field_sel: selectors.FieldSelector) -> bytes | None:
+    """The event as this watcher must see it, or None.
+
+    With selectors, a change that makes an object start matching is ADDED and one that makes it
+    stop matching is DELETED (carrying the new state), as in Kubernetes.
+    """
+    event = cached.event
+    if not event.key.startswith(prefix):
+        return None
+    if not label_sel.requirements and not field_sel.requirements:
+        return cached.line
+    now = _matches(event.object, label_sel, field_sel)
+    if event.type != "MODIFIED" or event.previous is None:
+        return cached.line if now else None
+    before = _matches(event.previous, label_sel, field_sel)
+    if now and before:
+        return cached.line
+    if now or before:
+        return _line("ADDED" if now else "DELETED", event.object).rstrip(b"\n")
+    return None
 
 
 def _matches(obj: Obj, label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> bool:

@@ -135,3 +135,19 @@ def test_watch_long_poll_never_goes_backwards(cluster1: Cluster) -> None:
     ahead = current + 5
     body = cluster1.get(0, f"{CM}?watch=true&longPoll=true&resourceVersion={ahead}&timeoutSeconds=1").json()
     assert body["items"] == [] and int(body["metadata"]["resourceVersion"]) >= ahead
+
+
+def test_watch_with_selector_sees_objects_enter_and_leave(cluster1: Cluster) -> None:
+    """A label-selected watch gets ADDED when an object starts matching and DELETED when it stops."""
+    rv = cluster1.get(0, CM).json()["metadata"]["resourceVersion"]
+    created = cluster1.post(0, CM, configmap("sel")).json()
+    url = f"{cluster1.masters[0].url}{CM}/sel"
+    labelled = cluster1.session.put(url, json=dict(created, metadata=dict(created["metadata"], labels={"app": "x"})))
+    assert labelled.status_code == 200
+    unlabelled = cluster1.session.put(url, json=dict(labelled.json(), metadata=dict(
+        labelled.json()["metadata"], labels={"app": "y"})))
+    assert unlabelled.status_code == 200
+    body = cluster1.get(0, f"{CM}?watch=true&longPoll=true&resourceVersion={rv}&timeoutSeconds=1"
+                           f"&labelSelector=app%3Dx").json()
+    assert [(e["type"], e["object"]["metadata"]["labels"]["app"]) for e in body["items"]] == [
+        ("ADDED", "x"), ("DELETED", "y")]
