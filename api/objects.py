@@ -28,6 +28,7 @@ _SPEC_KINDS = frozenset({
 })
 _CARRIED_METADATA = (
     "uid", "creationTimestamp", "namespace", "name", "generateName", "deletionTimestamp", "deletionGracePeriodSeconds",
+    "managedFields",  # server-owned: set only by server-side apply (the registry), never by clients
 )
 _POD_SPEC_DEFAULTS = {
     "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
@@ -82,6 +83,8 @@ def prepare_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, 
     The client's `metadata.resourceVersion` is kept, as the precondition of the write.
     """
     out = _typed_copy(rt, old)
+    if isinstance(out["metadata"], dict) and isinstance(old.get("metadata"), dict):
+        _copy_key(out["metadata"], old["metadata"], "managedFields")
     _copy_key(out, new, "status")
     new_meta = new.get("metadata")
     if isinstance(out["metadata"], dict):

@@ -15,33 +15,28 @@ inside values that are added rather than merged are applied against nothing inst
 verbatim, and a patch list is not checked against its `$setElementOrder` list.
 
 Server-side apply (`application/apply-patch+yaml`) merges the applied configuration like a strategic
-merge patch; the managed-fields ownership model is not implemented (no conflicts, no
-`metadata.managedFields`). Removing a field from the applied configuration removes it from the
-object only when the caller names the field manager: the configuration each manager last applied is
-kept in the annotation `minik8s.io/last-applied-<manager>`, and the fields it set that the new one no
-longer sets are pruned (leaf by leaf, list items by merge key) before merging. Without a manager,
-or before that manager's first apply through here, removed fields stay, as if another manager owned
-them.
+merge patch and records the fields each manager applied in `metadata.managedFields`
+(`managedfields`); fields a manager applied before and no longer applies are pruned (leaf by leaf,
+list items by merge key) before merging. Conflicts between managers are not detected.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import jsonpatch
 
 from minik8s.api import errors
 
+from . import managedfields
+
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 APPLY = "application/apply-patch+yaml"
-
-LAST_APPLIED_PREFIX = "minik8s.io/last-applied-"
 
 # Field path -> patchMergeKey of the lists Kubernetes merges ("" for a merged list of primitives).
 _Schema = dict[str, str]
@@ -94,30 +89,32 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def strategic_merge(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any] | None:
     """`obj` patched by a strategic merge `patch` (the schema of `obj`'s kind); None if deleted."""
-    schema = _SCHEMAS.get(obj.get("kind") or "", _META)
+    schema = schema_for(obj.get("kind") or "")
     return _merge_map(copy.deepcopy(obj), copy.deepcopy(patch), "", schema)
 
 
 def server_side_apply(live: dict[str, Any], applied: dict[str, Any], field_manager: str | None) -> dict[str, Any]:
     """`live` with the `applied` configuration merged in, pruning what `field_manager` applied last time."""
-    schema = _SCHEMAS.get(live.get("kind") or applied.get("kind") or "", _META)
-    key = last_applied_key(field_manager) if field_manager else None
+    schema = schema_for(live.get("kind") or applied.get("kind") or "")
+    applied = {k: v for k, v in applied.items()}
+    applied_meta = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
+    applied["metadata"] = applied_meta
     result = copy.deepcopy(live)
-    if key:
-        last = _load(((live.get("metadata") or {}).get("annotations") or {}).get(key))
-        _prune(result, last, applied, "", schema)
+    if field_manager:
+        _prune(result, managedfields.applied_by(live.get("metadata") or {}, field_manager, schema), applied, "",
+               schema)
     result = _merge_map(result, copy.deepcopy(applied), "", schema) or {}
-    if key:
-        metadata = result.setdefault("metadata", {})
-        metadata["annotations"] = {**(metadata.get("annotations") or {}),
-                                   key: json.dumps(applied, sort_keys=True, separators=(",", ":"))}
+    if field_manager:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        api_version = str(applied.get("apiVersion") or live.get("apiVersion") or "")
+        managedfields.record_apply(result.setdefault("metadata", {}), field_manager, api_version, applied,
+                                   schema, now)
     return result
 
 
-def last_applied_key(field_manager: str) -> str:
-    """The annotation holding what `field_manager` last applied (a valid annotation key)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", field_manager)[:50].strip("-_.")
-    return LAST_APPLIED_PREFIX + (name or "manager")
+def schema_for(kind: str) -> _Schema:
+    """The merge keys of `kind`'s merged lists."""
+    return _SCHEMAS.get(kind, _META)
 
 
 def apply_patch(obj: dict[str, Any], patch: Any, content_type: str,
@@ -301,14 +298,6 @@ def _order(merged: list[Any], patch_order: list[Any], live_order: list[Any], ide
 
 
 # ---- server-side apply ---------------------------------------------------------------------------
-
-def _load(text: Any) -> dict[str, Any]:
-    try:
-        last = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        return {}
-    return last if isinstance(last, dict) else {}
-
 
 def _prune(live: dict[str, Any], last: dict[str, Any], applied: dict[str, Any], path: str, schema: _Schema) -> None:
     """Remove from `live` what the `last` applied configuration set and `applied` no longer sets."""

@@ -109,7 +109,8 @@ class Registry:
                 f'{rt.plural} "{namespace}" is forbidden: unable to create new content in namespace {namespace} '
                 f"because it is being terminated", name=namespace, kind="namespaces")
 
-    def create(self, rt: ResourceType, body: Obj, namespace: str | None) -> Obj:
+    def create(self, rt: ResourceType, body: Obj, namespace: str | None, *,
+               managed_fields: list[Obj] | None = None) -> Obj:
         """Validate, default and create; retries generated names that collide."""
         self._check_namespace(rt, namespace)
         for _ in range(5):
@@ -117,6 +118,8 @@ class Registry:
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
             obj = objects.prepare_create(rt, body, namespace=namespace, now=rfc3339(now), uid=str(uuid.uuid4()),
                                          name_suffix=suffix)
+            if managed_fields:
+                obj["metadata"]["managedFields"] = managed_fields
             validation.validate(rt, obj)
             name = obj["metadata"]["name"]
             result = self._propose({"op": "create", "key": rt.store_key(name, namespace), "object": obj})
@@ -127,7 +130,7 @@ class Registry:
         raise errors.AlreadyExistsError("could not generate a unique name; try again")
 
     def update(self, rt: ResourceType, name: str, namespace: str | None, body: Obj, *,
-               subresource: str | None = None) -> Obj:
+               subresource: str | None = None, managed_fields: list[Obj] | None = None) -> Obj:
         """Replace an object (PUT). A body resourceVersion is a precondition (409 when stale)."""
         wanted_rv = (body.get("metadata") or {}).get("resourceVersion") or None
         for _ in range(10):
@@ -144,6 +147,10 @@ class Registry:
                 new = objects.prepare_status_update(rt, body, old)
             else:
                 new = objects.prepare_update(rt, body, old, now=rfc3339(self.clock()))
+            if managed_fields is not None:
+                new["metadata"]["managedFields"] = managed_fields
+            if _same_content(new, old):
+                return old  # a no-op write is not written (no new resourceVersion), as in Kubernetes
             validation.validate(rt, new, old=old)
             result = self._propose({"op": "update", "key": rt.store_key(name, namespace), "object": new,
                                     "expected_revision": int(old["metadata"]["resourceVersion"])})
@@ -161,7 +168,8 @@ class Registry:
             new = change(copy.deepcopy(old))
             new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
             try:
-                return self.update(rt, name, namespace, new, subresource=subresource)
+                return self.update(rt, name, namespace, new, subresource=subresource,
+                                   managed_fields=new["metadata"].get("managedFields"))
             except errors.ConflictError:
                 continue
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
@@ -176,6 +184,26 @@ class Registry:
             if result.get("reason") != "Conflict":
                 return self._raise_for(result, rt, name)
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
+
+    def bind(self, name: str, namespace: str | None, node: str) -> Obj:
+        """`pods/binding`: set spec.nodeName once (409 Conflict when already bound elsewhere)."""
+        pods = resolve("pods")
+
+        def assign(o: Obj) -> Obj:
+            current = (o.get("spec") or {}).get("nodeName")
+            if current and current != node:
+                raise errors.ConflictError(f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is '
+                                           f"already assigned to node \"{current}\"", name=name, kind="pods")
+            if o["metadata"].get("deletionTimestamp"):
+                raise errors.ConflictError(f'pod "{name}" is being deleted, cannot be assigned to a host')
+            o.setdefault("spec", {})["nodeName"] = node
+            conditions = [c for c in (o.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": rfc3339(self.clock())})
+            o.setdefault("status", {})["conditions"] = conditions
+            return o
+
+        self.mutate_raw(pods, name, namespace, assign)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def _finish_if_done(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj) -> Obj:
         """An object marked for deletion whose finalizers are all gone is deleted now."""
@@ -273,6 +301,13 @@ class Registry:
         except errors.NotFoundError:
             pass
         return marked
+
+
+def _same_content(new: Obj, old: Obj) -> bool:
+    """Equal but for the resourceVersion the client sent."""
+    def strip(o: Obj) -> Obj:
+        return {**o, "metadata": {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}}
+    return strip(new) == strip(old)
 
 
 def _waits_for_node(rt: ResourceType, obj: Obj) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import falcon
 
-from minik8s.api import errors, kinds, selectors, tables
+from minik8s.api import errors, kinds, selectors, strictfields, tables
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
@@ -109,6 +109,7 @@ class ResourceSink:
         body = read_object(req, self.body_limit)
         namespace = self._body_namespace(t, body)
         _check_kind(t.rt, body)
+        _check_fields(req, t.rt, body)
         send_json(resp, self.registry.create(t.rt, body, namespace), 201)
 
     def _delete_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
@@ -158,6 +159,8 @@ class ResourceSink:
             raise errors.BadRequestError(f'the name of the object ({meta["name"]}) does not match the name on the '
                                          f"URL ({t.name})")
         self._body_namespace(t, body)
+        if t.subresource is None:
+            _check_fields(req, t.rt, body)
         if t.subresource == "scale":
             replicas = (body.get("spec") or {}).get("replicas")
             send_json(resp, self._set_replicas(t, replicas))
@@ -178,13 +181,16 @@ class ResourceSink:
                 raise errors.BadRequestError("an apply patch must be an object")
             _check_kind(t.rt, patch)
             created = patching.apply_patch({}, patch, patching.APPLY, field_manager=manager)
-            send_json(resp, self.registry.create(t.rt, created, t.namespace), 201)
+            send_json(resp, self.registry.create(t.rt, created, t.namespace,
+                                                 managed_fields=created["metadata"].get("managedFields")), 201)
             return
-        obj = self.registry.mutate(
-            t.rt, name, t.namespace,
-            lambda o: patching.apply_patch(o, patch, content_type, field_manager=manager),
-            subresource=t.subresource,
-        )
+        def change(o: Obj) -> Obj:
+            patched = patching.apply_patch(o, patch, content_type, field_manager=manager)
+            if t.subresource is None:
+                _check_fields(req, t.rt, patched)
+            return patched
+
+        obj = self.registry.mutate(t.rt, name, t.namespace, change, subresource=t.subresource)
         send_json(resp, obj)
 
     def _delete_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
@@ -200,6 +206,16 @@ class ResourceSink:
             raise errors.BadRequestError(f"propagationPolicy must be Orphan, Background or Foreground, not "
                                          f"{options['propagationPolicy']!r}")
         send_json(resp, self.registry.delete(t.rt, t.name or "", t.namespace, options))
+
+    def _post_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        if t.subresource != "binding" or t.rt.plural != "pods":
+            raise errors.MethodNotAllowedError(f"POST is not supported on {req.path}")
+        body = read_object(req, self.body_limit)
+        target = body.get("target") if isinstance(body.get("target"), dict) else {}
+        node = target.get("name")
+        if not isinstance(node, str) or not node:
+            raise errors.invalid("Binding", t.name, [("target.name", "FieldValueRequired", "Required value")])
+        send_json(resp, self.registry.bind(t.name or "", t.namespace, node), 201)
 
     def _exists(self, t: Target) -> bool:
         try:
@@ -371,6 +387,17 @@ def _watch_line(cached: CachedEvent, prefix: str, label_sel: selectors.LabelSele
 
 def _matches(obj: Obj, label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> bool:
     return label_sel.matches((obj.get("metadata") or {}).get("labels") or {}) and field_sel.matches(obj)
+
+
+def _check_fields(req: falcon.Request, rt: ResourceType, obj: Obj) -> None:
+    """With `fieldValidation=Strict`, reject unknown fields as kube-apiserver does."""
+    if (req.get_param("fieldValidation") or "").lower() != "strict":
+        return
+    unknown = strictfields.unknown_fields(rt, obj)
+    if unknown:
+        raise errors.BadRequestError(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: '
+            + ", ".join(f'unknown field "{path}"' for path in unknown))
 
 
 def _check_kind(rt: ResourceType, body: Obj) -> None:

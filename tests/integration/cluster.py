@@ -97,6 +97,7 @@ class Cluster:
             for i in range(size)
         ]
         self.session = requests.Session()
+        self.session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment beats session.verify
         self.session.headers["Authorization"] = f"Bearer {TOKEN}"
         if self.ca_file:
             self.session.verify = self.ca_file

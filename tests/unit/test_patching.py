@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from minik8s.api import errors
-from minik8s.api.selectors import label_key_problems
 from minik8s.api.server.patching import (
-    APPLY, JSON_PATCH, MERGE, STRATEGIC, apply_patch, last_applied_key,
+    APPLY, JSON_PATCH, MERGE, STRATEGIC, apply_patch,
 )
 
 Obj = dict[str, Any]
@@ -315,16 +314,9 @@ def test_other_patch_types(live: Obj, content_type: str, patch: Any, expected: O
     assert apply_patch(live, patch, content_type) == expected
 
 
-def annotations(o: Obj) -> Obj:
-    """The object's annotations."""
-    return o["metadata"].get("annotations", {})
-
-
-def without_last_applied(o: Obj) -> Obj:
-    """`o` without minik8s' last-applied annotations (and without annotations if none remain)."""
-    kept = {k: v for k, v in annotations(o).items() if not k.startswith("minik8s.io/last-applied-")}
-    metadata = {k: v for k, v in o["metadata"].items() if k != "annotations"} | ({"annotations": kept} if kept else {})
-    return o | {"metadata": metadata}
+def without_managed_fields(o: Obj) -> Obj:
+    """`o` without `metadata.managedFields`."""
+    return o | {"metadata": {k: v for k, v in o["metadata"].items() if k != "managedFields"}}
 
 
 @pytest.mark.parametrize(("live", "first", "second", "expected"), [
@@ -358,8 +350,10 @@ def test_server_side_apply_prunes_what_the_manager_applied(live: Obj, first: Obj
     """Applying again without a field the same manager applied before removes it."""
     once = apply_patch(live, first, APPLY, field_manager="kubectl")
     twice = apply_patch(once, second, APPLY, field_manager="kubectl")
-    assert without_last_applied(twice) == expected
-    assert json.loads(annotations(twice)["minik8s.io/last-applied-kubectl"]) == second
+    assert without_managed_fields(twice) == expected
+    [entry] = twice["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"], entry["fieldsType"]) == ("kubectl", "Apply", "FieldsV1")
+    assert "f:metadata" in entry["fieldsV1"]
 
 
 def test_server_side_apply_merges_like_strategic_merge() -> None:
@@ -386,13 +380,3 @@ def test_server_side_apply_managers_prune_only_their_own_fields() -> None:
     assert result["metadata"]["labels"] == {"app": "x", "b": "2"}
 
 
-@pytest.mark.parametrize("manager", [
-    pytest.param("kubectl", id="plain"),
-    pytest.param("kubectl-client-side-apply", id="dashes"),
-    pytest.param("My Tool/v1.2 (python)", id="spaces-and-slashes"),
-    pytest.param("x" * 200, id="too-long"),
-    pytest.param("///", id="nothing-valid"),
-])
-def test_last_applied_key_is_a_valid_annotation_key(manager: str) -> None:
-    """Whatever the field manager is called, its annotation key passes validation."""
-    assert label_key_problems(last_applied_key(manager).lower()) == []
