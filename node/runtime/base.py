@@ -1,0 +1,164 @@
+"""The runtime interface, shaped like CRI's RuntimeService: a sandbox per pod, containers in it.
+
+The kubelet drives pods only through this interface; `docker.DockerRuntime`,
+`process.ProcessRuntime` and `fake.FakeRuntime` implement it. Every call is synchronous and
+idempotent where CRI's is (stopping a stopped container is fine). Runtimes keep no state the
+kubelet needs besides what `list_sandboxes`/`list_containers` report, so a restarted node agent
+adopts what is already running by listing it (labels carry the pod uid and container name).
+
+Names follow CRI (RunPodSandbox, CreateContainer, StartContainer, StopContainer, ...).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class ContainerState(str, Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory mounted into a container (emptyDir and hostPath both end up as one)."""
+
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """What a pod sandbox needs: identity, network, and labels to find it again."""
+
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    hostname: str
+    labels: dict[str, str] = field(default_factory=dict)  # include minik8s.io/pod-uid etc.
+    # Network: the node agent's network plugin decides the pod IP; runtimes that own the netns
+    # (process) wire it themselves from these, docker gets them via its own bridge network.
+    pod_ip: str | None = None
+    gateway: str | None = None
+    prefix_len: int = 24
+    bridge: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """One container of a pod, resolved by the kubelet (image, command, env, limits, mounts)."""
+
+    name: str
+    image: str
+    command: list[str]  # entrypoint + args, already merged as Kubernetes does
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    cpu_limit_millis: int | None = None  # e.g. 500 for "500m"
+    memory_limit_bytes: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # include pod uid, container name, attempt
+    log_path: str | None = None  # where the runtime writes this attempt's stdout/stderr (process runtime)
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    id: str
+    pod_uid: str
+    ready: bool
+    ip: str | None
+    labels: dict[str, str]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    id: str
+    sandbox_id: str
+    name: str
+    state: ContainerState
+    labels: dict[str, str]
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    reason: str | None = None  # e.g. "OOMKilled", "Error", "Completed"
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    cpu_usage_nanos: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a runtime can do (Nomad's driver Capabilities idea)."""
+
+    name: str
+    isolates_filesystem: bool  # False for the process runtime: commands run on the host filesystem
+    enforces_limits: bool
+
+
+class RuntimeError_(Exception):
+    """A runtime call failed (the message says why, for events and container state reasons)."""
+
+
+class Runtime(abc.ABC):
+    """CRI-shaped runtime service."""
+
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    # sandboxes
+    @abc.abstractmethod
+    def run_pod_sandbox(self, config: SandboxConfig) -> str:
+        """Create and start the pod's sandbox (network namespace); returns its id."""
+
+    @abc.abstractmethod
+    def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        """Stop every container of the sandbox (SIGKILL) and the sandbox itself. Idempotent."""
+
+    @abc.abstractmethod
+    def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        """Remove a stopped sandbox and its containers. Idempotent (unknown id is fine)."""
+
+    @abc.abstractmethod
+    def list_sandboxes(self) -> list[SandboxStatus]: ...
+
+    # containers
+    @abc.abstractmethod
+    def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        """Create (not start) a container in the sandbox; returns its id."""
+
+    @abc.abstractmethod
+    def start_container(self, container_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def stop_container(self, container_id: str, timeout: float) -> None:
+        """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Idempotent."""
+
+    @abc.abstractmethod
+    def remove_container(self, container_id: str) -> None:
+        """Remove an exited container (its logs may go with it). Idempotent."""
+
+    @abc.abstractmethod
+    def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        """All containers (of one sandbox), running or exited."""
+
+    @abc.abstractmethod
+    def container_status(self, container_id: str) -> ContainerStatus: ...
+
+    @abc.abstractmethod
+    def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+             timestamps: bool = False, since: float | None = None) -> Iterator[bytes]:
+        """The container's output, line by line (each ending in b"\\n"); with `follow`, until it exits."""
+
+    @abc.abstractmethod
+    def stats(self, container_id: str) -> ContainerStats: ...
