@@ -92,10 +92,14 @@ def _legacy_resources(rts: Sequence[ResourceType]) -> list[Json]:
 
 
 def _group_versions(resources: Sequence[ResourceType]) -> dict[str, dict[str, list[ResourceType]]]:
-    """group → version → resources, in table order (the first version of a group is preferred)."""
+    """group → version → resources: groups in table order (the first version of a group is preferred),
+    resources sorted by name as kube-apiserver lists them (kubectl's `get all` prints in this order)."""
     groups: dict[str, dict[str, list[ResourceType]]] = {}
     for rt in resources:
         groups.setdefault(rt.group, {}).setdefault(rt.version, []).append(rt)
+    for versions in groups.values():
+        for listed in versions.values():
+            listed.sort(key=lambda rt: rt.plural)
     return groups
 
 

@@ -9,8 +9,10 @@ kubectl reaches master 0 through a loopback TLS terminator.
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,6 +228,30 @@ def _row_matches(row: list[str], expected: list[Any]) -> bool:
         elif cell != want:
             return False
     return True
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["get", "pods", "-o", "wide"], id="pods-wide"),
+    pytest.param(["get", "ns"], id="ns"),
+    pytest.param(["get", "deploy", "-A"], id="deploy-all-ns"),
+    pytest.param(["get", "svc", "-o", "wide"], id="svc-wide"),
+    pytest.param(["get", "all"], id="all"),
+])
+def test_minik8s_get_prints_what_kubectl_prints(kubectl: Kubectl, cluster: Cluster, seeded: None,
+                                               args: list[str]) -> None:
+    """`minik8s get` and `kubectl get` print the same table for the same objects (AGE aside)."""
+    expected = kubectl.run(*args, record=False).stdout
+    env = dict(os.environ, MINIK8S_SERVER=cluster.masters[0].url, MINIK8S_TOKEN=TOKEN,
+               MINIK8S_CA_FILE=cluster.ca_file or "")
+    ours = subprocess.run([sys.executable, "-m", "minik8s.cli.main", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+
+    def without_age(text: str) -> list[list[str]]:
+        return [[cell for cell in re.split(r"\s{2,}", line.strip()) if not re.fullmatch(r"\d+[smhd]", cell)]
+                for line in text.splitlines()]
+
+    assert without_age(ours.stdout) == without_age(expected)
 
 
 @pytest.mark.parametrize(("args", "header", "row"), GET_TABLES)
