@@ -1,0 +1,73 @@
+"""Pod network namespaces for the process runtime, with pyroute2.
+
+A sandbox is a named network namespace (`ip netns` compatible, bind-mounted under
+/var/run/netns) with `lo` up and, when the node agent gives a bridge and an IP, a veth pair: the
+host end enslaved to that bridge (created by the agent, never here), the peer created directly in
+the namespace as `eth0` with the pod address and a default route via the gateway. Every function
+is idempotent so that a half-built sandbox can always be torn down.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from pyroute2 import IPRoute, NetNS, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+NETNS_DIR = netns.NETNS_RUN_DIR
+
+
+def path(name: str) -> str:
+    """The bind-mount file of namespace `name` (open it and setns(2) to enter it)."""
+    return os.path.join(NETNS_DIR, name)
+
+
+def exists(name: str) -> bool:
+    return name in netns.listnetns()
+
+
+def create(name: str) -> None:
+    """Create namespace `name` (unless it exists) and bring its loopback up."""
+    if not exists(name):
+        netns.create(name)
+    with NetNS(name) as ns:
+        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+
+
+def attach_to_bridge(name: str, veth: str, bridge: str, address: str, prefix_len: int,
+                     gateway: str | None) -> None:
+    """Wire namespace `name` to `bridge`: host-side `veth`, `eth0` = `address/prefix_len` inside."""
+    with IPRoute() as ip:
+        found = ip.link_lookup(ifname=bridge)
+        if not found:
+            raise OSError(errno.ENODEV, f"bridge {bridge} does not exist")
+        bridge_link = ip.get_links(found[0])[0]
+        mtu = bridge_link.get("IFLA_MTU")
+        if not ip.link_lookup(ifname=veth):
+            ip.link("add", ifname=veth, kind="veth", mtu=mtu,
+                    peer={"ifname": "eth0", "net_ns_fd": name, "mtu": mtu})
+        ip.link("set", index=ip.link_lookup(ifname=veth)[0], master=found[0], state="up")
+    with NetNS(name) as ns:
+        eth0 = ns.link_lookup(ifname="eth0")[0]
+        addresses = {a.get("IFA_ADDRESS") for a in ns.get_addr(index=eth0)}
+        if address not in addresses:
+            ns.addr("add", index=eth0, address=address, prefixlen=prefix_len)
+        ns.link("set", index=eth0, state="up")
+        if gateway:
+            ns.route("replace", dst="default", gateway=gateway)
+
+
+def delete(name: str, veth: str | None) -> None:
+    """Delete the host end of `veth` (which takes the peer with it) and namespace `name`."""
+    if veth:
+        with IPRoute() as ip:
+            try:
+                ip.link("del", ifname=veth)
+            except NetlinkError as e:
+                if e.code != errno.ENODEV:
+                    raise
+    try:
+        netns.remove(name)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,236 @@
+"""Container shim of the process runtime: runs one container's process and outlives the agent.
+
+The runtime starts it in a new session with no pipes to itself, so killing the agent (even with
+-9) leaves containers running; a restarted agent finds them through the files written here:
+
+    python -m minik8s.node.runtime.process_shim ROOT_DIR CONTAINER_ID
+
+reads ROOT_DIR/containers/<id>/spec.json, enters the sandbox's network namespace, starts the
+command in its own session (its pid is the process group the runtime signals) after moving it
+into the container's cgroup (before exec, so the command and its children are accounted), and:
+
+- writes stdout/stderr to the log file in CRI format, one entry per line:
+  `<RFC3339Nano UTC> <stdout|stderr> <F|P> <text>` (P = partial: a line longer than
+  `MAX_LINE_BYTES` continues in the next entry of that stream);
+- records status.json: `running` with pid and start time, then `exited` with exit code
+  (128+signal when killed by a signal), finish time and reason (Completed, Error, OOMKilled, or
+  StartError when the command could not be started at all).
+
+It is a child subreaper, so processes the container orphans are reaped instead of becoming
+zombies. Layout helpers, atomic JSON files and /proc liveness checks here are shared with
+`process.ProcessRuntime`, the other reader/writer of these files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+
+from .cgroups import Cgroup
+
+MAX_LINE_BYTES = 16 * 1024
+DRAIN_SECONDS = 1.0  # after the main process exits, how long to keep copying output of leftovers
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CLONE_NEWNET = 0x40000000
+PR_SET_CHILD_SUBREAPER = 36
+START_ERROR_EXIT_CODE = 128
+
+
+# on-disk layout and files shared with the runtime
+
+def container_dir(root_dir: str, container_id: str) -> str:
+    return os.path.join(root_dir, "containers", container_id)
+
+
+def spec_path(root_dir: str, container_id: str) -> str:
+    return os.path.join(container_dir(root_dir, container_id), "spec.json")
+
+
+def status_path(root_dir: str, container_id: str) -> str:
+    return os.path.join(container_dir(root_dir, container_id), "status.json")
+
+
+def shim_log_path(root_dir: str, container_id: str) -> str:
+    return os.path.join(container_dir(root_dir, container_id), "shim.log")
+
+
+def write_json(path: str, data: dict) -> None:
+    """Replace `path` atomically, so readers never see half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time (clock ticks after boot) of a live process; None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def process_alive(pid: int | None, start_time: int | None) -> bool:
+    """Whether `pid` still runs and is the same process (not a reused pid)."""
+    return pid is not None and start_time is not None and process_start_time(pid) == start_time
+
+
+def format_timestamp(ns: int) -> str:
+    """RFC3339Nano in UTC, e.g. 2026-11-26T23:00:00.123456789Z."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+# the shim itself
+
+class _LogWriter:
+    """Turns chunks read from the stdout/stderr pipes into CRI log entries."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+
+    def _entry(self, stream: str, tag: str, text: bytes) -> None:
+        os.write(self._fd, f"{format_timestamp(time.time_ns())} {stream} {tag} ".encode() + text + b"\n")
+
+    def feed(self, stream: str, data: bytes) -> None:
+        buffered = self._partial[stream] + data
+        *lines, rest = buffered.split(b"\n")
+        for line in lines:
+            while len(line) > MAX_LINE_BYTES:
+                self._entry(stream, "P", line[:MAX_LINE_BYTES])
+                line = line[MAX_LINE_BYTES:]
+            self._entry(stream, "F", line)
+        while len(rest) >= MAX_LINE_BYTES:
+            self._entry(stream, "P", rest[:MAX_LINE_BYTES])
+            rest = rest[MAX_LINE_BYTES:]
+        self._partial[stream] = rest
+
+    def flush(self) -> None:
+        for stream, rest in self._partial.items():
+            if rest:
+                self._entry(stream, "F", rest)
+            self._partial[stream] = b""
+
+
+def _exit_code(wait_status: int) -> int:
+    code = os.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code
+
+
+class _Reaper:
+    """Reaps every child (we are a subreaper) and remembers the main process's exit code."""
+
+    def __init__(self, main_pid: int) -> None:
+        self.main_pid = main_pid
+        self.exit_code: int | None = None
+
+    def reap(self, block: bool = False) -> None:
+        """Reap exited children; with `block`, first wait for the main process to exit."""
+        while True:
+            flags = 0 if block and self.exit_code is None else os.WNOHANG
+            try:
+                pid, wait_status = os.waitpid(-1, flags)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.main_pid:
+                self.exit_code = _exit_code(wait_status)
+
+
+def _supervise(proc: subprocess.Popen, log: _LogWriter) -> int:
+    """Copy the output until the main process exits (and its pipes drain); return its exit code."""
+    assert proc.stdout is not None and proc.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout.fileno(), selectors.EVENT_READ, "stdout")
+    selector.register(proc.stderr.fileno(), selectors.EVENT_READ, "stderr")
+    reaper = _Reaper(proc.pid)
+    drain_until: float | None = None
+    while selector.get_map() and (drain_until is None or time.monotonic() < drain_until):
+        for key, _ in selector.select(timeout=0.1):
+            data = os.read(key.fd, 65536)
+            if data:
+                log.feed(key.data, data)
+            else:
+                selector.unregister(key.fd)
+        reaper.reap()
+        if reaper.exit_code is not None and drain_until is None:
+            drain_until = time.monotonic() + DRAIN_SECONDS
+    log.flush()
+    reaper.reap(block=True)
+    proc.returncode = reaper.exit_code  # reaped by us, not by Popen.wait
+    assert reaper.exit_code is not None
+    return reaper.exit_code
+
+
+def _enter_netns(path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def _become_subreaper() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reason(exit_code: int, cgroup: Cgroup) -> str:
+    if cgroup.oom_kills() > 0:
+        return "OOMKilled"
+    return "Completed" if exit_code == 0 else "Error"
+
+
+def run(root_dir: str, container_id: str) -> None:
+    spec = read_json(spec_path(root_dir, container_id))
+    if spec is None:
+        raise SystemExit(f"no container {container_id} under {root_dir}")
+    config, cgroup = spec["config"], Cgroup.from_json(spec["cgroup"])
+    status_file = status_path(root_dir, container_id)
+    log_fd = os.open(spec["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    log = _LogWriter(log_fd)
+    shim = {"shim_pid": os.getpid(), "shim_start": process_start_time(os.getpid())}
+    _become_subreaper()
+    if spec.get("netns_path"):
+        _enter_netns(spec["netns_path"])
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": spec["hostname"], **config["env"]}
+    try:
+        proc = subprocess.Popen(
+            config["command"], env=env, cwd=config["working_dir"] or None, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=lambda: cgroup.join(os.getpid()))
+    except (OSError, subprocess.SubprocessError) as e:
+        log.feed("stderr", f"failed to start {config['command']!r}: {e}\n".encode())
+        write_json(status_file, {**shim, "state": "exited", "started_at": None, "finished_at": time.time(),
+                                 "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError", "message": str(e)})
+        return
+    running = {**shim, "state": "running", "pid": proc.pid, "pid_start": process_start_time(proc.pid),
+               "started_at": time.time()}
+    write_json(status_file, running)
+    exit_code = _supervise(proc, log)
+    write_json(status_file, {**running, "state": "exited", "finished_at": time.time(), "exit_code": exit_code,
+                             "reason": _reason(exit_code, cgroup)})
+    os.close(log_fd)
+
+
+if __name__ == "__main__":
+    run(*sys.argv[1:3])

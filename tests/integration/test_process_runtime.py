@@ -1,0 +1,329 @@
+"""The process runtime for real (needs root): network namespaces, veths, cgroups, signals, logs, adoption.
+
+Every test removes what it made: sandboxes (netns, veth, cgroups) through the runtime, the test
+bridge and the test's cgroup parent in fixtures, and any process still alive by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pyroute2 import IPRoute
+
+from minik8s.node.runtime import netns
+from minik8s.node.runtime.base import ContainerConfig, ContainerState, RuntimeError_, SandboxConfig
+from minik8s.node.runtime.cgroups import Cgroup
+from minik8s.node.runtime.process import ProcessRuntime
+from minik8s.node.runtime.process_shim import process_alive, read_json, status_path
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the process runtime needs root")
+
+BRIDGE, BRIDGE_IP, POD_IP = "mk8stest0", "10.250.0.1", "10.250.0.5"
+PY = sys.executable
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return result
+
+
+@pytest.fixture
+def cgroup_parent() -> Iterator[str]:
+    parent = f"minik8s-test-{uuid.uuid4().hex[:8]}"
+    yield parent
+    Cgroup.at(parent).remove()
+
+
+@pytest.fixture
+def rt(tmp_path: Path, cgroup_parent: str) -> Iterator[ProcessRuntime]:
+    runtime = ProcessRuntime(str(tmp_path / "runtime"), cgroup_parent=cgroup_parent)
+    yield runtime
+    records = [read_json(status_path(runtime.root_dir, c.id)) or {} for c in runtime.list_containers()]
+    processes = [(r.get(pid), r.get(start)) for r in records for pid, start in
+                 (("pid", "pid_start"), ("shim_pid", "shim_start"))]
+    sandboxes = [read_json(os.path.join(runtime.root_dir, "sandboxes", f"{s.id}.json"))
+                 for s in runtime.list_sandboxes()]
+    try:
+        for sandbox in runtime.list_sandboxes():
+            runtime.remove_pod_sandbox(sandbox.id)
+    finally:
+        for pid, start in processes:
+            if process_alive(pid, start):
+                os.kill(pid, signal.SIGKILL)
+    with IPRoute() as ip:
+        for s in filter(None, sandboxes):
+            assert not netns.exists(s["netns"]) and not (s["veth"] and ip.link_lookup(ifname=s["veth"]))
+
+
+@pytest.fixture
+def bridge() -> Iterator[str]:
+    with IPRoute() as ip:
+        ip.link("add", ifname=BRIDGE, kind="bridge")
+        index = ip.link_lookup(ifname=BRIDGE)[0]
+        ip.addr("add", index=index, address=BRIDGE_IP, prefixlen=24)
+        ip.link("set", index=index, state="up")
+    try:
+        yield BRIDGE
+    finally:
+        with IPRoute() as ip:
+            ip.link("del", ifname=BRIDGE)
+
+
+def _sandbox(rt: ProcessRuntime, **network: object) -> str:
+    uid = uuid.uuid4().hex
+    return rt.run_pod_sandbox(SandboxConfig(pod_uid=uid, pod_name="p", namespace="default", hostname="p",
+                                            labels={"minik8s.io/pod-uid": uid}, **network))
+
+
+def _start(rt: ProcessRuntime, sandbox_id: str, command: list[str], name: str = "c", **extra: object) -> str:
+    cid = rt.create_container(sandbox_id, ContainerConfig(name=name, image="python:3.11", command=command,
+                                                          labels={"minik8s.io/container-name": name}, **extra))
+    rt.start_container(cid)
+    return cid
+
+
+def _python(rt: ProcessRuntime, sandbox_id: str, code: str, name: str = "c", **extra: object) -> str:
+    return _start(rt, sandbox_id, [PY, "-u", "-c", textwrap.dedent(code)], name, **extra)
+
+
+def _exited(rt: ProcessRuntime, cid: str, timeout: float = 10.0):
+    return wait_for(lambda: (s := rt.container_status(cid)).state is ContainerState.EXITED and s,
+                    f"container {cid} to exit", timeout)
+
+
+def _logged(rt: ProcessRuntime, cid: str, text: bytes) -> None:
+    wait_for(lambda: any(text in line for line in rt.logs(cid)), f"{text!r} in the log")
+
+
+def test_pod_network_localhost_and_host_reachability(rt: ProcessRuntime, bridge: str) -> None:
+    sid = _sandbox(rt, bridge=bridge, pod_ip=POD_IP, gateway=BRIDGE_IP, prefix_len=24)
+    [sandbox] = rt.list_sandboxes()
+    assert (sandbox.id, sandbox.ready, sandbox.ip) == (sid, True, POD_IP)
+    _start(rt, sid, [PY, "-m", "http.server", "8080", "--bind", "0.0.0.0"], name="server")
+    client = _python(rt, sid, """
+        import time, urllib.request
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                print(urllib.request.urlopen("http://127.0.0.1:8080/", timeout=1).status)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        """, name="client")
+    status = _exited(rt, client)
+    assert status.exit_code == 0 and list(rt.logs(client)) == [b"200\n"]
+
+    def host_connects() -> bool:
+        try:
+            socket.create_connection((POD_IP, 8080), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_for(host_connects, "the host to reach the pod IP")
+
+    veth = read_json(os.path.join(rt.root_dir, "sandboxes", f"{sid}.json"))["veth"]
+    with IPRoute() as ip:
+        assert ip.get_links(ip.link_lookup(ifname=veth)[0])[0].get("IFLA_MASTER") == ip.link_lookup(ifname=bridge)[0]
+    rt.stop_pod_sandbox(sid)
+    assert all(c.state is ContainerState.EXITED for c in rt.list_containers(sid))
+    assert not rt.list_sandboxes()[0].ready and not host_connects()
+    with IPRoute() as ip:
+        assert ip.link_lookup(ifname=veth) == []
+    rt.stop_pod_sandbox(sid)  # idempotent
+    rt.remove_pod_sandbox(sid)
+    rt.remove_pod_sandbox(sid)
+    assert rt.list_sandboxes() == [] and rt.list_containers() == []
+
+
+def test_sandbox_on_missing_bridge_fails_cleanly(rt: ProcessRuntime) -> None:
+    before = set(os.listdir(netns.NETNS_DIR))
+    with pytest.raises(RuntimeError_, match="mk8snobridge"):
+        _sandbox(rt, bridge="mk8snobridge", pod_ip=POD_IP, gateway=BRIDGE_IP)
+    assert rt.list_sandboxes() == [] and set(os.listdir(netns.NETNS_DIR)) == before
+
+
+def test_exit_codes_and_start_error(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    ok, failed = _start(rt, sid, ["true"], name="ok"), _start(rt, sid, ["sh", "-c", "exit 3"], name="failed")
+    assert (_exited(rt, ok).exit_code, rt.container_status(ok).reason) == (0, "Completed")
+    assert (_exited(rt, failed).exit_code, rt.container_status(failed).reason) == (3, "Error")
+    with pytest.raises(RuntimeError_, match="already started"):
+        rt.start_container(ok)
+    missing = rt.create_container(sid, ContainerConfig(name="missing", image="x", command=["/no/such/binary"]))
+    with pytest.raises(RuntimeError_, match="No such file"):
+        rt.start_container(missing)
+    assert rt.container_status(missing).reason == "StartError"
+    assert b"/no/such/binary" in b"".join(rt.logs(missing))
+    with pytest.raises(RuntimeError_):
+        rt.container_status("0123456789abcdef")
+
+
+def test_env_and_working_dir(rt: ProcessRuntime, tmp_path: Path) -> None:
+    sid = _sandbox(rt)
+    cid = _start(rt, sid, ["sh", "-c", 'echo "$GREETING $HOSTNAME $(pwd)"'], env={"GREETING": "hello"},
+                 working_dir=str(tmp_path))
+    _exited(rt, cid)
+    assert list(rt.logs(cid)) == [f"hello p {tmp_path}\n".encode()]
+
+
+def test_sigterm_handler_runs_within_grace(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    graceful = _python(rt, sid, """
+        import signal, sys, time
+        def on_term(*_):
+            time.sleep(0.3)
+            print("cleaned up")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, on_term)
+        print("ready")
+        time.sleep(60)
+        """)
+    plain = _start(rt, sid, ["sleep", "60"], name="plain")
+    _logged(rt, graceful, b"ready")
+    started = time.monotonic()
+    rt.stop_container(graceful, 10)
+    assert 0.3 <= time.monotonic() - started < 5
+    status = rt.container_status(graceful)
+    assert (status.state, status.exit_code) == (ContainerState.EXITED, 0)
+    assert list(rt.logs(graceful)) == [b"ready\n", b"cleaned up\n"]
+    rt.stop_container(plain, 10)
+    assert rt.container_status(plain).exit_code == 143
+    rt.stop_container(plain, 10)  # idempotent
+
+
+def test_sigkill_after_timeout(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    cid = _python(rt, sid, """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ready")
+        time.sleep(60)
+        """)
+    _logged(rt, cid, b"ready")
+    started = time.monotonic()
+    rt.stop_container(cid, 0.5)
+    assert 0.5 <= time.monotonic() - started < 5
+    status = rt.container_status(cid)
+    assert (status.exit_code, status.reason, status.pid) == (137, "Error", None)
+
+
+def test_memory_limit_oom_killed(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    cid = _python(rt, sid, "b = bytearray(200 * 1024 * 1024)", memory_limit_bytes=50 * 1024 * 1024)
+    status = _exited(rt, cid, timeout=20)
+    assert (status.exit_code, status.reason) == (137, "OOMKilled")
+
+
+def test_cpu_quota_cgroup_and_stats(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    cid = _python(rt, sid, """
+        import time
+        while time.process_time() < 0.1:
+            pass
+        print("busy done")
+        time.sleep(60)
+        """, cpu_limit_millis=250, memory_limit_bytes=64 * 1024 * 1024)
+    cgroup = Cgroup.from_json(read_json(os.path.join(rt.root_dir, "containers", cid, "spec.json"))["cgroup"])
+    if cgroup.version == 1:
+        assert Path(cgroup.dirs["cpu"], "cpu.cfs_quota_us").read_text().strip() == "25000"
+        assert Path(cgroup.dirs["cpu"], "cpu.cfs_period_us").read_text().strip() == "100000"
+        assert Path(cgroup.dirs["memory"], "memory.limit_in_bytes").read_text().strip() == str(64 * 1024 * 1024)
+    else:
+        assert Path(cgroup.dirs["unified"], "cpu.max").read_text().split() == ["25000", "100000"]
+    assert rt.container_status(cid).pid in cgroup.pids()
+    _logged(rt, cid, b"busy done")
+    stats = rt.stats(cid)
+    assert stats.cpu_usage_nanos > 50_000_000 and stats.memory_bytes > 0
+    rt.remove_container(cid)
+    assert not any(os.path.exists(d) for d in cgroup.dirs.values())
+    rt.remove_container(cid)  # idempotent
+
+
+def test_logs_timestamps_tail_since_follow(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    cid = _python(rt, sid, """
+        import sys
+        for i in range(1, 6):
+            print(f"line{i}")
+        print("oops", file=sys.stderr)
+        print("x" * 40000)
+        sys.stdout.write("no newline")
+        """)
+    _exited(rt, cid)
+    lines = list(rt.logs(cid))
+    assert lines[:5] == [f"line{i}\n".encode() for i in range(1, 6)] and b"oops\n" in lines
+    assert b"x" * 40000 + b"\n" in lines and lines[-1] == b"no newline\n"
+    assert list(rt.logs(cid, tail=2)) == lines[-2:] and list(rt.logs(cid, tail=0)) == []
+    stamped = list(rt.logs(cid, timestamps=True))
+    assert re.fullmatch(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line1\n", stamped[0])
+    raw = Path(rt.root_dir, "logs", f"{cid}.log").read_bytes().splitlines()
+    assert re.fullmatch(rb"\S+Z stdout F line1", raw[0]) and any(b" stderr F oops" in r for r in raw)
+    assert any(b" stdout P " in r for r in raw)  # the long line was split and is joined back above
+    assert list(rt.logs(cid, since=time.time() + 60)) == []
+    assert list(rt.logs(cid, since=0)) == lines
+
+    ticker = _python(rt, sid, """
+        import time
+        for i in range(5):
+            print(f"tick{i}")
+            time.sleep(0.1)
+        """, name="ticker")
+    started = time.monotonic()
+    assert list(rt.logs(ticker, follow=True)) == [f"tick{i}\n".encode() for i in range(5)]
+    assert time.monotonic() - started < 5 and rt.container_status(ticker).state is ContainerState.EXITED
+
+
+def test_adoption_after_agent_killed(rt: ProcessRuntime, cgroup_parent: str) -> None:
+    agent = subprocess.Popen([PY, "-c", textwrap.dedent(f"""
+        import time
+        from minik8s.node.runtime.base import ContainerConfig, SandboxConfig
+        from minik8s.node.runtime.process import ProcessRuntime
+        rt = ProcessRuntime({rt.root_dir!r}, cgroup_parent={cgroup_parent!r})
+        sid = rt.run_pod_sandbox(SandboxConfig(pod_uid="u1", pod_name="p", namespace="d", hostname="p"))
+        cid = rt.create_container(sid, ContainerConfig(name="c", image="i", command=["sleep", "60"]))
+        rt.start_container(cid)
+        print(sid, cid, flush=True)
+        time.sleep(60)
+        """)], stdout=subprocess.PIPE)
+    try:
+        assert agent.stdout is not None
+        sid, cid = agent.stdout.readline().decode().split()
+    finally:
+        agent.kill()
+        agent.wait()
+    adopted = ProcessRuntime(rt.root_dir, cgroup_parent=cgroup_parent)
+    assert [(s.id, s.pod_uid, s.ready) for s in adopted.list_sandboxes()] == [(sid, "u1", True)]
+    [status] = adopted.list_containers(sid)
+    assert (status.id, status.state) == (cid, ContainerState.RUNNING)
+    adopted.stop_container(cid, 5)
+    assert adopted.container_status(cid).exit_code == 143  # recorded by the orphaned shim
+
+
+def test_shim_lost_reports_unknown_and_remove_cleans_up(rt: ProcessRuntime) -> None:
+    sid = _sandbox(rt)
+    cid = _start(rt, sid, ["sleep", "60"])
+    record = read_json(status_path(rt.root_dir, cid))
+    assert record is not None
+    os.kill(record["shim_pid"], signal.SIGKILL)
+    status = wait_for(lambda: (s := rt.container_status(cid)).state is ContainerState.EXITED and s, "shim loss")
+    assert (status.exit_code, status.reason) == (137, "ContainerStatusUnknown")
+    assert process_alive(record["pid"], record["pid_start"])  # the orphan still runs ...
+    rt.remove_container(cid)
+    wait_for(lambda: not process_alive(record["pid"], record["pid_start"]), "the orphan to be killed")
