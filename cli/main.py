@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import servers
+from . import node, servers
 
 app = typer.Typer(
     name="minik8s",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command(help="Run one master: a Raft member of the store and an API server.")(servers.master)
 app.command(help="Start a local cluster in the foreground (Ctrl-C stops it).")(servers.up)
+app.command(help="Run a node agent: register the Node, renew its Lease, run its pods.")(node.node)
 
 try:
     from .client_verbs import register

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from typing import Any
 import signal
 import socket
 import subprocess
@@ -45,6 +47,11 @@ def master(
     max_body_bytes: int = typer.Option(3 * 1024 * 1024, help="Largest request body accepted (413 above)."),
     tls_cert_file: str = typer.Option("", help="Serve HTTPS with this certificate (kubectl sends tokens only over TLS)."),
     tls_private_key_file: str = typer.Option("", help="Private key of --tls-cert-file."),
+    kubelet_token_file: str = typer.Option("", help="Token presented to node agents (pods/log)."),
+    control_loops: bool = typer.Option(True, help="Run the scheduler and controllers (under a leader Lease)."),
+    cluster_cidr: str = typer.Option("10.244.0.0/16", help="Pod addresses; each node gets a /24 of it."),
+    node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
+    pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -59,12 +66,52 @@ def master(
         max_watches=max_watches or max(1, api_threads - 32), log_compaction_entries=log_compaction_entries,
         event_window=event_window, body_limit=max_body_bytes,
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
+        kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )
+    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout)
     try:
-        run_master(settings)
+        run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+class _Fresh:
+    """Starts a new instance on every start (for components that cannot be restarted, like the scheduler)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._current: Any = None
+
+    def start(self) -> None:
+        self._current = self._factory()
+        self._current.start()
+
+    def stop(self) -> None:
+        if self._current is not None:
+            self._current.stop()
+            self._current = None
+
+
+class ControlLoops:
+    """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
+
+    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float) -> None:
+        self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
+
+    def build(self, url: str, token: str) -> list[Any]:
+        from minik8s.api.client import ApiClient
+        from minik8s.controllers import ControllerManager, NodeIpamController, NodeLifecycleController
+        from minik8s.scheduler import Scheduler
+
+        client = ApiClient(url, token=token)
+        controllers = [
+            NodeIpamController(client, cluster_cidr=self.cluster_cidr),
+            NodeLifecycleController(client, node_monitor_grace_period=self.grace,
+                                    pod_eviction_timeout=self.eviction),
+            _Fresh(lambda: Scheduler(client)),
+        ]
+        return [ControllerManager(client, controllers, identity=self.identity)]  # type: ignore[arg-type]
 
 
 def _prepare_dir(data_dir: Path) -> tuple[str, Path, Path]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import waitress.server
 
@@ -22,12 +25,20 @@ from minik8s.consensus import Consensus, ConsensusSettings
 from minik8s.store import Store, StoreSettings
 
 from .app import create_app
-from .auth import load_token_file
+from .auth import User, load_token_file
 from .registry import Registry
 from .tls import TlsTerminator
 from .watch import WatchHub
 
 log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """Something that runs beside the API server (scheduler, controller manager)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class MasterSettings:
     event_window: int = 10_000
     tls_cert_file: str | None = None  # with tls_key_file: serve HTTPS (kubectl sends tokens only over TLS)
     tls_key_file: str | None = None
+    kubelet_token_file: str | None = None  # presented to node agents when proxying pods/log
+    internal_token: str | None = None  # accepted for this process's own controllers and scheduler
 
 
 def _read_secret(path: str) -> str:
@@ -56,6 +69,12 @@ def _read_secret(path: str) -> str:
     if len(secret) < 8:
         raise ValueError(f"{path}: the cluster secret must be at least 8 characters")
     return secret
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _split(addr: str) -> tuple[str, int]:
@@ -69,6 +88,13 @@ class Master:
     def __init__(self, settings: MasterSettings) -> None:
         self.settings = settings
         users = load_token_file(settings.token_file)
+        if settings.internal_token:
+            users[settings.internal_token] = User("system:kube-controller-manager", "internal",
+                                                  ("system:masters",))
+        kubelet_token = None
+        if settings.kubelet_token_file:
+            with open(settings.kubelet_token_file) as f:
+                kubelet_token = f.read().strip()
         secret = _read_secret(settings.cluster_secret_file)
         self.store = Store(os.path.join(settings.data_dir, "store"),
                            StoreSettings(event_window_count=settings.event_window))
@@ -79,30 +105,34 @@ class Master:
         self.hub = WatchHub(self.store, max_watches=settings.max_watches)
         self.registry = Registry(self.consensus, self.store)
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
-                              body_limit=settings.body_limit)
+                              body_limit=settings.body_limit, kubelet_token=kubelet_token)
         host, port = _split(settings.api_addr)
-        listen: dict[str, object] = {"host": host, "port": port}
         self.tls: TlsTerminator | None = None
         if settings.tls_cert_file and settings.tls_key_file:
-            backend = os.path.join(settings.data_dir, "api.sock")
-            if os.path.exists(backend):
-                os.unlink(backend)
-            listen = {"unix_socket": backend, "unix_socket_perms": "600"}
-            self.tls = TlsTerminator(host, port, backend, cert_file=settings.tls_cert_file,
+            backend_port = _free_loopback_port()
+            self.tls = TlsTerminator(host, port, backend_port, cert_file=settings.tls_cert_file,
                                      key_file=settings.tls_key_file)
+            host, port = "127.0.0.1", backend_port
+        self.internal_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         self.server = waitress.server.create_server(
-            self.app, threads=settings.api_threads, channel_timeout=3600,
+            self.app, host=host, port=port, threads=settings.api_threads, channel_timeout=3600,
             connection_limit=max(1000, settings.max_watches * 2 + 100), ident="minik8s",
-            clear_untrusted_proxy_headers=True, **listen,
+            clear_untrusted_proxy_headers=True,
         )
         self._stopped = threading.Event()
 
-    def serve(self) -> None:
-        """Join Raft, serve the API, bootstrap namespaces; returns after `stop()`."""
+    def serve(self, services: Sequence[Service] = ()) -> None:
+        """Join Raft, serve the API, bootstrap namespaces, run `services`; returns after `stop()`.
+
+        `services` (the scheduler and controller manager) start once the API serves and stop
+        before Raft does.
+        """
         self.consensus.start()
         if self.tls is not None:
             self.tls.start()
         threading.Thread(target=self._bootstrap, name="bootstrap", daemon=True).start()
+        for service in services:
+            service.start()
         scheme = "https" if self.tls is not None else "http"
         log.info("master %s: API on %s://%s, raft on %s, peers %s", self.settings.name, scheme,
                  self.settings.api_addr, self.settings.raft_addr, ",".join(self.settings.peers) or "-")
@@ -111,6 +141,8 @@ class Master:
         except OSError:
             if not self._stopped.is_set():
                 raise
+        for service in services:
+            service.stop()
         self._shutdown()
 
     def _bootstrap(self) -> None:
@@ -142,9 +174,15 @@ class Master:
         self.store.close()
 
 
-def run_master(settings: MasterSettings) -> None:
-    """Run a master in the foreground until SIGTERM or SIGINT."""
+def run_master(settings: MasterSettings,
+               services: Callable[[str, str], Sequence[Service]] | None = None) -> None:
+    """Run a master in the foreground until SIGTERM or SIGINT.
+
+    `services(internal_url, internal_token)` builds what runs beside the API (scheduler,
+    controllers), talking to this master through its own API.
+    """
     master = Master(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: master.stop())
-    master.serve()
+    built = services(master.internal_url, settings.internal_token or "") if services else ()
+    master.serve(built)

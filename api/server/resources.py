@@ -22,6 +22,7 @@ from minik8s.store import CompactedError
 
 from . import patching
 from .events import EventRecorder
+from .logs import LogProxy
 from .http import query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import CachedEvent, WatchCapacityError, WatchHub
@@ -66,8 +67,9 @@ def parse_path(path: str) -> Target | None:
 class ResourceSink:
     """Handles every object and collection URL."""
 
-    def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int) -> None:
+    def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int, kubelet_token: str | None) -> None:
         self.registry = registry
+        self.logs = LogProxy(registry, kubelet_token)
         self.hub = hub
         self.body_limit = body_limit
         self.events = EventRecorder(registry)
@@ -142,6 +144,9 @@ class ResourceSink:
     # ---- objects ----------------------------------------------------------------------------
 
     def _get_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        if t.subresource == "log":
+            self.logs.proxy(req, resp, t.name or "", t.namespace)
+            return
         self.registry.consistent_read(req.get_param("resourceVersion"))
         obj = self.registry.get(t.rt, t.name or "", t.namespace)
         if t.subresource == "scale":

@@ -1,9 +1,9 @@
 """TLS in front of waitress, which speaks only plain HTTP.
 
 An asyncio loop on its own thread accepts TLS connections on the API address and pipes each
-one, byte for byte, to waitress listening on a Unix socket in the data dir (so the plain-HTTP
-side is reachable only by this host's root). Long-lived watch streams cost two small
-coroutines, not threads.
+one, byte for byte, to waitress listening on a private loopback port (which also serves the
+master's own controllers; requests there still need a bearer token). Long-lived watch streams
+cost two small coroutines, not threads.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class TlsTerminator:
-    """Serves TLS on (host, port) and forwards every connection to a Unix socket."""
+    """Serves TLS on (host, port) and forwards every connection to a loopback port."""
 
-    def __init__(self, host: str, port: int, backend_socket: str, *, cert_file: str, key_file: str) -> None:
-        self._host, self._port, self._backend = host, port, backend_socket
+    def __init__(self, host: str, port: int, backend_port: int, *, cert_file: str, key_file: str) -> None:
+        self._host, self._port, self._backend = host, port, backend_port
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(cert_file, key_file)
         self._loop = asyncio.new_event_loop()
@@ -52,7 +52,7 @@ class TlsTerminator:
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            backend_reader, backend_writer = await asyncio.open_unix_connection(self._backend)
+            backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", self._backend)
         except OSError as exc:
             log.warning("TLS front: backend %s unavailable: %s", self._backend, exc)
             client_writer.close()

@@ -1,0 +1,86 @@
+"""`minik8s node`: run a node agent (kubelet, heartbeat, pod network, logs endpoint) in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+RUNTIMES = ("auto", "process", "docker")
+
+
+def _pick_runtime(kind: str, data_dir: str, name: str):  # noqa: ANN202 (returns a Runtime)
+    """The runtime asked for; `auto` takes docker when a daemon answers, else process."""
+    if kind in ("auto", "docker"):
+        try:
+            import docker
+
+            from minik8s.node.runtime.docker import DockerRuntime
+
+            client = docker.from_env(timeout=5)
+            client.ping()
+            return DockerRuntime(client)
+        except Exception as exc:  # docker SDK errors have no common base worth naming
+            if kind == "docker":
+                raise typer.BadParameter(f"--runtime docker: no Docker engine answers ({exc})") from None
+    from minik8s.node.runtime.process import ProcessRuntime
+
+    return ProcessRuntime(os.path.join(data_dir, "runtime"), cgroup_parent=f"minik8s/{name}")
+
+
+def node(
+    name: str = typer.Option(..., help="Node name (the Node object and its Lease)."),
+    data_dir: str = typer.Option(..., help="Pod volumes, logs, runtime and IPAM state."),
+    server: str = typer.Option(..., help="API server URL(s), comma-separated (failover)."),
+    token: str = typer.Option(..., envvar="MINIK8S_TOKEN", help="Bearer token for the API."),
+    ca_file: str = typer.Option("", help="CA of the masters' HTTPS certificate."),
+    node_ip: str = typer.Option("127.0.0.1", help="This node's IP (masters reach the logs endpoint there)."),
+    http_port: int = typer.Option(10250, help="Port of the logs endpoint the API server proxies to."),
+    kubelet_token_file: str = typer.Option(..., help="Token the masters present to this node's endpoint."),
+    runtime: str = typer.Option("auto", help="auto, process or docker."),
+    lease_seconds: int = typer.Option(40, help="Node Lease duration."),
+    renew_seconds: float = typer.Option(10.0, help="How often the Lease is renewed."),
+    cpu: str = typer.Option("", help="Advertised cpu capacity (default: this machine's)."),
+    memory: str = typer.Option("", help="Advertised memory capacity, e.g. 8Gi (default: this machine's)."),
+    restart_backoff: float = typer.Option(10.0, help="First CrashLoopBackOff delay in seconds (doubles to 300)."),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run a node agent: register the Node, renew its Lease, run the pods bound to it."""
+    import waitress.server
+
+    from minik8s.api.client import ApiClient
+    from minik8s.node.agent import AgentSettings, NodeAgent
+    from minik8s.node.server import create_node_app
+
+    if runtime not in RUNTIMES:
+        raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
+    logging.basicConfig(level=log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    os.makedirs(data_dir, exist_ok=True)
+    chosen = _pick_runtime(runtime, data_dir, name)
+    client = ApiClient(server, token=token, ca_file=ca_file or None)
+    agent = NodeAgent(client, chosen, AgentSettings(
+        name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
+        renew_seconds=renew_seconds, cpu=cpu or None, memory=memory or None, backoff_initial=restart_backoff))
+    http = waitress.server.create_server(create_node_app(chosen, Path(kubelet_token_file).read_text().strip()),
+                                         host=node_ip, port=http_port, threads=16, ident="minik8s-node")
+    stopped = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopped.set()
+        http.close()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    agent.start(needs_pod_network=chosen.capabilities().name == "process")
+    logging.getLogger(__name__).info("node %s up: runtime %s, logs on %s:%d", name, chosen.capabilities().name,
+                                     node_ip, http_port)
+    try:
+        http.run()
+    except OSError:
+        if not stopped.is_set():
+            raise
+    agent.stop()

@@ -1,0 +1,203 @@
+"""The controller framework: informers feed keys to a work queue, workers reconcile them.
+
+A `Controller` subclass says what it watches in `setup()` (calling `watch()`, whose handlers
+only enqueue keys) and implements `reconcile(key)`, which reads the informer caches, acts
+through the API and reports the outcome, as in controller-runtime's `reconcile.go`:
+
+- returns None or `Result()`: done; the key's back-off is reset;
+- returns `Result(requeue_after=s)`: done; look again in `s` seconds;
+- raises `TerminalError`: logged, not retried (until the next event about the key);
+- raises anything else: logged, retried with rate-limited back-off (a 409 Conflict, the usual
+  sign of acting on a cache that lags the controller's own last write, is logged quietly).
+
+Those outcomes map to queue operations in one place, `_process`. Workers start only once
+every informer has synced, so a reconcile never decides from a half-filled cache.
+
+A controller can be started and stopped many times (each leadership term gets fresh
+informers and a fresh queue). `ControllerManager` runs a set of controllers only while it
+holds the controller-manager Lease, like kube-controller-manager inside every master.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from minik8s.api import errors
+from minik8s.api.client import ApiClient
+from minik8s.api.informer import Informer, Obj, object_key
+from minik8s.api.kinds import ResourceType
+from minik8s.controllers.leaderelection import LeaderElector
+from minik8s.controllers.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a successful reconcile asks for: `requeue_after` seconds until the next look (None: none)."""
+
+    requeue_after: float | None = None
+
+
+class TerminalError(Exception):
+    """A reconcile failure that retrying cannot fix (e.g. an invalid spec): logged, never retried."""
+
+
+class Controller(abc.ABC):
+    """Base class: subclasses implement `setup()` and `reconcile(key)`."""
+
+    def __init__(self, client: ApiClient, *, name: str, workers: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.name = name
+        self.clock = clock
+        self._workers = workers
+        self._queue: WorkQueue[str] = WorkQueue(clock=clock)
+        self._informers: list[Informer] = []
+        self._threads: list[threading.Thread] = []
+
+    # -- for subclasses -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Called by every `start()`: create the informers with `watch()` and reset per-term state."""
+
+    @abc.abstractmethod
+    def reconcile(self, key: str) -> Result | None:
+        """Make the world match the desired state for `key`; see the module docstring for outcomes."""
+
+    def watch(
+        self,
+        resource: ResourceType | str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        key: Callable[[Obj], str | None] = object_key,
+    ) -> Informer:
+        """An informer whose every add/update/delete enqueues `key(obj)` (skipped when None)."""
+        informer = Informer(self.client, resource, namespace=namespace, label_selector=label_selector,
+                            field_selector=field_selector)
+        queue = self._queue  # handlers of an old term's informer must not feed a new term's queue
+
+        def enqueue(obj: Obj) -> None:
+            if (k := key(obj)) is not None:
+                queue.add(k)
+
+        informer.add_handler(on_add=enqueue, on_update=lambda _old, new: enqueue(new), on_delete=enqueue)
+        self._informers.append(informer)
+        return informer
+
+    def enqueue(self, key: str, *, after: float = 0.0) -> None:
+        """Queue `key` for reconciling (after `after` seconds)."""
+        self._queue.add_after(key, after)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start fresh informers, then (once they synced) the workers; returns at once."""
+        if self._threads:
+            raise RuntimeError(f"controller {self.name} already running")
+        self._queue = WorkQueue(clock=self.clock)
+        self._informers = []
+        self.setup()
+        for informer in self._informers:
+            informer.start()
+        queue, informers = self._queue, [*self._informers]
+        self._threads = [
+            threading.Thread(target=self._work, args=(queue, informers), name=f"{self.name}-worker-{i}", daemon=True)
+            for i in range(self._workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        log.info("controller %s started", self.name)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop handing out keys and wait (up to `timeout`) for reconciles in flight.
+
+        Informer threads are told to stop but not waited for: a long poll in progress ends by
+        itself, and what it delivers goes to the shut-down queue, which ignores it.
+        """
+        self._queue.shutdown()
+        for informer in self._informers:
+            informer.stop(timeout=0)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        log.info("controller %s stopped", self.name)
+
+    def _work(self, queue: WorkQueue[str], informers: list[Informer]) -> None:
+        for informer in informers:
+            while not informer.wait_for_sync(0.1):
+                if queue.shutting_down:
+                    return
+        while (key := queue.get()) is not None:
+            self._process(queue, key)
+
+    def _process(self, queue: WorkQueue[str], key: str) -> None:
+        """Reconcile one key and turn the outcome into queue operations."""
+        try:
+            result = self.reconcile(key)
+        except TerminalError as exc:
+            log.error("%s: %s failed permanently: %s", self.name, key, exc)
+            queue.forget(key)
+        except errors.ConflictError as exc:  # acted on a stale cache: expected, retry on a fresher one
+            log.debug("%s: %s: %s; retrying", self.name, key, exc)
+            queue.add_rate_limited(key)
+        except Exception:
+            log.exception("%s: reconciling %s failed (retry %d)", self.name, key, queue.num_requeues(key) + 1)
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+            if result is not None and result.requeue_after is not None:
+                queue.add_after(key, result.requeue_after)
+        finally:
+            queue.done(key)
+
+
+@dataclass(frozen=True)
+class LeaseTimings:
+    """Leader-election timings (seconds); see `LeaderElector`."""
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+class ControllerManager:
+    """Runs `controllers` only while holding the Lease `kube-system/<lease_name>`."""
+
+    def __init__(self, client: ApiClient, controllers: Sequence[Controller], *, identity: str,
+                 lease_name: str = "minik8s-controller-manager", timings: LeaseTimings = LeaseTimings()) -> None:
+        self._controllers = list(controllers)
+        self._elector = LeaderElector(
+            client, name=lease_name, identity=identity, **asdict(timings),
+            on_started_leading=self._start_all, on_stopped_leading=self._stop_all,
+        )
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this manager holds the lease and its controllers run."""
+        return self._elector.is_leader
+
+    def start(self) -> None:
+        """Compete for the lease in the background."""
+        self._elector.start()
+
+    def stop(self) -> None:
+        """Stop the controllers (if leading) and release the lease."""
+        self._elector.stop()
+
+    def _start_all(self) -> None:
+        for controller in self._controllers:
+            controller.start()
+
+    def _stop_all(self) -> None:
+        for controller in self._controllers:
+            controller.stop()

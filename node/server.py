@@ -1,0 +1,73 @@
+"""The node agent's own HTTP endpoint: container logs for the API server's `pods/log` proxy.
+
+`GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&previous=&sinceSeconds=`
+streams `text/plain`. Requests must carry the kubelet bearer token (shared with the masters).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Iterator
+
+import falcon
+
+from . import podspec
+from .runtime.base import ContainerStatus, Runtime
+
+
+class _TokenAuth:
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.path == "/healthz":
+            return
+        scheme, _, token = req.get_header("Authorization", default="").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
+            raise falcon.HTTPUnauthorized(title="Unauthorized")
+
+
+class _Logs:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def _attempt(self, namespace: str, pod: str, container: str, previous: bool) -> ContainerStatus:
+        attempts: list[ContainerStatus] = []
+        for sandbox in self.runtime.list_sandboxes():
+            labels = sandbox.labels
+            if labels.get(podspec.POD_NAME) == pod and labels.get(podspec.POD_NAMESPACE) == namespace:
+                attempts += [c for c in self.runtime.list_containers(sandbox.id)
+                             if c.labels.get(podspec.CONTAINER_NAME) == container]
+        attempts.sort(key=lambda c: int(c.labels.get(podspec.ATTEMPT, "0")))
+        if previous:
+            if len(attempts) < 2:
+                raise falcon.HTTPBadRequest(title=f'previous terminated container "{container}" in pod "{pod}" '
+                                                  f"not found")
+            return attempts[-2]
+        if not attempts:
+            raise falcon.HTTPBadRequest(title=f'container "{container}" in pod "{pod}" is waiting to start')
+        return attempts[-1]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str, pod: str, container: str) -> None:
+        attempt = self._attempt(namespace, pod, container, req.get_param_as_bool("previous") or False)
+        since = req.get_param_as_int("sinceSeconds")
+        lines: Iterator[bytes] = self.runtime.logs(
+            attempt.id, follow=req.get_param_as_bool("follow") or False, tail=req.get_param_as_int("tailLines"),
+            timestamps=req.get_param_as_bool("timestamps") or False,
+            since=time.time() - since if since else None)
+        resp.content_type = "text/plain"
+        resp.stream = lines
+
+
+def create_node_app(runtime: Runtime, token: str) -> falcon.App:
+    """The node agent's WSGI app."""
+    app = falcon.App(middleware=[_TokenAuth(token)])
+    app.add_route("/containerLogs/{namespace}/{pod}/{container}", _Logs(runtime))
+
+    class Health:
+        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+            resp.text = "ok"
+
+    app.add_route("/healthz", Health())
+    return app
