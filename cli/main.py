@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import node, servers
+from . import localcluster, node, servers
 
 app = typer.Typer(
     name="minik8s",
@@ -14,7 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(help="Run one master: a Raft member of the store and an API server.")(servers.master)
-app.command(help="Start a local cluster in the foreground (Ctrl-C stops it).")(servers.up)
+app.command(help="Start a local cluster in the foreground (Ctrl-C stops it).")(localcluster.up)
+app.command(help="Stop a cluster started by `up` and remove what it created.")(localcluster.down)
 app.command(help="Run a node agent: register the Node, renew its Lease, run its pods.")(node.node)
 
 try:

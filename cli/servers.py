@@ -1,9 +1,7 @@
-"""Server verbs: `minik8s master` (one Raft member + API server) and `minik8s up` (a local cluster).
+"""`minik8s master`: one Raft member + API server, with the scheduler and controllers beside it.
 
-`up` is the embedded default: it writes a token, a cluster secret and a kubeconfig under the data
-dir, starts 1 (or `--masters N`) master processes on loopback, waits until they are ready, prints
-how to use the cluster, and stays in the foreground; on Ctrl-C or SIGTERM it stops (by pid)
-everything it started.
+The control loops run in every master but act only while that master holds the
+controller-manager Lease (`ControlLoops`), like kube-controller-manager and kube-scheduler.
 """
 
 from __future__ import annotations
@@ -12,24 +10,8 @@ import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import requests
 import typer
-
-from minik8s.api.certs import ensure_serving_certs
-from minik8s.api.kubeconfig import write_kubeconfig
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def master(
@@ -108,116 +90,8 @@ class ControlLoops:
         controllers = [
             NodeIpamController(client, cluster_cidr=self.cluster_cidr),
             NodeLifecycleController(client, node_monitor_grace_period=self.grace,
-                                    pod_eviction_timeout=self.eviction),
+                                    pod_eviction_timeout=self.eviction,
+                                    node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
             _Fresh(lambda: Scheduler(client)),
         ]
         return [ControllerManager(client, controllers, identity=self.identity)]  # type: ignore[arg-type]
-
-
-def _prepare_dir(data_dir: Path) -> tuple[str, Path, Path]:
-    """Token file and cluster secret, created once and reused on later runs."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token_file, secret_file = data_dir / "tokens.csv", data_dir / "cluster-secret"
-    if not token_file.exists():
-        token_file.write_text(f'{secrets.token_hex(16)},admin,admin,"system:masters"\n')
-        token_file.chmod(0o600)
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_hex(24) + "\n")
-        secret_file.chmod(0o600)
-    token = token_file.read_text().split(",", 1)[0]
-    return token, token_file, secret_file
-
-
-def _ports(data_dir: Path, count: int, api_port: int) -> list[tuple[int, int]]:
-    """(raft, api) ports per master, fixed on first run so restarts find their peers again."""
-    ports_file = data_dir / "ports"
-    if ports_file.exists():
-        pairs = [tuple(int(p) for p in line.split()) for line in ports_file.read_text().split("\n") if line.strip()]
-        if len(pairs) == count:
-            return pairs  # type: ignore[return-value]
-    pairs = [(_free_port(), api_port if i == 0 else _free_port()) for i in range(count)]
-    ports_file.write_text("".join(f"{r} {a}\n" for r, a in pairs))
-    return pairs
-
-
-def _interrupt(*_: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C so the finally block stops the masters."""
-    raise KeyboardInterrupt
-
-
-def _wait_ready(urls: list[str], procs: list[subprocess.Popen[bytes]], timeout: float, ca_file: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"a master exited with code {proc.returncode}; see its log")
-        try:
-            if all(requests.get(f"{u}/readyz", timeout=1, verify=ca_file).status_code == 200 for u in urls):
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"masters not ready within {timeout:.0f}s")
-
-
-def up(
-    data_dir: str = typer.Option(str(Path.home() / ".minik8s"), help="Cluster state, logs and kubeconfig."),
-    masters: int = typer.Option(1, help="Number of masters (1, 3 or 5)."),
-    api_port: int = typer.Option(6443, help="API port of the first master."),
-) -> None:
-    """Start a local cluster in the foreground; Ctrl-C stops everything it started."""
-    if masters not in (1, 3, 5):
-        typer.echo("error: --masters must be 1, 3 or 5", err=True)
-        raise typer.Exit(1)
-    root = Path(data_dir).absolute()
-    token, token_file, secret_file = _prepare_dir(root)
-    ports = _ports(root, masters, api_port)
-    raft_addrs = [f"127.0.0.1:{r}" for r, _ in ports]
-    urls = [f"https://127.0.0.1:{a}" for _, a in ports]
-    certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost"])
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def stop_all(*_: object) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        for i, (raft_port, port) in enumerate(ports):
-            name = f"master-{i}"
-            log = open(root / f"{name}.log", "ab")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "minik8s.cli.main", "master", "--name", name,
-                 "--data-dir", str(root / name), "--raft-addr", raft_addrs[i],
-                 "--peers", ",".join(a for a in raft_addrs if a != raft_addrs[i]),
-                 "--api-addr", f"127.0.0.1:{port}", "--token-file", str(token_file),
-                 "--cluster-secret-file", str(secret_file), "--tls-cert-file", str(certs.cert_file),
-                 "--tls-private-key-file", str(certs.key_file)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            ))
-        typer.echo(f"starting {masters} master(s) in {root} ...")
-        _wait_ready(urls, procs, timeout=60, ca_file=str(certs.ca_file))
-        kubeconfig = root / "kubeconfig"
-        write_kubeconfig(str(kubeconfig), server=",".join(urls), token=token, ca_file=certs.ca_file)
-        typer.echo(f"cluster ready: {', '.join(urls)}\n"
-                   f"  export KUBECONFIG={kubeconfig}\n"
-                   f"  minik8s get ns          # or: kubectl get ns\n"
-                   f"logs: {root}/master-*.log; Ctrl-C stops the cluster")
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        typer.echo("error: a master exited; stopping the cluster", err=True)
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        typer.echo("stopping ...")
-    except RuntimeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        stop_all()
-        typer.echo("stopped")

@@ -81,6 +81,7 @@ class NodeAgent:
         self.network: PodNetwork | None = None
         self.kubelet: Kubelet | None = None
         self._stop = threading.Event()
+        self._network_ready = True  # False until the pod network exists (then the node is not Ready)
 
     # ---- Node object ------------------------------------------------------------------------
 
@@ -89,7 +90,8 @@ class NodeAgent:
         wanted = {"MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                   "DiskPressure": ("False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                   "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                  "Ready": ("True", "KubeletReady", "kubelet is posting ready status")}
+                  "Ready": ("True", "KubeletReady", "kubelet is posting ready status") if self._network_ready else
+                  ("False", "KubeletNotReady", "container runtime network not ready: waiting for a podCIDR")}
         previous = {c.get("type"): c for c in old or []}
         out = []
         for kind, (status, reason, message) in wanted.items():
@@ -175,6 +177,7 @@ class NodeAgent:
 
     def start(self, *, needs_pod_network: bool) -> None:
         """Register, set up networking, start the kubelet."""
+        self._network_ready = not needs_pod_network
         node = self.register()
         self._renew_lease()
         if needs_pod_network:
@@ -182,6 +185,8 @@ class NodeAgent:
             self.network = PodNetwork(pod_cidr=cidr, bridge=self.settings.bridge, state_dir=self.settings.data_dir)
             self.network.setup()
             self._sync_routes()
+            self._network_ready = True
+            self._put_status(self.client.get("nodes", self.settings.name))
             log.info("pod network %s on bridge %s", cidr, self.settings.bridge)
         s = self.settings
         self.kubelet = Kubelet(self.client, self.runtime,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
 
 from .cluster import free_port, wait_for
 
@@ -90,21 +90,24 @@ def test_cli_up_apply_get_delete_and_errors(up_cluster, tmp_path: Path) -> None:
 
 
 def test_cli_up_stops_everything_on_interrupt(up_cluster) -> None:
-    """Ctrl-C on `minik8s up` stops every master it started."""
+    """Ctrl-C on `minik8s up` stops every master and node it started and removes their namespaces."""
     env, data, proc = up_cluster
-    ports = [int(line.split()[1]) for line in (data / "ports").read_text().splitlines()]
-    ca = str(data / "pki" / "ca.crt")
-    assert all(requests.get(f"https://127.0.0.1:{p}/healthz", timeout=2, verify=ca).ok for p in ports)
+    state = json.loads((data / "cluster.json").read_text())
+    pids = state["pids"] + state["node_pids"]
+    namespaces = [h["netns"] for h in state["hosts"]]
+    assert pids and namespaces and all(_alive(pid) for pid in pids)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=60) == 0
+    assert not any(_alive(pid) for pid in pids)
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not any(ns in listed for ns in namespaces)
+    assert not (data / "cluster.json").exists()
 
-    def all_closed() -> bool:
-        for p in ports:
-            try:
-                requests.get(f"https://127.0.0.1:{p}/healthz", timeout=1, verify=ca)
-                return False
-            except requests.ConnectionError:
-                continue
-        return True
 
-    wait_for(all_closed, timeout=10, what="every master port closed")
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"

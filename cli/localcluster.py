@@ -1,0 +1,295 @@
+"""`minik8s up` / `minik8s down`: a whole cluster on this machine, and its clean removal.
+
+`up` writes a token, a cluster secret, a kubelet token, a CA and a kubeconfig under the data dir,
+starts the masters (HTTPS), then the node agents — with the process runtime each in its own
+network namespace "host" on a shared bridge (`hosts`), with Docker one agent beside the local
+engine — waits until every node is Ready, and stays in the foreground. Ctrl-C, SIGTERM or
+`minik8s down --data-dir DIR` (from the state file `cluster.json`) stops the agents, removes their
+pods, stops the masters and deletes the namespaces, bridge and cgroups it made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import typer
+
+from minik8s.api.certs import ensure_serving_certs
+from minik8s.api.kubeconfig import write_kubeconfig
+
+from . import hosts as hostnet
+
+STATE = "cluster.json"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _secret_file(path: Path, content: str) -> Path:
+    if not path.exists():
+        path.write_text(content)
+        path.chmod(0o600)
+    return path
+
+
+def _interrupt(*_: object) -> None:
+    """SIGTERM handler: unwind like Ctrl-C so the cluster is torn down."""
+    raise KeyboardInterrupt
+
+
+def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait(what: str, check: Any, procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"{what}: a process exited with code {dead[0].returncode}; see the logs")
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what}: not ready within {timeout:.0f}s")
+
+
+class LocalCluster:
+    """Everything one `up` starts, recorded in `cluster.json`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state: dict[str, Any] = {"up_pid": os.getpid(), "pids": [], "hosts": [], "node_dirs": []}
+
+    def save(self) -> None:
+        (self.root / STATE).write_text(json.dumps(self.state))
+
+    def start(self, *, masters: int, nodes: int, runtime: str, api_port: int, grace: float, eviction: float) -> str:
+        """Start it all; returns the kubeconfig path."""
+        root = self.root
+        root.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(16)
+        token_file = _secret_file(root / "tokens.csv", f'{token},admin,admin,"system:masters"\n')
+        token = token_file.read_text().split(",", 1)[0]
+        secret_file = _secret_file(root / "cluster-secret", secrets.token_hex(24) + "\n")
+        kubelet_token_file = _secret_file(root / "kubelet-token", secrets.token_hex(24) + "\n")
+        in_namespaces = nodes > 0 and runtime == "process"
+        net = hostnet.HostNet.for_cluster(str(root))
+        api_host = net.gateway if in_namespaces else "127.0.0.1"
+        certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost", net.gateway])
+        hosts = hostnet.create_hosts([f"node-{i}" for i in range(nodes)], net) if in_namespaces else []
+        self.state["hosts"] = [h.__dict__ for h in hosts]
+        self.save()
+
+        raft = [f"127.0.0.1:{_free_port()}" for _ in range(masters)]
+        api_ports = [api_port] + [_free_port() for _ in range(masters - 1)]
+        urls = [f"https://{api_host}:{p}" for p in api_ports]
+        master_procs = []
+        for i in range(masters):
+            argv = [sys.executable, "-m", "minik8s.cli.main", "master", "--name", f"master-{i}",
+                    "--data-dir", str(root / f"master-{i}"), "--raft-addr", raft[i],
+                    "--peers", ",".join(a for a in raft if a != raft[i]), "--api-addr", f"{api_host}:{api_ports[i]}",
+                    "--token-file", str(token_file), "--cluster-secret-file", str(secret_file),
+                    "--tls-cert-file", str(certs.cert_file), "--tls-private-key-file", str(certs.key_file),
+                    "--kubelet-token-file", str(kubelet_token_file),
+                    "--node-monitor-grace-period", str(grace), "--pod-eviction-timeout", str(eviction)]
+            master_procs.append(_spawn(argv, root / f"master-{i}.log"))
+        self.state["pids"] = [p.pid for p in master_procs]
+        self.save()
+        ca = str(certs.ca_file)
+        _wait("masters", lambda: all(requests.get(f"{u}/readyz", timeout=1, verify=ca).ok for u in urls),
+              master_procs, 60)
+
+        node_procs = []
+        renew = max(1.0, min(10.0, grace / 4))
+        for i in range(nodes):
+            name = f"node-{i}"
+            node_dir = root / name
+            self.state["node_dirs"].append(str(node_dir))
+            argv = [sys.executable, "-m", "minik8s.cli.main", "node", "--name", name, "--data-dir", str(node_dir),
+                    "--server", ",".join(urls), "--token", token, "--ca-file", ca,
+                    "--kubelet-token-file", str(kubelet_token_file), "--runtime", runtime,
+                    "--renew-seconds", str(renew), "--lease-seconds", str(int(max(grace, 4)))]
+            if hosts:
+                argv = hostnet.command_in(hosts[i], [*argv, "--node-ip", hosts[i].ip])
+            else:
+                argv += ["--node-ip", "127.0.0.1", "--http-port", str(_free_port())]
+            node_procs.append(_spawn(argv, root / f"{name}.log"))
+            self.state.setdefault("node_argv", []).append(argv)
+        self.state["node_pids"] = [p.pid for p in node_procs]
+        self.save()
+        if nodes:
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = ca
+            session.headers["Authorization"] = f"Bearer {token}"
+            _wait("nodes", lambda: _ready_nodes(session, urls[0]) >= nodes, node_procs + master_procs, 60)
+        kubeconfig = root / "kubeconfig"
+        write_kubeconfig(kubeconfig, server=",".join(urls), token=token, ca_file=certs.ca_file)
+        self._masters = master_procs
+        return str(kubeconfig)
+
+    def alive(self) -> bool:
+        """All masters run (a node agent may die and be restarted: its pods keep running)."""
+        return all(p.poll() is None for p in self._masters)
+
+    def stop(self) -> None:
+        """Stop agents, remove their pods, stop masters, delete namespaces and cgroups."""
+        _terminate(self.state.get("node_pids", []) + _pids_of(self.state.get("node_argv", [])))
+        for node_dir in self.state.get("node_dirs", []):
+            _remove_pods(node_dir)
+        _terminate(self.state.get("pids", []))
+        if self.state.get("hosts"):
+            hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]],
+                                 hostnet.HostNet.for_cluster(str(self.root)))
+        _remove_cgroups("minik8s")
+        (self.root / STATE).unlink(missing_ok=True)
+
+
+def _pids_of(argvs: list[list[str]]) -> list[int]:
+    """Processes running one of these command lines (node agents restarted by hand after `up`)."""
+    # nsenter execs the agent, so its command line starts at the interpreter
+    wanted = {"\0".join(argv[argv.index(sys.executable):] if sys.executable in argv else argv) for argv in argvs}
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().rstrip(b"\0").decode(errors="replace")
+            except OSError:
+                continue
+            if cmdline in wanted:
+                found.append(int(entry))
+    return found
+
+
+def _ready_nodes(session: requests.Session, url: str) -> int:
+    nodes = session.get(f"{url}/api/v1/nodes", timeout=2).json().get("items", [])
+    return sum(1 for n in nodes for c in (n.get("status") or {}).get("conditions") or []
+               if c.get("type") == "Ready" and c.get("status") == "True")
+
+
+def _terminate(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    for pid in pids:
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _remove_pods(node_dir: str) -> None:
+    """Stop and remove every sandbox a node's process runtime left running."""
+    runtime_dir = os.path.join(node_dir, "runtime")
+    if not os.path.isdir(runtime_dir):
+        return
+    from minik8s.node.runtime.process import ProcessRuntime
+
+    runtime = ProcessRuntime(runtime_dir, cgroup_parent=f"minik8s/{os.path.basename(node_dir)}")
+    for sandbox in runtime.list_sandboxes():
+        runtime.stop_pod_sandbox(sandbox.id)
+        runtime.remove_pod_sandbox(sandbox.id)
+
+
+def _remove_cgroups(parent: str) -> None:
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / parent
+        if top.is_dir():
+            for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir():
+                    try:
+                        path.rmdir()
+                    except OSError:
+                        pass
+            try:
+                top.rmdir()
+            except OSError:
+                pass
+
+
+def up(
+    data_dir: str = typer.Option(str(Path.home() / ".minik8s"), help="Cluster state, logs and kubeconfig."),
+    masters: int = typer.Option(1, help="Number of masters (1, 3 or 5)."),
+    nodes: int = typer.Option(1, help="Number of node agents (each in its own network namespace)."),
+    runtime: str = typer.Option("process", help="process or docker (docker: one node beside the local engine)."),
+    api_port: int = typer.Option(6443, help="API port of the first master."),
+    node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a Lease renewal before NotReady."),
+    pod_eviction_timeout: float = typer.Option(300.0, help="Seconds NotReady before the node's pods are evicted."),
+) -> None:
+    """Start a local cluster in the foreground; Ctrl-C stops everything it started."""
+    if masters not in (1, 3, 5):
+        typer.echo("error: --masters must be 1, 3 or 5", err=True)
+        raise typer.Exit(1)
+    if runtime not in ("process", "docker") or (runtime == "docker" and nodes > 1):
+        typer.echo("error: --runtime must be process, or docker with at most one node", err=True)
+        raise typer.Exit(1)
+    cluster = LocalCluster(Path(data_dir).absolute())
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        typer.echo(f"starting {masters} master(s) and {nodes} node(s) in {cluster.root} ...")
+        kubeconfig = cluster.start(masters=masters, nodes=nodes, runtime=runtime, api_port=api_port,
+                                   grace=node_monitor_grace_period, eviction=pod_eviction_timeout)
+        typer.echo(f"cluster ready\n  export KUBECONFIG={kubeconfig}\n  minik8s get nodes       # or: kubectl get nodes\n"
+                   f"logs: {cluster.root}/*.log; Ctrl-C (or minik8s down --data-dir {cluster.root}) stops it")
+        while cluster.alive():
+            time.sleep(0.5)
+        typer.echo("error: a master exited; stopping the cluster", err=True)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        typer.echo("stopping ...")
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        cluster.stop()
+        typer.echo("stopped")
+
+
+def down(data_dir: str = typer.Option(str(Path.home() / ".minik8s"), help="The data dir given to `up`.")) -> None:
+    """Stop a cluster started by `up` and remove everything it created."""
+    root = Path(data_dir).absolute()
+    if not (root / STATE).exists():
+        typer.echo(f"no running cluster recorded in {root}")
+        return
+    state = json.loads((root / STATE).read_text())
+    _terminate([state["up_pid"]])  # `up` tears its cluster down itself on SIGTERM
+    if (root / STATE).exists():  # it had died: clean up after it
+        cluster = LocalCluster(root)
+        cluster.state = state
+        cluster.stop()
+    typer.echo("stopped")
