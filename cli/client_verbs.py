@@ -532,6 +532,34 @@ def cluster_status(server: ServerOpt = None, token: TokenOpt = None, kubeconfig:
         raise typer.Exit(1)
 
 
+@_one_line_errors
+def logs(
+    pod: Annotated[str, typer.Argument(help="Pod name.")],
+    container: Annotated[str | None, typer.Option("--container", "-c", help="Container (needed for several).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new output until interrupted.")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.")] = False,
+    previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous (crashed) instance.")] = False,
+    namespace: NamespaceOpt = "default",
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Print a container's log (through the masters, like `kubectl logs`)."""
+    params = {"container": container, "follow": "true" if follow else None, "tailLines": tail,
+              "timestamps": "true" if timestamps else None, "previous": "true" if previous else None}
+    with connect(server, token, kubeconfig) as client:
+        stream = client.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                                params={k: v for k, v in params.items() if v is not None}, stream=True,
+                                timeout=(client.timeout, None) if follow else client.timeout)
+        try:
+            for chunk in stream.iter_content(chunk_size=None):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+        finally:
+            stream.close()
+
+
 # -- registration ----------------------------------------------------------------------------
 
 cluster_app = typer.Typer(help="Inspect the masters of the cluster.", no_args_is_help=True)
@@ -542,6 +570,7 @@ _VERBS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("get", get),
     ("describe", describe),
     ("delete", delete),
+    ("logs", logs),
 )
 
 

@@ -195,6 +195,8 @@ class NodeAgent:
                                network=self.network.plan if self.network else None,
                                release_network=self.network.release if self.network else None)
         self.kubelet.start()
+        if self.kubelet.pods.wait_for_sync(30):
+            self.kubelet.remove_unknown_sandboxes()  # pods deleted while this agent was down
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
 
     def _heartbeat(self) -> None:

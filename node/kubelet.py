@@ -80,9 +80,13 @@ class Kubelet(Controller):
             return None
         return self._sync(pod)
 
+    def _own_sandboxes(self) -> list[SandboxStatus]:
+        """The runtime's sandboxes that belong to this node."""
+        return [s for s in self.runtime.list_sandboxes() if s.labels.get(podspec.NODE) == self.settings.node_name]
+
     def _sandbox(self, pod: Obj) -> SandboxStatus | None:
         uid = pod["metadata"]["uid"]
-        found = [s for s in self.runtime.list_sandboxes() if s.labels.get(podspec.POD_UID) == uid]
+        found = [s for s in self._own_sandboxes() if s.labels.get(podspec.POD_UID) == uid]
         return max(found, key=lambda s: s.created_at) if found else None
 
     def _sync(self, pod: Obj) -> Result | None:
@@ -201,7 +205,7 @@ class Kubelet(Controller):
     def _kill_orphans(self, key: str) -> None:
         """The pod object is gone (force-deleted or moved): remove what still runs for it here."""
         namespace, _, name = key.partition("/")
-        for sandbox in self.runtime.list_sandboxes():
+        for sandbox in self._own_sandboxes():
             labels = sandbox.labels
             if labels.get(podspec.POD_NAME) == name and labels.get(podspec.POD_NAMESPACE) == namespace:
                 log.info("pod %s: gone from the API, removing sandbox %s", key, sandbox.id[:12])
@@ -210,7 +214,7 @@ class Kubelet(Controller):
     def remove_unknown_sandboxes(self) -> None:
         """After the first sync: sandboxes of pods this node no longer has (e.g. deleted while down)."""
         known = {p["metadata"]["uid"] for p in self.pods.list()}
-        for sandbox in self.runtime.list_sandboxes():
+        for sandbox in self._own_sandboxes():
             uid = sandbox.labels.get(podspec.POD_UID)
             if uid and uid not in known:
                 self._remove_sandbox(sandbox.id, uid)

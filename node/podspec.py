@@ -17,6 +17,7 @@ from .runtime.base import ContainerConfig, Mount
 POD_UID = "minik8s.io/pod-uid"
 POD_NAME = "minik8s.io/pod-name"
 POD_NAMESPACE = "minik8s.io/namespace"
+NODE = "minik8s.io/node"  # several node agents may share one Docker engine
 CONTAINER_NAME = "minik8s.io/container-name"
 ATTEMPT = "minik8s.io/attempt"
 
@@ -26,7 +27,8 @@ Obj = dict[str, Any]
 def pod_labels(pod: Obj) -> dict[str, str]:
     """Runtime labels that tie a sandbox or container back to its pod (for adoption after restart)."""
     meta = pod["metadata"]
-    return {POD_UID: meta["uid"], POD_NAME: meta["name"], POD_NAMESPACE: meta.get("namespace", "default")}
+    return {POD_UID: meta["uid"], POD_NAME: meta["name"], POD_NAMESPACE: meta.get("namespace", "default"),
+            NODE: (pod.get("spec") or {}).get("nodeName") or ""}
 
 
 def volume_dirs(pod: Obj, pods_dir: str) -> dict[str, str]:

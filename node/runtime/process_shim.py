@@ -37,6 +37,8 @@ MAX_LINE_BYTES = 16 * 1024
 DRAIN_SECONDS = 1.0  # after the main process exits, how long to keep copying output of leftovers
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x20, 0x1000, 0x4000, 0x40000
 PR_SET_CHILD_SUBREAPER = 36
 START_ERROR_EXIT_CODE = 128
 
@@ -190,6 +192,33 @@ def _enter_netns(path: str) -> None:
         os.close(fd)
 
 
+def _mount_volumes(mounts: list[dict]) -> None:
+    """In the container's own mount namespace, bind each volume's host directory at its mount path.
+
+    Runs in the child before exec, so the mounts exist for the container only; a pod's containers
+    that mount the same emptyDir see the same directory.
+    """
+    if not mounts:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise OSError(ctypes.get_errno(), "make / private")
+    for mount in mounts:
+        target = mount["container_path"].encode()
+        os.makedirs(mount["container_path"], exist_ok=True)
+        if libc.mount(mount["host_path"].encode(), target, None, MS_BIND | MS_REC, None) != 0:
+            raise OSError(ctypes.get_errno(), f"bind {mount['host_path']} at {mount['container_path']}")
+        if mount.get("read_only") and libc.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None) != 0:
+            raise OSError(ctypes.get_errno(), f"read-only {mount['container_path']}")
+
+
+def _prepare_child(cgroup: Cgroup, mounts: list[dict]) -> None:
+    cgroup.join(os.getpid())
+    _mount_volumes(mounts)
+
+
 def _become_subreaper() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
@@ -217,7 +246,7 @@ def run(root_dir: str, container_id: str) -> None:
         proc = subprocess.Popen(
             config["command"], env=env, cwd=config["working_dir"] or None, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=lambda: cgroup.join(os.getpid()))
+            preexec_fn=lambda: _prepare_child(cgroup, config.get("mounts") or []))
     except (OSError, subprocess.SubprocessError) as e:
         log.feed("stderr", f"failed to start {config['command']!r}: {e}\n".encode())
         write_json(status_file, {**shim, "state": "exited", "started_at": None, "finished_at": time.time(),

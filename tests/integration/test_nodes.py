@@ -219,6 +219,42 @@ def test_agent_kill_keeps_pods_and_restart_adopts_them(up: Up) -> None:
     assert new["containerID"] == old["containerID"] and new["restartCount"] == old["restartCount"] == 0
 
 
+def _container_pid(up: Up, container_id: str) -> int:
+    """The host pid of a running process-runtime container (`minik8s://<id>`)."""
+    raw_id = container_id.split("://", 1)[1]
+    for node_dir in up.state["node_dirs"]:
+        status = Path(node_dir, "runtime", "containers", raw_id, "status.json")
+        if status.exists():
+            return int(json.loads(status.read_text())["pid"])
+    raise AssertionError(f"container {container_id} not found on any node")
+
+
+def test_pods_keep_running_while_every_master_is_down(up: Up) -> None:
+    """All masters stopped for 30 s: pods keep running; afterwards their status is right."""
+    up.client.create(pod("survivor", [py_container("c", "import time; time.sleep(100000)")]))
+    up.client.create(pod("finisher", [py_container("c", "import time; time.sleep(8)")], restartPolicy="Never"))
+    before = wait_for(lambda: running(up.client, ["survivor", "finisher"]), timeout=30, what="both Running")
+    survivor_id = before[0]["status"]["containerStatuses"][0]["containerID"]
+    survivor_pid = _container_pid(up, survivor_id)
+    masters = up.state["pids"]
+    for pid in masters:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(30)  # the outage itself, not a wait for something to happen
+        survived = Path(f"/proc/{survivor_pid}").exists()
+    finally:
+        for pid in masters:
+            os.kill(pid, signal.SIGCONT)
+    assert survived, "a pod's process died while the masters were down"
+    finisher = wait_for(lambda: (p := up.client.get("pods", "finisher", namespace="default"))["status"]
+                        .get("phase") == "Succeeded" and p, timeout=30, what="finisher Succeeded after the outage")
+    assert finisher["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    survivor = wait_for(lambda: running(up.client, ["survivor"]), timeout=30, what="survivor Running")[0]
+    status = survivor["status"]["containerStatuses"][0]
+    assert status["containerID"] == survivor_id and status["restartCount"] == 0
+    assert up.client.get("pods", "survivor", namespace="default")["metadata"].get("deletionTimestamp") is None
+
+
 def test_node_cut_off_goes_not_ready_and_pods_are_evicted(up: Up) -> None:
     """A killed agent's node is NotReady within grace + 2 s, its pods marked for deletion, then Ready again."""
     up.client.create(pod("victim", [py_container("c", "import time; time.sleep(100000)")],
@@ -237,3 +273,39 @@ def test_node_cut_off_goes_not_ready_and_pods_are_evicted(up: Up) -> None:
              timeout=6 + 10, what="victim marked for deletion")
     _restart_agent(up, 2)
     wait_for(lambda: ready_status() == "True", timeout=30, what="Ready again")
+
+
+def test_empty_dir_is_shared_between_containers(up: Up, tmp_path: Path) -> None:
+    """Two containers of a pod see the same emptyDir at their own mount paths (mounted for them only)."""
+    mine, theirs = tmp_path / "writer-mount", tmp_path / "reader-mount"
+    writer = f"import pathlib, time; pathlib.Path({str(mine)!r}, 'hello').write_text('from writer'); time.sleep(100000)"
+    reader = ("import pathlib, time\n"
+              f"p = pathlib.Path({str(theirs)!r}, 'hello')\n"
+              "while not p.exists(): time.sleep(0.1)\n"
+              "print(p.read_text(), flush=True); time.sleep(100000)")
+    up.client.create(pod("volumes", [
+        py_container("writer", writer, volumeMounts=[{"name": "data", "mountPath": str(mine)}]),
+        py_container("reader", reader, volumeMounts=[{"name": "data", "mountPath": str(theirs)}]),
+    ], volumes=[{"name": "data", "emptyDir": {}}]))
+    wait_for(lambda: "from writer" in logs(up.client, "volumes", "reader"), timeout=30, what="reader sees the file")
+    assert not (mine / "hello").exists(), "the volume must be mounted for the containers only"
+    up.client.delete("pods", "volumes", namespace="default", grace_period_seconds=1)
+
+
+def test_logs_follow_streams_new_lines(up: Up) -> None:
+    """`pods/log?follow=true` through a master streams lines as the container writes them."""
+    ticker = "import time\nfor i in range(1000):\n    print(f'tick {i}', flush=True); time.sleep(0.2)"
+    up.client.create(pod("ticker", [py_container("c", ticker)]))
+    wait_for(lambda: running(up.client, ["ticker"]), timeout=30, what="ticker Running")
+    stream = up.client.request("GET", "/api/v1/namespaces/default/pods/ticker/log",
+                               params={"follow": "true"}, stream=True, timeout=15)
+    lines: list[str] = []
+    try:
+        for raw in stream.iter_lines():
+            lines.append(raw.decode())
+            if len(lines) >= 5:
+                break
+    finally:
+        stream.close()
+    assert lines[:5] == [f"tick {i}" for i in range(5)]
+    up.client.delete("pods", "ticker", namespace="default", grace_period_seconds=1)
