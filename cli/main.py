@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from minik8s.chaos.cli import app as chaos_app
+
 from . import localcluster, node, servers
 
 app = typer.Typer(
@@ -17,6 +19,7 @@ app.command(help="Run one master: a Raft member of the store and an API server."
 app.command(help="Start a local cluster in the foreground (Ctrl-C stops it).")(localcluster.up)
 app.command(help="Stop a cluster started by `up` and remove what it created.")(localcluster.down)
 app.command(help="Run a node agent: register the Node, renew its Lease, run its pods.")(node.node)
+app.add_typer(chaos_app, name="chaos")
 
 try:
     from .client_verbs import register

@@ -27,6 +27,11 @@ def exists(name: str) -> bool:
     return name in netns.listnetns()
 
 
+def names() -> set[str]:
+    """Every named network namespace (one listing for many checks)."""
+    return set(netns.listnetns())
+
+
 def create(name: str) -> None:
     """Create namespace `name` (unless it exists) and bring its loopback up."""
     if not exists(name):

@@ -120,6 +120,7 @@ class ProcessRuntime(Runtime):
         for sub in ("sandboxes", "containers", "logs"):
             os.makedirs(os.path.join(self.root_dir, sub), exist_ok=True)
         self._shims: dict[str, subprocess.Popen] = {}  # shims started by this instance, to reap them
+        self._spec_cache: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def capabilities(self) -> Capabilities:
@@ -174,6 +175,7 @@ class ProcessRuntime(Runtime):
         os.unlink(self._sandbox_file(sandbox_id))
 
     def list_sandboxes(self) -> list[SandboxStatus]:
+        listed = netns.names()
         result = []
         for name in sorted(os.listdir(os.path.join(self.root_dir, "sandboxes"))):
             record = self._sandbox(name.removesuffix(".json")) if name.endswith(".json") else None
@@ -181,7 +183,7 @@ class ProcessRuntime(Runtime):
                 continue
             config = record["config"]
             result.append(SandboxStatus(id=record["id"], pod_uid=config["pod_uid"],
-                                        ready=record["ready"] and netns.exists(record["netns"]),
+                                        ready=record["ready"] and record["netns"] in listed,
                                         ip=config["pod_ip"], labels=config["labels"],
                                         created_at=record["created_at"]))
         return result
@@ -189,7 +191,14 @@ class ProcessRuntime(Runtime):
     # containers
 
     def _spec(self, container_id: str) -> dict | None:
-        return read_json(spec_path(self.root_dir, container_id)) if container_id.isalnum() else None
+        """A container's spec (immutable once written, so cached: listing stays cheap with many pods)."""
+        cached = self._spec_cache.get(container_id)
+        if cached is not None:
+            return cached
+        spec = read_json(spec_path(self.root_dir, container_id)) if container_id.isalnum() else None
+        if spec is not None:
+            self._spec_cache[container_id] = spec
+        return spec
 
     def _known_spec(self, container_id: str) -> dict:
         spec = self._spec(container_id)
@@ -295,6 +304,7 @@ class ProcessRuntime(Runtime):
         spec = self._spec(container_id)
         if spec is None:
             return
+        self._spec_cache.pop(container_id, None)
         self.stop_container(container_id, 0)
         cgroup = Cgroup.from_json(spec["cgroup"])
         with _failing_as_runtime_error(f"removing the cgroup of container {container_id}"):

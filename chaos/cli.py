@@ -1,0 +1,104 @@
+"""`chaos` commands against a running `minik8s up` cluster (a typer sub-app).
+
+    minik8s chaos node-failure --data-dir DIR [--node 0] [--grace S] [--eviction S] [--no-restart]
+
+reads DIR/kubeconfig and DIR/cluster.json, runs `chaos.node_failure.run_node_failure`, prints the
+report and exits 1 when `check` finds violated expectations (2 when the scenario could not run).
+`--grace` and `--eviction` default to the values the cluster's masters were started with (read
+from their command lines), else to `up`'s defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from minik8s.api.client import ApiClient
+from minik8s.api.kubeconfig import load_kubeconfig
+
+from .node_failure import ScenarioError, check, default_restart, run_node_failure
+
+STATE_FILE = "cluster.json"
+KUBECONFIG_FILE = "kubeconfig"
+DEFAULT_GRACE = 50.0  # `up --node-monitor-grace-period` default
+DEFAULT_EVICTION = 300.0  # `up --pod-eviction-timeout` default
+
+app = typer.Typer(name="chaos", help="Fault injection against a running `minik8s up` cluster.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def load_cluster(data_dir: Path) -> tuple[ApiClient, dict[str, Any]]:
+    """A client from DATA_DIR/kubeconfig and the state `up` recorded in DATA_DIR/cluster.json."""
+    state_path, kubeconfig_path = data_dir / STATE_FILE, data_dir / KUBECONFIG_FILE
+    if not state_path.exists() or not kubeconfig_path.exists():
+        raise FileNotFoundError(f"no running `minik8s up` cluster in {data_dir} "
+                                f"(need {STATE_FILE} and {KUBECONFIG_FILE})")
+    config = load_kubeconfig(kubeconfig_path)
+    client = ApiClient(config.servers, token=config.token, ca_file=config.ca_file)
+    return client, json.loads(state_path.read_text())
+
+
+def master_flag(state: dict[str, Any], flag: str) -> float | None:
+    """The value of `flag` on the first live master's command line (from /proc), if any."""
+    for pid in state.get("pids") or []:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+        except OSError:
+            continue
+        if flag in argv[:-1]:
+            try:
+                return float(argv[argv.index(flag) + 1])
+            except ValueError:
+                return None
+    return None
+
+
+def node_failure(
+    data_dir: str = typer.Option(..., help="The data dir of a running `minik8s up` cluster."),
+    node: int = typer.Option(0, help="Index of the node agent to kill (node-N)."),
+    grace: float | None = typer.Option(None, help="Node monitor grace period in seconds "
+                                                  "(default: the masters' --node-monitor-grace-period)."),
+    eviction: float | None = typer.Option(None, help="Pod eviction timeout in seconds "
+                                                     "(default: the masters' --pod-eviction-timeout)."),
+    restart: bool = typer.Option(True, help="Restart the agent afterwards and wait for Ready."),
+) -> None:
+    """Kill -9 a node agent; check NotReady, pod eviction and recovery times."""
+    root = Path(data_dir).absolute()
+    try:
+        client, state = load_cluster(root)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    grace = grace if grace is not None else master_flag(state, "--node-monitor-grace-period") or DEFAULT_GRACE
+    eviction = eviction if eviction is not None else master_flag(state, "--pod-eviction-timeout") or DEFAULT_EVICTION
+    typer.echo(f"node failure: node index {node}, grace {grace:g} s, eviction {eviction:g} s "
+               f"(takes about {grace + eviction:.0f} s)")
+    try:
+        with client:
+            report = run_node_failure(client, cluster_state=state, node_index=node, grace=grace, eviction=eviction,
+                                      restart=default_restart(state, node, root) if restart else None)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in report.lines():
+        typer.echo(line)
+    violations = check(report, grace, eviction)
+    for violation in violations:
+        typer.echo(f"VIOLATION: {violation}")
+    if violations:
+        raise typer.Exit(1)
+    typer.echo("ok: all expectations met")
+
+
+@app.callback()
+def chaos() -> None:
+    """Fault injection against a running `minik8s up` cluster."""
+
+
+app.command("node-failure")(node_failure)
+
+if __name__ == "__main__":
+    app()
