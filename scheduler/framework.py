@@ -50,10 +50,12 @@ class PodInfo:
     requests: Resources
     non_zero: tuple[int, int]  # (millicores, bytes) for scoring, with defaults for unset requests
     group: str | None
+    tolerations: tuple[Mapping[str, Any], ...]
 
     @classmethod
     def of(cls, pod: Obj) -> PodInfo:
-        return cls(object_key(pod), pod, pod_requests(pod), non_zero_requests(pod), spread_group(pod))
+        tolerations = tuple((pod.get("spec") or {}).get("tolerations") or ())
+        return cls(object_key(pod), pod, pod_requests(pod), non_zero_requests(pod), spread_group(pod), tolerations)
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -69,6 +71,10 @@ class NodeInfo:
 
     name: str
     node: Obj | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: Sequence[Mapping[str, Any]] = ()
+    unschedulable: bool = False
+    ready: str | None = None  # the status of the Ready condition: "True", "False", "Unknown"
     allocatable: Resources = field(default_factory=dict)
     requested: Resources = field(default_factory=dict)
     non_zero_requested: list[int] = field(default_factory=lambda: [0, 0])
@@ -76,20 +82,15 @@ class NodeInfo:
     groups: Counter[str] = field(default_factory=Counter)
 
     def set_node(self, node: Obj | None) -> None:
+        """Take in a new version of the Node object (None: not known), precomputing what plugins read."""
         self.node = node
+        spec, status = (node or {}).get("spec") or {}, (node or {}).get("status") or {}
+        self.labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+        self.taints = spec.get("taints") or ()
+        self.unschedulable = bool(spec.get("unschedulable"))
+        ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        self.ready = ready[0].get("status") if ready else None
         self.allocatable = node_allocatable(node) if node is not None else {}
-
-    @property
-    def labels(self) -> Mapping[str, str]:
-        return ((self.node or {}).get("metadata") or {}).get("labels") or {}
-
-    @property
-    def spec(self) -> Mapping[str, Any]:
-        return (self.node or {}).get("spec") or {}
-
-    @property
-    def status(self) -> Mapping[str, Any]:
-        return (self.node or {}).get("status") or {}
 
     def add_pod(self, pod: PodInfo) -> None:
         self.remove_pod(pod.key)

@@ -2,7 +2,7 @@
 
 Like client-go's event broadcaster that kube-scheduler uses, recording is best effort: events go
 into a bounded queue that a few threads of their own drain, and when the API cannot keep up the
-newest events are dropped (and counted) rather than delaying the scheduling of other pods.
+newest events are dropped (with a warning) rather than delaying the scheduling of other pods.
 `stop()` sends what is still queued before it returns.
 """
 
@@ -32,7 +32,6 @@ class EventRecorder:
         self._queue: queue.Queue[Obj | None] = queue.Queue(max_queued)
         self._threads = [threading.Thread(target=self._drain, name=f"{component}-events-{i}", daemon=True)
                          for i in range(workers)]
-        self.dropped = 0
 
     def start(self) -> None:
         for thread in self._threads:
@@ -52,7 +51,6 @@ class EventRecorder:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            self.dropped += 1
             log.warning("event queue full; dropped %s event for pod %s", reason, object_key(pod))
 
     def _drain(self) -> None:

@@ -4,8 +4,9 @@ Wiring (kube-scheduler's shape, small):
 
 - three informers feed it: pending pods (`spec.nodeName=`) go into the `SchedulingQueue`; nodes
   and pods already on a node (not Succeeded/Failed) go into the `Cache`;
-- the loop pops one pod at a time and runs the `Framework` (filter -> score -> pick) over the
-  cache's nodes while holding the cache lock, then *assumes* the pod on the chosen node;
+- the loop pops one pod at a time, applies the cache changes handed in meanwhile, runs the
+  `Framework` (filter -> score -> pick) over the cache's nodes, then *assumes* the pod on the
+  chosen node; the loop alone touches the cache's contents, so it takes no lock;
 - a pool of binder threads sends the `pods/binding` requests and status writes, so the loop
   never waits for the network; a failed binding undoes the assumption and retries; Events
   (`Scheduled`, `FailedScheduling`) go through the best-effort `EventRecorder`;
@@ -22,15 +23,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, object_key
 
-from .cache import Cache
+from .cache import Cache, node_fingerprint
 from .framework import Framework, Obj, PodInfo
 from .plugins import default_framework
 from .queue import SchedulingQueue
@@ -53,10 +54,13 @@ def _scheduling_inputs(pod: Obj) -> tuple[Any, ...]:
 
 
 class Scheduler:
-    """Assigns pending pods to nodes through the API; `start()`/`stop()` or `run(stop_event)`."""
+    """Assigns pending pods to nodes through the API; `start()`/`stop()` or `run(stop_event)`.
+
+    One instance runs once (its informers cannot be restarted): after `stop()`, make a new one.
+    """
 
     def __init__(self, client: ApiClient, *, name: str = DEFAULT_SCHEDULER_NAME,
-                 framework: Framework | None = None, binders: int = 16, watch_timeout_seconds: int = 5) -> None:
+                 framework: Framework | None = None, binders: int = 32, watch_timeout_seconds: int = 5) -> None:
         """`name`: the `spec.schedulerName` served and the events' source component;
         `framework`: the plugins (default: `plugins.default_framework()`); `binders`: threads
         sending bindings and status writes; `watch_timeout_seconds`: the informers' long-poll
@@ -105,13 +109,19 @@ class Scheduler:
         informers = (self._nodes, self._assigned, self._pending)
         for informer in informers:
             informer.start()
+
+        def stopping() -> bool:
+            return stop.is_set() or self._stop.is_set()
+
         try:
             # Place nothing before the cluster's nodes and their current pods are known.
-            while not stop.is_set() and not all(i.wait_for_sync(_POLL_SECONDS) for i in informers):
+            while not stopping() and not all(i.wait_for_sync(_POLL_SECONDS) for i in informers):
                 pass
-            while not stop.is_set():
-                self._cache.expire()
+            while not stopping():
                 key = self._queue.pop(timeout=_POLL_SECONDS)
+                self._cache.apply()
+                for expired in self._cache.expire():
+                    log.warning("pod %s was bound but never reported on its node; no longer counted", expired)
                 if key is not None:
                     self._schedule_one(key)
         finally:
@@ -132,7 +142,7 @@ class Scheduler:
                 and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
 
     def _pending_added(self, pod: Obj) -> None:
-        if self._responsible(pod) and not self._cache.holds(pod):
+        if self._responsible(pod):
             self._queue.add(object_key(pod), int((pod.get("spec") or {}).get("priority") or 0))
 
     def _pending_updated(self, old: Obj, pod: Obj) -> None:
@@ -161,7 +171,8 @@ class Scheduler:
         self._queue.move_all_to_active()
 
     def _node_updated(self, old: Obj, node: Obj) -> None:
-        if self._cache.update_node(node):
+        self._cache.update_node(node)
+        if node_fingerprint(old) != node_fingerprint(node):  # not a mere heartbeat
             self._queue.move_all_to_active()
 
     def _node_deleted(self, node: Obj) -> None:
@@ -182,16 +193,15 @@ class Scheduler:
 
     def _place(self, key: str, pod: Obj) -> None:
         info = PodInfo.of(pod)
-        with self._cache.lock:
-            result = self._framework.schedule(info, self._cache.nodes())
-            if result.node is not None:
-                self._cache.assume(info, result.node)
+        result = self._framework.schedule(info, self._cache.nodes())
         if result.node is None:
-            log.debug("pod %s fits no node: %s", key,
-                      "; ".join(f"{node}: {', '.join(reasons)}" for node, reasons in sorted(result.rejected.items())))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("pod %s fits no node: %s", key, "; ".join(
+                    f"{node}: {', '.join(reasons)}" for node, reasons in sorted(result.rejected.items())))
             self._queue.retry(key)
             self._report_unschedulable(pod, result.message)
             return
+        self._cache.assume(info, result.node)
         self._queue.done(key)
         self._submit(self._bind, info, result.node)
 
@@ -208,13 +218,14 @@ class Scheduler:
         path = f"/api/v1/namespaces/{metadata.get('namespace') or 'default'}/pods/{metadata['name']}/binding"
         try:
             self._client.request("POST", path, body=binding(metadata["name"], node))
-        except (errors.NotFoundError, errors.ConflictError) as exc:
-            # Deleted, being deleted, or bound by someone else: nothing left to do for it here.
-            log.info("binding %s to %s: %s", info.key, node, exc.message)
-            self._cache.forget(info.key)
+        except errors.NotFoundError:
+            self._cache.forget(info.key)  # deleted meanwhile
             return
         except errors.ApiError as exc:
-            log.warning("binding %s to %s failed, will retry: %s", info.key, node, exc.message)
+            # Retried after a back-off; a pod bound elsewhere or being deleted (409) is dropped
+            # from the queue by then, when the informer tells.
+            log.log(logging.INFO if isinstance(exc, errors.ConflictError) else logging.WARNING,
+                    "binding %s to %s failed: %s", info.key, node, exc.message)
             self._cache.forget(info.key)
             self._queue.retry(info.key)
             return

@@ -12,7 +12,6 @@ would print. Pods that tolerate the corresponding taint (DaemonSet-style) pass.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ..framework import NodeInfo, PodInfo
 from .taint_toleration import reason as taint_reason
@@ -25,13 +24,11 @@ NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"
 UNREACHABLE_TAINT = {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}
 
 
-def readiness_taint(status: Mapping[str, Any]) -> Mapping[str, str] | None:
-    """The taint a node's Ready condition stands for; None when the node is Ready."""
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    state = (ready or {}).get("status")
-    if state == "True":
+def readiness_taint(ready: str | None) -> Mapping[str, str] | None:
+    """The taint the status of a node's Ready condition stands for (None: no condition); None if Ready."""
+    if ready == "True":
         return None
-    return UNREACHABLE_TAINT if state == "Unknown" else NOT_READY_TAINT
+    return UNREACHABLE_TAINT if ready == "Unknown" else NOT_READY_TAINT
 
 
 class NodeReady:
@@ -40,10 +37,9 @@ class NodeReady:
     name = NAME
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> tuple[str, ...]:
-        tolerations = pod.spec.get("tolerations") or []
-        if node.spec.get("unschedulable") and not tolerated(UNSCHEDULABLE_TAINT, tolerations):
+        if node.unschedulable and not tolerated(UNSCHEDULABLE_TAINT, pod.tolerations):
             return (REASON_UNSCHEDULABLE,)
-        taint = readiness_taint(node.status)
-        if taint is not None and not tolerated(taint, tolerations):
+        taint = readiness_taint(node.ready)
+        if taint is not None and not tolerated(taint, pod.tolerations):
             return (taint_reason(taint),)
         return ()

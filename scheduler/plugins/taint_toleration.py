@@ -8,7 +8,7 @@ here. The first untolerated taint, in the node's order, is the reason reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..framework import NodeInfo, PodInfo
@@ -40,9 +40,8 @@ def tolerated(taint: Mapping[str, Any], tolerations: Iterable[Mapping[str, Any]]
 
 
 def untolerated_taint(taints: Iterable[Mapping[str, Any]],
-                      tolerations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+                      tolerations: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The first NoSchedule/NoExecute taint none of the tolerations tolerates, or None."""
-    tolerations = list(tolerations)
     for taint in taints:
         if taint.get("effect") in FILTERED_EFFECTS and not tolerated(taint, tolerations):
             return taint
@@ -55,5 +54,5 @@ class TaintToleration:
     name = NAME
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> tuple[str, ...]:
-        taint = untolerated_taint(node.spec.get("taints") or [], pod.spec.get("tolerations") or [])
+        taint = untolerated_taint(node.taints, pod.tolerations)
         return (reason(taint),) if taint is not None else ()

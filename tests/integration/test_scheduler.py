@@ -32,7 +32,9 @@ def pod(name: str, cpu: str, memory: str = "256Mi") -> dict[str, Any]:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[ApiClient]:
-    cluster = Cluster(tmp_path / "c", 1)
+    # Without the master's own control loops: no second scheduler, no lifecycle controller marking
+    # the agent-less test nodes NotReady.
+    cluster = Cluster(tmp_path / "c", 1, extra_args=["--no-control-loops"])
     try:
         cluster.start()
         cluster.wait_ready()
@@ -53,7 +55,8 @@ def scheduler(client: ApiClient) -> Iterator[Scheduler]:
 
 
 def test_scheduler_binds_spreads_and_reports_unschedulable(client: ApiClient, scheduler: Scheduler) -> None:
-    """Six pods land two per node; a pod asking 100 cpus stays Pending with kube-scheduler's reason."""
+    """Six pods land two per node; a pod asking 100 cpus stays Pending with kube-scheduler's reason,
+    reported again (condition and event) only when the reason changes."""
     for name in NODES:
         client.create(node(name))
     for i in range(6):
@@ -83,13 +86,21 @@ def test_scheduler_binds_spreads_and_reports_unschedulable(client: ApiClient, sc
     huge = client.get("pods", "huge")
     assert not huge["spec"].get("nodeName") and huge["status"]["phase"] == "Pending"
 
-    def failed_scheduling() -> list[dict[str, Any]]:
+    def failed_scheduling(count: int) -> list[dict[str, Any]] | None:
         events = client.list("events", namespace="default", field_selector="involvedObject.name=huge")["items"]
-        return [e for e in events if e["reason"] == "FailedScheduling"]
+        failed = [e for e in events if e["reason"] == "FailedScheduling"]
+        return failed if len(failed) >= count else None
 
-    events = wait_for(failed_scheduling, timeout=30, what="FailedScheduling event")
+    events = wait_for(lambda: failed_scheduling(1), timeout=30, what="FailedScheduling event")
     assert [(e["type"], e["message"], e["source"]["component"]) for e in events] == [
         ("Warning", message, "default-scheduler")]
+
+    # A new node is tried at once (not after the back-off); only the changed message is reported again.
+    client.create(node("node-d"))
+    wider = "0/4 nodes are available: 4 Insufficient cpu."
+    wait_for(lambda: (unschedulable() or {}).get("message") == wider, timeout=10, what="message for 4 nodes")
+    events = wait_for(lambda: failed_scheduling(2), timeout=10, what="second FailedScheduling event")
+    assert sorted(e["message"] for e in events) == [message, wider]
 
     def scheduled() -> list[dict[str, Any]]:
         return client.list("events", namespace="default", field_selector="involvedObject.name=web-0")["items"]

@@ -1,10 +1,12 @@
-"""Scheduler cache: assumed pods count at once, are confirmed, forgotten or expire; node changes."""
+"""Scheduler cache: assumed pods count at once, are confirmed, forgotten or expire; queued changes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from minik8s.scheduler.cache import Cache
+import pytest
+
+from minik8s.scheduler.cache import Cache, node_fingerprint
 from minik8s.scheduler.framework import PodInfo
 
 from .test_scheduler_plugins import make_pod
@@ -27,13 +29,24 @@ def bound(pod: dict[str, Any], node_name: str) -> dict[str, Any]:
 
 
 def requested(cache: Cache) -> dict[str, int]:
+    cache.apply()
     return {n.name: n.requested.get("cpu", 0) for n in cache.nodes()}
+
+
+def test_scheduler_cache_changes_wait_for_apply() -> None:
+    """Changes from other threads are queued and take effect, in order, on `apply`."""
+    cache = Cache()
+    cache.update_node(node("n1"))
+    cache.add_pod(bound(make_pod("p", requests={"cpu": "1"}), "n1"))
+    assert cache.nodes() == []
+    assert requested(cache) == {"n1": 1000}
 
 
 def test_scheduler_cache_assume_counts_before_binding() -> None:
     """An assumed pod's requests count on its node until the binding is forgotten."""
     cache = Cache()
     cache.update_node(node("n1"))
+    cache.apply()
     pod = make_pod("p", requests={"cpu": "500m"})
     cache.assume(PodInfo.of(pod), "n1")
     assert requested(cache) == {"n1": 500} and cache.holds(pod)
@@ -46,11 +59,13 @@ def test_scheduler_cache_confirmed_pod_survives_forget_and_expiry() -> None:
     clock = FakeClock()
     cache = Cache(assume_ttl=30, clock=clock)
     cache.update_node(node("n1"))
+    cache.apply()
     pod = make_pod("p", requests={"cpu": "500m"})
     cache.assume(PodInfo.of(pod), "n1")
     cache.add_pod(bound(pod, "n1"))
     cache.finish_binding("default/p")
     cache.forget("default/p")
+    cache.apply()
     clock.now = 100
     assert cache.expire() == []
     assert requested(cache) == {"n1": 500}
@@ -63,10 +78,12 @@ def test_scheduler_cache_unconfirmed_binding_expires() -> None:
     clock = FakeClock()
     cache = Cache(assume_ttl=30, clock=clock)
     cache.update_node(node("n1"))
+    cache.apply()
     cache.assume(PodInfo.of(make_pod("p", requests={"cpu": "1"})), "n1")
     clock.now = 1000
     assert cache.expire() == []  # still binding: never expires
     cache.finish_binding("default/p")
+    cache.apply()
     clock.now = 1029
     assert cache.expire() == []
     clock.now = 1031
@@ -79,29 +96,36 @@ def test_scheduler_cache_holds_checks_uid() -> None:
     cache = Cache()
     old = make_pod("p")
     cache.add_pod(bound(old, "n1"))
+    cache.apply()
     new = make_pod("p")
     new["metadata"]["uid"] = "another"
     assert cache.holds(old) and not cache.holds(new)
 
 
-def test_scheduler_cache_node_changes() -> None:
-    """Heartbeats are not changes; allocatable/labels/readiness are; a deleted node keeps its pods' usage."""
+def test_scheduler_cache_deleted_node_keeps_pod_usage() -> None:
+    """Pods bound to a node not (or no longer) known count once the node (re)appears."""
     cache = Cache()
-    assert cache.update_node(node("n1", conditions=[{"type": "Ready", "status": "True", "lastHeartbeatTime": "1"}]))
-    assert not cache.update_node(node("n1", conditions=[{"type": "Ready", "status": "True",
-                                                         "lastHeartbeatTime": "2"}]))
-    assert cache.update_node(node("n1", conditions=[{"type": "Ready", "status": "False"}]))
     cache.add_pod(bound(make_pod("p", requests={"cpu": "1"}), "n1"))
+    assert requested(cache) == {}
+    cache.update_node(node("n1"))
+    assert requested(cache) == {"n1": 1000}
     cache.remove_node("n1")
-    assert cache.nodes() == []
+    assert requested(cache) == {}
     cache.update_node(node("n1"))
     assert requested(cache) == {"n1": 1000}
 
 
-def test_scheduler_cache_pod_for_unknown_node() -> None:
-    """Pods bound to a node not yet seen are counted once the node appears."""
-    cache = Cache()
-    cache.add_pod(bound(make_pod("p", requests={"cpu": "1"}), "later"))
-    assert cache.nodes() == []
-    cache.update_node(node("later"))
-    assert requested(cache) == {"later": 1000}
+READY = {"type": "Ready", "status": "True", "lastHeartbeatTime": "1"}
+
+
+@pytest.mark.parametrize(("after", "changed"), [
+    pytest.param(node("n", conditions=[{**READY, "lastHeartbeatTime": "2"}]), False, id="heartbeat"),
+    pytest.param(node("n", conditions=[{**READY, "status": "False"}]), True, id="not-ready"),
+    pytest.param({**node("n", conditions=[READY]), "spec": {"unschedulable": True}}, True, id="cordoned"),
+    pytest.param(node("n", conditions=[READY], allocatable={"cpu": "4"}), True, id="allocatable"),
+    pytest.param({**node("n", conditions=[READY]), "metadata": {"name": "n", "labels": {"a": "b"}}}, True,
+                 id="labels"),
+])
+def test_scheduler_node_fingerprint(after: dict[str, Any], changed: bool) -> None:
+    """Only changes the plugins can notice count as node changes (a heartbeat does not)."""
+    assert (node_fingerprint(node("n", conditions=[READY])) != node_fingerprint(after)) is changed
