@@ -54,7 +54,7 @@ class ConsensusSettings:
     cluster_secret: str = ""
     log_compaction_entries: int = 5000
     log_compaction_seconds: float = 300.0
-    election_timeout: tuple[float, float] = (0.4, 1.4)
+    election_timeout: tuple[float, float] = (0.35, 1.0)
     leader_fallback_seconds: float = 5.0
     attempt_timeout: float = 2.0  # wait this long for one proposal before re-proposing it
     extra: dict[str, Any] = field(default_factory=dict)
@@ -127,9 +127,14 @@ class Consensus:
             logCompactionMinEntries=s.log_compaction_entries,
             logCompactionMinTime=s.log_compaction_seconds,
             dynamicMembershipChange=False,
+            onStateChanged=self._log_role,
             **s.extra,
         )
         self._member = RaftMember(s.raft_addr, list(s.peers), conf, self.store)
+
+    def _log_role(self, old: int, new: int) -> None:
+        term = self._member.raftCurrentTerm if self._member is not None else "?"
+        log.info("raft: %s -> %s (term %s)", _ROLES.get(old, old), _ROLES.get(new, new), term)
 
     def _flush(self) -> None:
         if self._member is not None:

@@ -40,7 +40,7 @@ def _record_calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three HTTPS masters shared by this module's tests (each test uses its own object names)."""
-    c = Cluster(tmp_path_factory.mktemp("kubectl") / "cluster", 3, tls=True)
+    c = Cluster(tmp_path_factory.mktemp("kubectl") / "cluster", 3, tls=True, extra_args=["--no-control-loops"])
     try:
         c.start()
         c.wait_ready()

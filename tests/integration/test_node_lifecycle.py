@@ -31,7 +31,7 @@ _managers = itertools.count()
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cluster = Cluster(Path(tmp_path_factory.mktemp("node-lifecycle")) / "c", 1)
+    cluster = Cluster(Path(tmp_path_factory.mktemp("node-lifecycle")) / "c", 1, extra_args=["--no-control-loops"])
     try:
         cluster.start()
         cluster.wait_ready()

@@ -29,7 +29,7 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cluster = Cluster(Path(tmp_path_factory.mktemp("leader-election")) / "c", 1)
+    cluster = Cluster(Path(tmp_path_factory.mktemp("leader-election")) / "c", 1, extra_args=["--no-control-loops"])
     try:
         cluster.start()
         cluster.wait_ready()
