@@ -71,6 +71,14 @@ def _read_secret(path: str) -> str:
     return secret
 
 
+class _InFlightAtShutdown(logging.Filter):
+    """Requests still running when the server closes fail to wake its (closed) I/O loop; waitress
+    logs each as a traceback. That is the expected end of those requests, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception when servicing")
+
+
 def _free_loopback_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -164,6 +172,7 @@ class Master:
     def stop(self) -> None:
         """Ask `serve()` to return (safe from signal handlers and other threads)."""
         self._stopped.set()
+        logging.getLogger("waitress").addFilter(_InFlightAtShutdown())
         self.server.close()
 
     def _shutdown(self) -> None:

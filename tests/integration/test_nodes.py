@@ -154,6 +154,7 @@ def test_graceful_deletion_runs_sigterm_handler(up: Up, tmp_path: Path) -> None:
             "signal.signal(signal.SIGTERM, bye)\nprint('up', flush=True)\ntime.sleep(100000)")
     up.client.create(pod("graceful", [py_container("c", code)], terminationGracePeriodSeconds=5))
     wait_for(lambda: running(up.client, ["graceful"]), timeout=30, what="graceful Running")
+    wait_for(lambda: "up" in logs(up.client, "graceful", "c"), timeout=30, what="SIGTERM handler installed")
     up.client.delete("pods", "graceful", namespace="default")
 
     def gone() -> bool:
