@@ -20,9 +20,9 @@ import pytest
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
-from minik8s.api.kubeconfig import load_kubeconfig
+from minik8s.chaos.upcluster import UpProcess
 
-from .cluster import free_port, wait_for
+from .cluster import wait_for
 
 PY = sys.executable
 SERVER = ("import http.server, os\n"
@@ -36,33 +36,12 @@ CLIENT = ("import time, urllib.request\n"
           "time.sleep(100000)")
 
 
-class Up:
-    """A running `minik8s up` and a client for it."""
+class Up(UpProcess):
+    """`minik8s up --masters 3 --nodes 3` with short node timers (grace 4 s, eviction 6 s)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.proc = subprocess.Popen(
-            [PY, "-m", "minik8s.cli.main", "up", "--masters", "3", "--nodes", "3", "--data-dir", str(root),
-             "--api-port", str(free_port()), "--node-monitor-grace-period", "4", "--pod-eviction-timeout", "6"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        wait_for(lambda: (root / "kubeconfig").exists() or self.proc.poll() is not None, timeout=120,
-                 what="minik8s up")
-        assert self.proc.poll() is None, self.proc.stdout.read() if self.proc.stdout else ""
-        config = load_kubeconfig(root / "kubeconfig")
-        self.client = ApiClient(config.servers, token=config.token, ca_file=config.ca_file)
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return json.loads((self.root / "cluster.json").read_text())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.client.close()
+        super().__init__(root, "--masters", "3", "--nodes", "3", "--node-monitor-grace-period", "4",
+                         "--pod-eviction-timeout", "6")
 
 
 @pytest.fixture(scope="module")

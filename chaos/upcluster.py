@@ -1,0 +1,59 @@
+"""A `minik8s up` cluster run in the background, for chaos scenarios, tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from minik8s.api.client import ApiClient
+from minik8s.api.kubeconfig import load_kubeconfig
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UpProcess:
+    """`minik8s up --data-dir ROOT ...` as a child process; `stop()` interrupts it (it cleans up)."""
+
+    def __init__(self, root: Path, *args: str, timeout: float = 120.0) -> None:
+        self.root = root
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "minik8s.cli.main", "up", "--data-dir", str(root), "--api-port",
+             str(_free_port()), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not (root / "kubeconfig").exists():  # written once every node is Ready
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                output = self.proc.stdout.read() if self.proc.stdout else ""
+                raise RuntimeError(f"`minik8s up` did not come up:\n{output}")
+            time.sleep(0.2)
+        config = load_kubeconfig(root / "kubeconfig")
+        self.client = ApiClient(config.servers, token=config.token, ca_file=config.ca_file)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """What `up` recorded in `cluster.json` (pids, node command lines, hosts)."""
+        return json.loads((self.root / "cluster.json").read_text())
+
+    def stop(self, timeout: float = 90.0) -> None:
+        """SIGINT `up` and wait; SIGKILL its process group if it is stuck."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if hasattr(self, "client"):
+            self.client.close()
