@@ -111,3 +111,18 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split()[2] != "Z"
+
+
+def test_cli_down_removes_everything_up_created(up_cluster) -> None:
+    """`minik8s down --data-dir DIR` stops the `up` cluster from another shell and removes what it made."""
+    env, data, proc = up_cluster
+    state = json.loads((data / "cluster.json").read_text())
+    pids = state["pids"] + state["node_pids"]
+    namespaces = [h["netns"] for h in state["hosts"]]
+    down = _minik8s(["down", "--data-dir", str(data)], env)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert proc.wait(timeout=60) is not None
+    assert not any(_alive(pid) for pid in pids)
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not any(ns in listed for ns in namespaces)
+    assert not (data / "cluster.json").exists()
