@@ -12,25 +12,7 @@ if command -v dockerd >/dev/null 2>&1; then
     exit 0
 fi
 
-POLICY=/usr/sbin/policy-rc.d
-OWN_POLICY=0
-if [ ! -e "$POLICY" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$POLICY"
-    chmod 755 "$POLICY"
-    OWN_POLICY=1
-fi
-cleanup() {
-    if [ "$OWN_POLICY" = 1 ]; then
-        rm -f "$POLICY"
-    fi
-}
-trap cleanup EXIT
-
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show docker.io >/dev/null 2>&1; then
-    apt-get update -qq
-fi
-apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+"$(dirname "$0")/apt-install-no-start.sh" docker.io
 
 # Stop whatever the package started anyway (systemd units or the sysvinit scripts).
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

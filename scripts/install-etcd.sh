@@ -12,22 +12,7 @@ if command -v etcd >/dev/null 2>&1; then
     exit 0
 fi
 
-POLICY=/usr/sbin/policy-rc.d
-OWN_POLICY=0
-if [ ! -e "$POLICY" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$POLICY"
-    chmod 755 "$POLICY"
-    OWN_POLICY=1
-fi
-cleanup() {
-    if [ "$OWN_POLICY" = 1 ]; then
-        rm -f "$POLICY"
-    fi
-}
-trap cleanup EXIT
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get install -y --no-install-recommends etcd-server
+"$(dirname "$0")/apt-install-no-start.sh" etcd-server
 
 # Stop the packaged daemon if something started it anyway (systemd or the init script).
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
