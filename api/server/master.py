@@ -174,6 +174,12 @@ class Master:
         self._stopped.set()
         logging.getLogger("waitress").addFilter(_InFlightAtShutdown())
         self.server.close()
+        # Open connections (watches, keep-alive clients) would keep waitress' loop running.
+        for channel in list(self.server._map.values()):
+            try:
+                channel.close()
+            except OSError:
+                pass
 
     def _shutdown(self) -> None:
         log.info("master %s: stopping", self.settings.name)
