@@ -123,6 +123,9 @@ class Consensus:
             raftMinTimeout=s.election_timeout[0],
             raftMaxTimeout=s.election_timeout[1],
             connectionTimeout=max(3.5, s.election_timeout[1]),
+            # Reconnect quickly: followers that are not yet connected to each other when the
+            # leader dies cannot hold an election (pysyncobj's default retry is every 5 s).
+            connectionRetryTime=0.5,
             leaderFallbackTimeout=s.leader_fallback_seconds,
             logCompactionMinEntries=s.log_compaction_entries,
             logCompactionMinTime=s.log_compaction_seconds,

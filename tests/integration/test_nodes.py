@@ -92,7 +92,7 @@ def test_sixty_pods_run_spread_and_reach_each_other(up: Up) -> None:
     assert {p["spec"]["nodeName"] for p in pods} == {"node-0", "node-1", "node-2"}
     ips = [p["status"]["podIP"] for p in pods]
     assert len(set(ips)) == 60
-    assert "ok" in logs(up.client, "web-0", "client")
+    wait_for(lambda: "ok" in (logs(up.client, "web-0", "client") or ""), timeout=30, what="client reached server")
 
     target = next(p for p in pods if p["spec"]["nodeName"] == "node-1")
     fetch = (f"import urllib.request; print(urllib.request.urlopen('http://{target['status']['podIP']}:8080/', "
