@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import signal
 import socket
@@ -10,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import requests
@@ -168,6 +171,18 @@ class Cluster:
     def post(self, master: MasterProcess | int, path: str, body: Any, **kw: Any) -> requests.Response:
         m = self.masters[master] if isinstance(master, int) else master
         return self.session.post(m.url + path, json=body, timeout=kw.pop("timeout", 15), **kw)
+
+
+@contextlib.contextmanager
+def running(root: Path, size: int, **options: Any) -> Iterator[Cluster]:
+    """A started, ready cluster (`Cluster` options passed on), stopped by pid when the block ends."""
+    cluster = Cluster(root, size, **options)
+    try:
+        cluster.start()
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def configmap(name: str, value: str = "v", namespace: str | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .cluster import TOKEN, Cluster
+from .cluster import TOKEN, Cluster, running
 from .kubectl_support import Kubectl, columns, finish_module, ph, rows
 
 AGE = re.compile(r"^\d+(s|m|h|d|y)(\d+(s|m|h))?$")
@@ -40,13 +40,8 @@ def _record_calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three HTTPS masters shared by this module's tests (each test uses its own object names)."""
-    c = Cluster(tmp_path_factory.mktemp("kubectl") / "cluster", 3, tls=True, extra_args=["--no-control-loops"])
-    try:
-        c.start()
-        c.wait_ready()
+    with running(tmp_path_factory.mktemp("kubectl") / "cluster", 3, tls=True, extra_args=["--no-control-loops"]) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from minik8s.controllers import ControllerManager, LeaseTimings, NodeIpamControl
 from minik8s.controllers.node_taints import UNREACHABLE_TAINT_KEY
 from minik8s.controllers.timestamps import micro_time, rfc3339
 
-from .cluster import TOKEN, Cluster, wait_for
+from .cluster import TOKEN, running, wait_for
 
 GRACE, EVICTION, RENEW_EVERY = 2.0, 3.0, 0.5
 TIMINGS = LeaseTimings(2.0, 1.5, 0.2)
@@ -31,13 +31,8 @@ _managers = itertools.count()
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cluster = Cluster(Path(tmp_path_factory.mktemp("node-lifecycle")) / "c", 1, extra_args=["--no-control-loops"])
-    try:
-        cluster.start()
-        cluster.wait_ready()
+    with running(Path(tmp_path_factory.mktemp("node-lifecycle")) / "c", 1, extra_args=["--no-control-loops"]) as cluster:
         yield cluster.masters[0].url
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

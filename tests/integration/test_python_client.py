@@ -13,7 +13,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from .cluster import TOKEN, Cluster, configmap, wait_for
+from .cluster import TOKEN, Cluster, configmap, running, wait_for
 from .kubectl_support import finish_module, record_client
 
 
@@ -25,13 +25,8 @@ def _record_calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster(tmp_path_factory.mktemp("pyclient") / "cluster", 3)
-    try:
-        c.start()
-        c.wait_ready()
+    with running(tmp_path_factory.mktemp("pyclient") / "cluster", 3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def api_client(url: str) -> client.ApiClient:

@@ -19,7 +19,7 @@ import pytest
 from minik8s.api.client import ApiClient
 from minik8s.controllers.base import Controller, ControllerManager, LeaseTimings, Result
 from minik8s.controllers.leaderelection import LEASES, LeaderElector
-from tests.integration.cluster import TOKEN, Cluster, wait_for
+from tests.integration.cluster import TOKEN, running, wait_for
 from tests.unit.test_controllers_workqueue import FakeClock
 
 LEASE, RENEW, RETRY = 2.0, 1.5, 0.2
@@ -29,13 +29,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cluster = Cluster(Path(tmp_path_factory.mktemp("leader-election")) / "c", 1, extra_args=["--no-control-loops"])
-    try:
-        cluster.start()
-        cluster.wait_ready()
+    with running(Path(tmp_path_factory.mktemp("leader-election")) / "c", 1, extra_args=["--no-control-loops"]) as cluster:
         yield cluster.masters[0].url
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
