@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import falcon
@@ -60,15 +61,37 @@ def send_json(resp: falcon.Response, body: Any, status: int = 200) -> None:
     resp.data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()  # never NaN/Infinity
 
 
-def query_int(req: falcon.Request, name: str, default: int | None = None) -> int | None:
-    """An integer query parameter; 400 when it is not one."""
+INT64 = (-(2**63), 2**63 - 1)
+# The range of each integer query parameter Kubernetes defines (all int64); others: any int64.
+QUERY_RANGES: dict[str, tuple[int, int]] = {
+    "gracePeriodSeconds": INT64, "limit": (0, INT64[1]), "timeoutSeconds": (0, INT64[1]),
+    "sinceSeconds": (1, INT64[1]), "tailLines": (0, INT64[1]), "limitBytes": (1, INT64[1]),
+}
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+def query_int(req: falcon.Request, name: str, default: int | None = None, *, minimum: int | None = None,
+              maximum: int | None = None) -> int | None:
+    """An integer query parameter; 400 when it is not one or is outside its range (`QUERY_RANGES`,
+    narrowed by `minimum`/`maximum`)."""
     raw = req.get_param(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.BadRequestError(f"query parameter {name} must be an integer, got {raw!r}") from None
+    low, high = QUERY_RANGES.get(name, INT64)
+    low, high = max(low, minimum) if minimum is not None else low, min(high, maximum) if maximum is not None else high
+    value = int(raw) if _INTEGER.fullmatch(raw) else None
+    if value is None:
+        raise errors.BadRequestError(f"query parameter {name} must be an integer, got {raw[:64]!r}")
+    if not low <= value <= high:
+        raise errors.BadRequestError(f"query parameter {name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def check_query_ints(req: falcon.Request) -> None:
+    """400 unless every integer query parameter Kubernetes defines (`QUERY_RANGES`) that the request
+    carries is an integer in its range: checked once, before any handler acts on the request."""
+    for name in QUERY_RANGES:
+        query_int(req, name)
 
 
 def query_bool(req: falcon.Request, name: str) -> bool:

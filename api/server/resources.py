@@ -23,7 +23,7 @@ from minik8s.store import CompactedError
 from . import patching
 from .events import EventRecorder
 from .logs import LogProxy
-from .http import query_bool, query_int, read_body, read_object, send_json
+from .http import check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import CachedEvent, WatchCapacityError, WatchHub
 
@@ -85,6 +85,7 @@ class ResourceSink:
         handler = getattr(self, f"_{req.method.lower()}_{'object' if target.name else 'collection'}", None)
         if handler is None:
             raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
+        check_query_ints(req)
         handler(req, resp, target)
 
     # ---- collections ------------------------------------------------------------------------
