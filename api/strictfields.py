@@ -1,5 +1,8 @@
-"""Unknown-field detection for `fieldValidation=Strict` (kubectl's default since 1.27).
+"""Unknown fields: reported for `fieldValidation=Strict` (kubectl's default since 1.27), dropped otherwise.
 
+kube-apiserver never stores a field its types do not have: with `Strict` the write is rejected
+naming the field, with `Warn` (the default) the field is dropped and named in a `Warning` header,
+with `Ignore` it is dropped silently. `unknown_fields` finds them, `drop_unknown_fields` removes them.
 Only structures whose field list is written out here are checked (object metadata, pod specs and
 containers, workload and service specs, and each kind's top level); anything below them that is
 not described (probes, affinity, volume sources, ...) is accepted as is, so a valid object is
@@ -51,6 +54,14 @@ _STRUCTS: dict[str, _S] = {
         "allocateLoadBalancerNodePorts", "loadBalancerClass", "internalTrafficPolicy", "trafficDistribution")} | {
         "ports": "[servicePort]"},
     "servicePort": {k: "" for k in ("name", "protocol", "appProtocol", "port", "targetPort", "nodePort")},
+    "nodeSpec": {k: "" for k in ("podCIDR", "podCIDRs", "providerID", "unschedulable", "taints", "configSource",
+                                 "externalID")},
+    "nodeStatus": {k: "" for k in ("capacity", "allocatable", "phase", "conditions", "nodeInfo", "images",
+                                   "volumesInUse", "volumesAttached", "config", "runtimeHandlers", "features")} | {
+        "addresses": "[nodeAddress]", "daemonEndpoints": "daemonEndpoints"},
+    "nodeAddress": {"type": "", "address": ""},
+    "daemonEndpoints": {"kubeletEndpoint": "daemonEndpoint"},
+    "daemonEndpoint": {"Port": ""},
 }
 _COMMON: _S = {"apiVersion": "", "kind": "", "metadata": "metadata"}
 _TOP: dict[str, _S] = {
@@ -60,7 +71,7 @@ _TOP: dict[str, _S] = {
     "Service": _COMMON | {"spec": "serviceSpec", "status": ""},
     "ConfigMap": _COMMON | {"data": "", "binaryData": "", "immutable": ""},
     "Namespace": _COMMON | {"spec": "", "status": ""},
-    "Node": _COMMON | {"spec": "", "status": ""},
+    "Node": _COMMON | {"spec": "nodeSpec", "status": "nodeStatus"},
     "Endpoints": _COMMON | {"subsets": ""},
     "Lease": _COMMON | {"spec": ""},
     "HorizontalPodAutoscaler": _COMMON | {"spec": "", "status": ""},
@@ -73,21 +84,34 @@ _TOP: dict[str, _S] = {
 
 def unknown_fields(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
     """Paths of fields `obj` sets that its kind does not have (only where the structure is described)."""
+    return [path for path, _, _ in _unknown(rt, obj)]
+
+
+def drop_unknown_fields(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
+    """Remove the fields `unknown_fields` reports from `obj` (in place); their paths."""
+    found = _unknown(rt, obj)
+    for _, parent, name in found:
+        parent.pop(name, None)
+    return [path for path, _, _ in found]
+
+
+def _unknown(rt: ResourceType, obj: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(path, the dict holding it, its key) of every unknown field."""
     top = _TOP.get(rt.kind)
     if top is None:
         return []
-    found: list[str] = []
+    found: list[tuple[str, dict[str, Any], str]] = []
     _walk(obj, top, "", found)
     return found
 
 
-def _walk(value: Any, struct: _S, path: str, found: list[str]) -> None:
+def _walk(value: Any, struct: _S, path: str, found: list[tuple[str, dict[str, Any], str]]) -> None:
     if not isinstance(value, dict):
         return
     for name, child in value.items():
         sub = f"{path}.{name}" if path else name
         if name not in struct:
-            found.append(sub)
+            found.append((sub, value, name))
             continue
         kind = struct[name]
         if kind.startswith("[") and isinstance(child, list):

@@ -12,6 +12,8 @@ updates, so immutable fields are compared like for like.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import math
 import re
@@ -48,6 +50,9 @@ PORT_NAME = NameRule(re.compile(r"(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]*[a-z0-9]
 CONFIG_KEY = NameRule(re.compile(r"[-._a-zA-Z0-9]+"), 253, (
     "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
     "'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"))
+HOST_NAME = NameRule(re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"), 253, (
+    "a host name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"))
 _NAME_RULES = {"Namespace": DNS_LABEL, "Service": DNS1035_LABEL}
 
 _POD_UPDATE_MESSAGE = (
@@ -267,6 +272,15 @@ def _pod(c: _Causes, spec: dict[str, Any], old_spec: Any) -> None:
         c.forbidden("spec", _POD_UPDATE_MESSAGE)
 
 
+def _pod_status(c: _Causes, obj: dict[str, Any]) -> None:
+    status = _dict(c, "status", obj.get("status")) or {}
+    for field in ("podIP", "hostIP"):
+        _ip(c, f"status.{field}", status.get(field))
+    for field in ("podIPs", "hostIPs"):
+        for p, item in _items(c, f"status.{field}", status.get(field)):
+            _ip(c, f"{p}.ip", item.get("ip"), required=True)
+
+
 def _masked_pod_spec(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """`new` with the fields a pod update may change set back to their `old` values."""
     masked = dict(new)
@@ -323,6 +337,7 @@ def _container(c: _Causes, path: str, container: dict[str, Any], volumes: set[st
         _int(c, f"{p}.hostPort", port.get("hostPort"), minimum=1, maximum=65535)
         _choice(c, f"{p}.protocol", port.get("protocol"), PROTOCOLS)
         _name(c, f"{p}.name", port.get("name"), PORT_NAME)
+        _ip(c, f"{p}.hostIP", port.get("hostIP"))
     for p, env in _items(c, f"{path}.env", container.get("env")):
         _str(c, f"{p}.name", env.get("name"), required=True)
         _str(c, f"{p}.value", env.get("value"))
@@ -444,6 +459,13 @@ def _selector(c: _Causes, path: str, value: Any, kind: str) -> LabelSelector | N
 def _service(c: _Causes, spec: dict[str, Any], old_spec: Any) -> None:
     kind = _choice(c, "spec.type", spec.get("type", "ClusterIP"), SERVICE_TYPES)
     cluster_ip = _str(c, "spec.clusterIP", spec.get("clusterIP"))
+    if cluster_ip != "None":
+        _ip(c, "spec.clusterIP", cluster_ip)
+    for i, ip in enumerate(_str_list(c, "spec.clusterIPs", spec.get("clusterIPs"))):
+        if ip != "None":
+            _ip(c, f"spec.clusterIPs[{i}]", ip)
+    for i, ip in enumerate(_str_list(c, "spec.externalIPs", spec.get("externalIPs"))):
+        _ip(c, f"spec.externalIPs[{i}]", ip, required=True)
     ports = spec.get("ports")
     several = isinstance(ports, list) and len(ports) > 1
     names: set[str] = set()
@@ -516,8 +538,9 @@ def _hpa(c: _Causes, spec: dict[str, Any], old_spec: Any) -> None:
 
 def _endpoints(c: _Causes, obj: dict[str, Any]) -> None:
     for p, subset in _items(c, "subsets", obj.get("subsets")):
-        for q, address in _items(c, f"{p}.addresses", subset.get("addresses")):
-            _str(c, f"{q}.ip", address.get("ip"), required=True)
+        for field in ("addresses", "notReadyAddresses"):
+            for q, address in _items(c, f"{p}.{field}", subset.get(field)):
+                _ip(c, f"{q}.ip", address.get("ip"), required=True)
         for q, port in _items(c, f"{p}.ports", subset.get("ports")):
             _int(c, f"{q}.port", port.get("port"), minimum=1, maximum=65535, required=True)
 
@@ -540,12 +563,122 @@ def _lease(c: _Causes, obj: dict[str, Any]) -> None:
     _int(c, "spec.leaseDurationSeconds", spec.get("leaseDurationSeconds"), minimum=1)
 
 
+def _node(c: _Causes, obj: dict[str, Any]) -> None:
+    """What others dial: addresses are IPs (or host names) and the kubelet port is a port."""
+    spec = _dict(c, "spec", obj.get("spec")) or {}
+    _cidr(c, "spec.podCIDR", spec.get("podCIDR"))
+    for i, cidr in enumerate(_str_list(c, "spec.podCIDRs", spec.get("podCIDRs"))):
+        _cidr(c, f"spec.podCIDRs[{i}]", cidr)
+    status = _dict(c, "status", obj.get("status")) or {}
+    for p, address in _items(c, "status.addresses", status.get("addresses")):
+        kind = _str(c, f"{p}.type", address.get("type"), required=True)
+        if kind in ("InternalIP", "ExternalIP"):
+            _ip(c, f"{p}.address", address.get("address"), required=True)
+        elif kind in ("Hostname", "InternalDNS", "ExternalDNS"):
+            _name(c, f"{p}.address", address.get("address"), HOST_NAME, required=True)
+        else:
+            _str(c, f"{p}.address", address.get("address"), required=True)
+    endpoints = _dict(c, "status.daemonEndpoints", status.get("daemonEndpoints")) or {}
+    kubelet = _dict(c, "status.daemonEndpoints.kubeletEndpoint", endpoints.get("kubeletEndpoint")) or {}
+    _int(c, "status.daemonEndpoints.kubeletEndpoint.Port", kubelet.get("Port"), minimum=1, maximum=65535)
+
+
+# --- addresses -----------------------------------------------------------------------------------
+
+def _ip(c: _Causes, path: str, value: Any, *, required: bool = False) -> None:
+    """An IPv4 or IPv6 address (no zone, no port) when set; the empty string counts as unset."""
+    text = _str(c, path, value, required=required)
+    if not text:
+        return
+    try:
+        ipaddress.ip_address(text if "%" not in text else "%")
+    except ValueError:
+        c.invalid(path, text, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+
+
+def _cidr(c: _Causes, path: str, value: Any) -> None:
+    """A network in CIDR notation (`10.244.1.0/24`) when set."""
+    text = _str(c, path, value)
+    if not text:
+        return
+    try:
+        ipaddress.ip_network(text if "%" not in text and "/" in text else "%", strict=False)
+    except ValueError:
+        c.invalid(path, text, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
+
+
+# --- integers: every field the API schema types as an integer ------------------------------------
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+# The integer fields Kubernetes declares int64 (by name, wherever they occur); all others are int32.
+_INT64_FIELDS = frozenset({
+    "generation", "observedGeneration", "deletionGracePeriodSeconds", "remainingItemCount",
+    "terminationGracePeriodSeconds", "activeDeadlineSeconds", "runAsUser", "runAsGroup", "fsGroup",
+    "supplementalGroups", "tolerationSeconds",
+})
+_QUANTITY_FIELDS = frozenset({"value", "averageValue"})  # int-or-string in the schema, but quantities
+
+
+@functools.cache
+def _schema() -> tuple[dict[str, dict[str, dict[str, str]]], Callable[[str, str], str]]:
+    """The field types of the served kinds (`minik8s.api.server.openapi`, imported late: it imports us)."""
+    from minik8s.api.server import openapi
+    return openapi._TYPES, openapi.package_of
+
+
+def _struct(name: str, package: str) -> tuple[dict[str, str], str] | None:
+    """The fields of schema `name` used in `package` and the package it is in (as openapi resolves it)."""
+    types, _ = _schema()
+    for candidate in (package, "io.k8s.api.core.v1", "io.k8s.apimachinery.pkg.apis.meta.v1"):
+        if name in types.get(candidate, {}):
+            return types[candidate][name], candidate
+    return None
+
+
+def _integers(c: _Causes, rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Report integer fields holding non-integers (1.5, 1e30) or values outside int32/int64, as the
+    Kubernetes types would refuse to decode them; paths already reported are skipped."""
+    types, package_of = _schema()
+    package = package_of(rt.group, rt.version)
+    fields = {"metadata": "ObjectMeta", **types.get(package, {}).get(rt.kind, {})}
+    reported = {path for path, _, _ in c.items}
+    _integer_fields(c, obj, fields, package, "", reported)
+
+
+def _integer_fields(c: _Causes, value: dict[str, Any], fields: dict[str, str], package: str, path: str,
+                    reported: set[str]) -> None:
+    for name, expr in fields.items():
+        if name in value:
+            _integer_value(c, value[name], expr, name, package, f"{path}.{name}" if path else name, reported)
+
+
+def _integer_value(c: _Causes, value: Any, expr: str, name: str, package: str, path: str,
+                   reported: set[str]) -> None:
+    if value is None or path in reported:
+        return
+    if expr == "int" or (expr == "intstr" and name not in _QUANTITY_FIELDS and not isinstance(value, str)):
+        low, high = INT64 if name in _INT64_FIELDS else INT32
+        if isinstance(value, bool) or not isinstance(value, int):
+            c.invalid(path, value, "must be an integer" if expr == "int" else "must be an integer or a string")
+        elif not low <= value <= high:
+            c.invalid(path, value, f"must be a {64 if high == INT64[1] else 32}-bit integer (between {low} and "
+                      f"{high}, inclusive)")
+    elif expr.startswith("[") and isinstance(value, list):
+        item = expr[1:-1].split("/")[0]
+        for index, child in enumerate(value):
+            _integer_value(c, child, item, name, package, f"{path}[{index}]", reported)
+    elif expr[:1].isupper() and isinstance(value, dict) and (struct := _struct(expr, package)) is not None:
+        _integer_fields(c, value, struct[0], struct[1], path, reported)
+
+
 _SPEC_CHECKS: dict[str, Callable[[_Causes, dict[str, Any], Any], None]] = {
     "Pod": _pod, "ReplicaSet": partial(_workload, kind="replicaset"), "Deployment": _deployment, "Service": _service,
     "Ingress": _ingress, "HorizontalPodAutoscaler": _hpa,
 }
 _OBJECT_CHECKS: dict[str, Callable[[_Causes, dict[str, Any]], None]] = {
-    "Endpoints": _endpoints, "ConfigMap": _configmap, "Event": _event, "Lease": _lease,
+    "Endpoints": _endpoints, "ConfigMap": _configmap, "Event": _event, "Lease": _lease, "Node": _node,
+    "Pod": _pod_status,
 }
 
 
@@ -560,6 +693,7 @@ def validate(rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any] | Non
             _SPEC_CHECKS[rt.kind](c, spec, _get(old, "spec"))
         if rt.kind in _OBJECT_CHECKS:
             _OBJECT_CHECKS[rt.kind](c, obj)
+        _integers(c, rt, obj)
     if c.items:
         name = _get(obj, "metadata", "name")
         raise invalid(rt.kind, name if isinstance(name, str) else None, c.items)

@@ -212,6 +212,8 @@ def apply(
     if not filenames:
         raise CliError("must specify -f FILE (a file, a directory or - for stdin)")
     manifests = _read_manifests(filenames)
+    if not manifests:
+        raise CliError("no objects passed to apply")  # kubectl's words for empty files or only `---`
     with connect(server, token, kubeconfig) as client:
 
         def apply_one(item: tuple[str, Obj]) -> None:

@@ -2,7 +2,8 @@
 
 Everything is checked before the first request is sent, so a typo in the third document of a file
 never leaves the cluster half-applied. Problems become one `ManifestError` line naming the file
-and, for YAML syntax, the line (`deploy.yaml:7: mapping values are not allowed here`).
+and, where known, the line (`deploy.yaml:7: mapping values are not allowed here`,
+`deploy.yaml:9: duplicate key "image"`).
 
 The pure half of `apply` lives here too: which fields a manifest manages (`applied_fields`),
 whether the live object already has them (`is_applied`, blind to server-filled defaults) and the
@@ -11,13 +12,10 @@ object to PUT (`merge_for_apply`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from minik8s.api import kinds
+from minik8s.api import decoding, kinds
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
@@ -25,16 +23,6 @@ STDIN = "-"
 
 class ManifestError(ValueError):
     """A manifest that cannot be used; the message is one line for the user."""
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings, as the API (JSON) expects them."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def load_manifests(paths: list[str], stdin_text: str | None) -> list[tuple[str, dict[str, Any]]]:
@@ -80,20 +68,15 @@ def parse_documents(source: str, text: str) -> list[dict[str, Any]]:
 
 
 def _parse(source: str, text: str) -> list[Any]:
-    if source.endswith(".json"):
-        try:
-            return [json.loads(text)]
-        except json.JSONDecodeError as err:
-            raise ManifestError(f"{source}:{err.lineno}: {err.msg}") from err
+    """The documents of one file, decoded as the API server decodes bodies (`minik8s.api.decoding`:
+    no aliases, duplicate keys, non-finite numbers or deep nesting)."""
     try:
-        return list(yaml.load_all(text, Loader=_Loader))
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = err.problem or err.context or "invalid YAML"
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ManifestError(f"{where}: {problem}") from err
-    except yaml.YAMLError as err:
-        raise ManifestError(f"{source}: {err}") from err
+        if source.endswith(".json"):
+            return [decoding.decode_json(text)]
+        return decoding.decode_yaml_documents(text)
+    except decoding.DecodeError as err:
+        where = f"{source}:{err.line}" if err.line is not None else source
+        raise ManifestError(f"{where}: {err}") from err
 
 
 def _check(source: str, index: int, doc: Any) -> list[dict[str, Any]]:

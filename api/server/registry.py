@@ -8,6 +8,7 @@ into API errors here, once.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import string
 import time
@@ -28,9 +29,12 @@ _NAMESPACES = resolve("namespaces")
 _CREATE_ON_UPDATE = {"endpoints", "leases", "events"}
 
 
+_LAST_SECOND = 253402300799.0  # 9999-12-31T23:59:59Z, the last moment RFC 3339 can write
+
+
 def rfc3339(ts: float) -> str:
-    """Kubernetes timestamp format (second precision, UTC)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Kubernetes timestamp format (second precision, UTC); clamped to years 1970..9999."""
+    return datetime.fromtimestamp(min(max(ts, 0.0), _LAST_SECOND), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Registry:
@@ -47,6 +51,10 @@ class Registry:
 
     def _propose(self, command: Obj) -> Obj:
         command["now"] = self.clock()
+        try:  # what reaches the Raft log must apply on every member: the store encodes it like this
+            json.dumps(command, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+            raise errors.InternalError(f"refusing to replicate an object the store cannot encode: {exc}") from exc
         try:
             return self.consensus.propose(command, timeout=self.write_timeout)
         except ConsensusError as exc:
@@ -225,6 +233,9 @@ class Registry:
             return self._raise_for({"ok": False, "reason": "Conflict", "message": "precondition failed: "
                                     "resourceVersion"}, rt, name)
         grace = options.get("gracePeriodSeconds")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)
+                                  or not validation.INT64[0] <= grace <= validation.INT64[1]):
+            raise errors.BadRequestError(f"gracePeriodSeconds must be a 64-bit integer, not {grace!r:.64}")
         if rt.plural == "namespaces":
             return self._delete_namespace(name, obj)
         if meta.get("finalizers") or (_waits_for_node(rt, obj) and grace != 0):

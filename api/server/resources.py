@@ -23,7 +23,7 @@ from minik8s.store import CompactedError
 from . import patching
 from .events import EventRecorder
 from .logs import LogProxy
-from .http import query_bool, query_int, read_body, read_object, send_json
+from .http import check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import CachedEvent, WatchCapacityError, WatchHub
 
@@ -85,6 +85,7 @@ class ResourceSink:
         handler = getattr(self, f"_{req.method.lower()}_{'object' if target.name else 'collection'}", None)
         if handler is None:
             raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
+        check_query_ints(req)
         handler(req, resp, target)
 
     # ---- collections ------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class ResourceSink:
         body = read_object(req, self.body_limit)
         namespace = self._body_namespace(t, body)
         _check_kind(t.rt, body)
-        _check_fields(req, t.rt, body)
+        _check_fields(req, resp, t.rt, body)
         send_json(resp, self.registry.create(t.rt, body, namespace), 201)
 
     def _delete_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
@@ -164,8 +165,8 @@ class ResourceSink:
             raise errors.BadRequestError(f'the name of the object ({meta["name"]}) does not match the name on the '
                                          f"URL ({t.name})")
         self._body_namespace(t, body)
-        if t.subresource is None:
-            _check_fields(req, t.rt, body)
+        if t.subresource in (None, "status"):
+            _check_fields(req, resp, t.rt, body)
         if t.subresource == "scale":
             replicas = (body.get("spec") or {}).get("replicas")
             send_json(resp, self._set_replicas(t, replicas))
@@ -174,6 +175,7 @@ class ResourceSink:
 
     def _patch_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         content_type = (req.content_type or "").split(";")[0].strip()
+        _field_validation(req)
         patch = read_body(req, self.body_limit)
         if t.subresource == "scale":
             replicas = ((patching.apply_patch({"spec": {}}, patch, content_type)).get("spec") or {}).get("replicas")
@@ -181,6 +183,8 @@ class ResourceSink:
             return
         name = t.name or ""
         manager = req.get_param("fieldManager") if content_type == patching.APPLY else None
+        if content_type == patching.APPLY and isinstance(patch, dict) and t.subresource in (None, "status"):
+            _check_fields(req, resp, t.rt, patch)  # before managedFields record what is applied
         if content_type == patching.APPLY and not self._exists(t):
             if not isinstance(patch, dict):
                 raise errors.BadRequestError("an apply patch must be an object")
@@ -191,8 +195,8 @@ class ResourceSink:
             return
         def change(o: Obj) -> Obj:
             patched = patching.apply_patch(o, patch, content_type, field_manager=manager)
-            if t.subresource is None:
-                _check_fields(req, t.rt, patched)
+            if t.subresource in (None, "status") and isinstance(patched, dict):
+                _check_fields(req, resp, t.rt, patched)
             return patched
 
         obj = self.registry.mutate(t.rt, name, t.namespace, change, subresource=t.subresource)
@@ -394,15 +398,52 @@ def _matches(obj: Obj, label_sel: selectors.LabelSelector, field_sel: selectors.
     return label_sel.matches((obj.get("metadata") or {}).get("labels") or {}) and field_sel.matches(obj)
 
 
-def _check_fields(req: falcon.Request, rt: ResourceType, obj: Obj) -> None:
-    """With `fieldValidation=Strict`, reject unknown fields as kube-apiserver does."""
-    if (req.get_param("fieldValidation") or "").lower() != "strict":
+_FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+_WARNINGS_BYTES = 4096  # at most this much Warning header text per response; the rest is counted
+
+
+def _field_validation(req: falcon.Request) -> str:
+    """The `fieldValidation` directive: Warn by default, as in kube-apiserver; 400 for other values."""
+    raw = req.get_param("fieldValidation") or "Warn"
+    for directive in _FIELD_VALIDATION:
+        if raw.lower() == directive.lower():
+            return directive
+    raise errors.BadRequestError(f'fieldValidation must be one of "Ignore", "Strict", or "Warn", not {raw[:64]!r}')
+
+
+def _check_fields(req: falcon.Request, resp: falcon.Response, rt: ResourceType, obj: Obj) -> None:
+    """Unknown fields as kube-apiserver treats them: Strict rejects the write naming them; Warn (the
+    default) drops them from `obj`, each named in a `Warning: 299` header; Ignore drops them."""
+    directive = _field_validation(req)
+    if directive == "Strict":
+        unknown = strictfields.unknown_fields(rt, obj)
+        if unknown:
+            raise errors.BadRequestError(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: '
+                + ", ".join(f'unknown field "{path[:256]}"' for path in unknown[:100]))
         return
-    unknown = strictfields.unknown_fields(rt, obj)
-    if unknown:
-        raise errors.BadRequestError(
-            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: '
-            + ", ".join(f'unknown field "{path}"' for path in unknown))
+    dropped = strictfields.drop_unknown_fields(rt, obj)
+    if directive == "Warn" and dropped:
+        _warn(req, resp, [f'unknown field "{path}"' for path in dropped])
+
+
+def _warn(req: falcon.Request, resp: falcon.Response, messages: list[str]) -> None:
+    """Add `Warning: 299 - "<message>"` headers: each message once per request (a patch may be
+    retried), each cut to 256 characters, and about `_WARNINGS_BYTES` of them in all."""
+    context = req.context
+    if not hasattr(context, "warnings_sent"):
+        context.warnings_sent, context.warnings_bytes = set(), 0
+    for message in messages:
+        if message in context.warnings_sent:
+            continue
+        context.warnings_sent.add(message)
+        text = json.dumps(message[:256])  # a quoted string; escapes quotes, control and non-ASCII characters
+        if context.warnings_bytes > _WARNINGS_BYTES:
+            continue
+        context.warnings_bytes += len(text)
+        if context.warnings_bytes > _WARNINGS_BYTES:
+            text = '"further warnings were left out"'
+        resp.append_header("Warning", f"299 - {text}")
 
 
 def _check_kind(rt: ResourceType, body: Obj) -> None:
