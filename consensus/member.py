@@ -1,12 +1,14 @@
 """The pysyncobj Raft member that applies store commands, made durable.
 
-pysyncobj is used as it is, with three hooks (it is pinned to 0.3.17 for them):
+pysyncobj is used as it is, with four hooks (it is pinned to 0.3.17 for them):
 
 - its journal factory returns our `DurableJournal` (fsync, crash-safe rewrites);
 - `_onTick` syncs the journal first, so a leader's own entries are durable before the commit
   index it computes at the start of the tick counts them;
 - the name-mangled `__sendNextNodeIdx` (a follower's reply to append_entries) syncs the
-  journal before the reply leaves, so a follower never acknowledges what it could lose.
+  journal before the reply leaves, so a follower never acknowledges what it could lose;
+- its transport is `HardenedTCPTransport` (transport.py): bounded, linear framing and a
+  handshake deadline, so a stranger on the Raft port cannot stall or exhaust the member.
 
 Entries applied during one tick go into one store batch (one LMDB commit); completion
 callbacks are held until that commit, so a caller is answered only once its write is visible
@@ -27,6 +29,7 @@ from pysyncobj.pipe_notifier import PipeNotifier
 from minik8s.store import Store
 
 from .journal import DurableJournal
+from .transport import HardenedTCPTransport, PeerLimits
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +41,16 @@ _journal_lock = threading.Lock()  # the journal factory is module-global in pysy
 class RaftMember(SyncObj):
     """A Raft member whose replicated state is a `Store`."""
 
-    def __init__(self, self_addr: str, peers: list[str], conf: SyncObjConf, store: Store) -> None:
+    def __init__(self, self_addr: str, peers: list[str], conf: SyncObjConf, store: Store,
+                 peer_limits: PeerLimits | None = None) -> None:
+        self.peer_limits = peer_limits or PeerLimits()  # read by HardenedTCPTransport during super().__init__
         self._store = store
         self._pending: list[tuple[Callback, Any, int]] = []
         self._pending_lock = threading.Lock()
         self.journal = DurableJournal(conf.journalFile)
         with _journal_lock:
             _syncobj.createJournal = lambda _path: self.journal
-            super().__init__(self_addr, peers, conf)
+            super().__init__(self_addr, peers, conf, transportClass=HardenedTCPTransport)
         self._last_sent: tuple[int, int] = (0, 0)
         # pysyncobj only wakes its tick thread on new commands when not batching; we batch.
         self._notifier = PipeNotifier(self._poller)

@@ -25,6 +25,7 @@ from minik8s.store import Store
 from .journal import read_entries
 from .member import RaftMember
 from .snapshot import make_serializers, read_header
+from .transport import PeerLimits
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class ConsensusSettings:
     election_timeout: tuple[float, float] = (0.35, 1.0)
     leader_fallback_seconds: float = 5.0
     attempt_timeout: float = 2.0  # wait this long for one proposal before re-proposing it
+    peer_limits: PeerLimits = PeerLimits()  # what one Raft peer connection may cost (frames, handshakes)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +110,9 @@ class Consensus:
 
     def start(self) -> None:
         """Check the data directory, then join the cluster."""
+        if not self.settings.cluster_secret:
+            raise ValueError("a cluster secret is required: Raft peers authenticate with it (without one, "
+                             "anyone who reaches the Raft port could run code in this member)")
         os.makedirs(self.settings.raft_dir, exist_ok=True)
         check_startup(self.settings, self.store)
         serializer, deserializer = make_serializers(self.store, before=self._flush)
@@ -133,7 +138,7 @@ class Consensus:
             onStateChanged=self._log_role,
             **s.extra,
         )
-        self._member = RaftMember(s.raft_addr, list(s.peers), conf, self.store)
+        self._member = RaftMember(s.raft_addr, list(s.peers), conf, self.store, peer_limits=s.peer_limits)
 
     def _log_role(self, old: int, new: int) -> None:
         term = self._member.raftCurrentTerm if self._member is not None else "?"
