@@ -120,7 +120,8 @@ class SystemEndpoints:
 
 
 def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users: dict[str, User],
-               body_limit: int = 3 * 1024 * 1024, kubelet_token: str | None = None) -> falcon.App:
+               body_limit: int = 3 * 1024 * 1024, kubelet_token: str | None = None,
+               max_log_streams: int = 32) -> falcon.App:
     """Build the API server's WSGI app."""
     metrics = Metrics(consensus, hub)
     app = falcon.App(middleware=[MetricsMiddleware(metrics), TokenAuth(users)])
@@ -139,6 +140,7 @@ def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users
     app.add_route("/metrics", system, suffix="metrics")
     register_discovery(app)
     register_openapi(app)
-    app.add_sink(ResourceSink(registry, hub, body_limit=body_limit, kubelet_token=kubelet_token),
+    app.add_sink(ResourceSink(registry, hub, body_limit=body_limit, kubelet_token=kubelet_token,
+                              max_log_streams=max_log_streams),
                  prefix=r"^/apis?/")
     return app

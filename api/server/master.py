@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import socket
 import threading
@@ -55,12 +56,27 @@ class MasterSettings:
     api_threads: int = 256
     max_watches: int = 224
     body_limit: int = 3 * 1024 * 1024
+    max_connections: int = 4096  # open client connections (idle ones included); more wait to be accepted
+    max_log_streams: int = 32  # concurrent pods/log streams; more get 429
     log_compaction_entries: int = 5000
     event_window: int = 10_000
     tls_cert_file: str | None = None  # with tls_key_file: serve HTTPS (kubectl sends tokens only over TLS)
     tls_key_file: str | None = None
     kubelet_token_file: str | None = None  # presented to node agents when proxying pods/log
     internal_token: str | None = None  # accepted for this process's own controllers and scheduler
+
+
+IDLE_TIMEOUT = 90  # seconds an idle keep-alive connection stays open (kube-apiserver: 90 s)
+
+
+def raise_open_files_limit() -> None:
+    """Lift the soft limit on open files to the hard one: every connection is a file descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit from %s: %s", soft, exc)
 
 
 def _read_secret(path: str) -> str:
@@ -113,18 +129,27 @@ class Master:
         self.hub = WatchHub(self.store, max_watches=settings.max_watches)
         self.registry = Registry(self.consensus, self.store)
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
-                              body_limit=settings.body_limit, kubelet_token=kubelet_token)
+                              body_limit=settings.body_limit, kubelet_token=kubelet_token,
+                              max_log_streams=settings.max_log_streams)
         host, port = _split(settings.api_addr)
         self.tls: TlsTerminator | None = None
         if settings.tls_cert_file and settings.tls_key_file:
             backend_port = _free_loopback_port()
             self.tls = TlsTerminator(host, port, backend_port, cert_file=settings.tls_cert_file,
-                                     key_file=settings.tls_key_file)
+                                     key_file=settings.tls_key_file, max_connections=settings.max_connections)
             host, port = "127.0.0.1", backend_port
         self.internal_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        raise_open_files_limit()
         self.server = waitress.server.create_server(
-            self.app, host=host, port=port, threads=settings.api_threads, channel_timeout=3600,
-            connection_limit=max(1000, settings.max_watches * 2 + 100), ident="minik8s",
+            self.app, host=host, port=port, threads=settings.api_threads, ident="minik8s",
+            # Idle keep-alive connections are closed after IDLE_TIMEOUT (a connection with a request
+            # in progress, such as a watch, never counts as idle); poll() instead of select(),
+            # which cannot watch more than 1024 sockets.
+            channel_timeout=IDLE_TIMEOUT, cleanup_interval=10, asyncore_use_poll=True,
+            connection_limit=settings.max_connections,
+            # Read ahead one request so that a client that goes away is noticed while its request
+            # (a quiet watch, a log stream) is still running (environ["waitress.client_disconnected"]).
+            channel_request_lookahead=1,
             clear_untrusted_proxy_headers=True,
         )
         self._stopped = threading.Event()

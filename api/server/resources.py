@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +67,10 @@ def parse_path(path: str) -> Target | None:
 class ResourceSink:
     """Handles every object and collection URL."""
 
-    def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int, kubelet_token: str | None) -> None:
+    def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int, kubelet_token: str | None,
+                 max_log_streams: int = 32) -> None:
         self.registry = registry
-        self.logs = LogProxy(registry, kubelet_token)
+        self.logs = LogProxy(registry, kubelet_token, max_streams=max_log_streams)
         self.hub = hub
         self.body_limit = body_limit
         self.events = EventRecorder(registry)
@@ -83,7 +84,8 @@ class ResourceSink:
             raise errors.NotFoundError(f"the server could not find the requested resource "
                                        f"({target.rt.plural}/{target.subresource})")
         handler = getattr(self, f"_{req.method.lower()}_{'object' if target.name else 'collection'}", None)
-        if handler is None:
+        verb = _verb(req.method, target)
+        if handler is None or (verb is not None and verb not in target.rt.verbs):
             raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
         check_query_ints(req)
         handler(req, resp, target)
@@ -96,7 +98,7 @@ class ResourceSink:
         if query_bool(req, "watch"):
             self._watch(req, resp, t, label_sel, field_sel)
             return
-        self.registry.consistent_read(req.get_param("resourceVersion"))
+        self.registry.consistent_read(_read_rv(req))
         items, revision = self.registry.list(t.rt, t.namespace)
         items = [o for o in items if _matches(o, label_sel, field_sel)]
         table_version = tables.table_version(req.get_header("Accept", default=""))
@@ -148,7 +150,7 @@ class ResourceSink:
         if t.subresource == "log":
             self.logs.proxy(req, resp, t.name or "", t.namespace)
             return
-        self.registry.consistent_read(req.get_param("resourceVersion"))
+        self.registry.consistent_read(_read_rv(req))
         obj = self.registry.get(t.rt, t.name or "", t.namespace)
         if t.subresource == "scale":
             obj = _scale_of(t.rt, obj)
@@ -255,59 +257,81 @@ class ResourceSink:
 
     def _watch(self, req: falcon.Request, resp: falcon.Response, t: Target,
                label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> None:
+        # Everything the request says is checked before a slot is taken: a bad query costs no slot.
         prefix = t.rt.store_prefix(t.namespace)
-        rv_param = req.get_param("resourceVersion")
+        rv_param = req.get_param("resourceVersion") or ""
+        revision = _parse_rv(rv_param) if rv_param else 0
+        long_poll = query_bool(req, "longPoll")
+        timeout = query_int(req, "timeoutSeconds")
+        bookmarks = query_bool(req, "allowWatchBookmarks")
+        table_version = tables.table_version(req.get_header("Accept", default=""))
+        include_object = _include_object(req) if table_version else ""
+        disconnected = req.env.get("waitress.client_disconnected") or (lambda: False)
         try:
             self.hub.acquire_slot()
         except WatchCapacityError as exc:
             raise errors.TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
-        if query_bool(req, "longPoll"):
+        if long_poll:
             try:
-                self._long_poll(req, resp, prefix, rv_param, label_sel, field_sel)
+                self._long_poll(resp, prefix, revision, min(30 if timeout is None else timeout, 600),
+                                label_sel, field_sel, disconnected)
             finally:
                 self.hub.release_slot()
             return
-        timeout = query_int(req, "timeoutSeconds") or random.randint(1800, 3600)
-        bookmarks = query_bool(req, "allowWatchBookmarks")
-        resp.content_type = "application/json"
-        lines = self._stream(t, prefix, rv_param, label_sel, field_sel, timeout, bookmarks)
-        table_version = tables.table_version(req.get_header("Accept", default=""))
-        if table_version:
-            lines = _as_table_events(t.rt, lines, _include_object(req), table_version)
-        resp.stream = lines
-
-    def _stream(self, t: Target, prefix: str, rv_param: str | None, label_sel: selectors.LabelSelector,
-                field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool) -> Iterator[bytes]:
+        watch = _Watch(self.hub.release_slot)  # from here on, the slot is released by watch.close() alone
         try:
-            deadline = time.monotonic() + timeout
-            if rv_param in (None, "", "0"):
-                items, revision = self.registry.list(t.rt, t.namespace)
-                for obj in items:
-                    if _matches(obj, label_sel, field_sel):
-                        yield _line("ADDED", obj)
-            else:
-                revision = _parse_rv(rv_param)
-            while time.monotonic() < deadline:
-                try:
-                    events, revision_read = self.hub.events_after(revision)
-                except CompactedError as exc:
-                    yield _line("ERROR", _expired(exc))
-                    return
-                for cached in events:
-                    line = _watch_line(cached, prefix, label_sel, field_sel)
-                    if line is not None:
-                        yield line + b"\n"
-                revision = revision_read
-                if self.hub.wait_beyond(revision, deadline) <= revision and bookmarks:
-                    yield _line("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
-                                             "metadata": {"resourceVersion": str(revision)}})
-        finally:
-            self.hub.release_slot()
+            lines = self._stream(t, prefix, rv_param, revision, label_sel, field_sel,
+                                 timeout or random.randint(1800, 3600), bookmarks, disconnected)
+            if table_version:
+                lines = _as_table_events(t.rt, lines, include_object, table_version)
+            watch.lines = lines
+            resp.content_type = "application/json"
+            resp.stream = watch
+        except BaseException:
+            watch.close()
+            raise
 
-    def _long_poll(self, req: falcon.Request, resp: falcon.Response, prefix: str, rv_param: str | None,
-                   label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> None:
-        revision = _parse_rv(rv_param or "0")
-        timeout = min(query_int(req, "timeoutSeconds", 30) or 0, 600)
+    def _stream(self, t: Target, prefix: str, rv_param: str, revision: int, label_sel: selectors.LabelSelector,
+                field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool,
+                disconnected: Callable[[], bool]) -> Iterator[bytes]:
+        deadline = time.monotonic() + timeout
+        yield b""  # sends the status line and headers now, as kube-apiserver does, not with the first event
+        if rv_param in ("", "0"):
+            items, revision = self.registry.list(t.rt, t.namespace)
+            for obj in items:
+                if _matches(obj, label_sel, field_sel):
+                    yield _line("ADDED", obj)
+        while time.monotonic() < deadline:
+            try:
+                events, revision_read = self.hub.events_after(revision)
+            except CompactedError as exc:
+                yield _line("ERROR", _expired(exc))
+                return
+            for cached in events:
+                line = _watch_line(cached, prefix, label_sel, field_sel)
+                if line is not None:
+                    yield line + b"\n"
+            revision = revision_read
+            woke = self._wait(revision, deadline, disconnected)
+            if woke is None:
+                return  # the client went away: end now, freeing the thread and the slot
+            if woke <= revision and bookmarks and time.monotonic() >= deadline:
+                yield _line("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
+                                         "metadata": {"resourceVersion": str(revision)}})
+
+    def _wait(self, revision: int, deadline: float, disconnected: Callable[[], bool]) -> int | None:
+        """Wait for a revision past `revision` until `deadline`, looking every `DISCONNECT_CHECK`
+        seconds whether the client is still there; None when it is gone."""
+        while True:
+            woke = self.hub.wait_beyond(revision, min(deadline, time.monotonic() + DISCONNECT_CHECK))
+            if disconnected():
+                return None
+            if woke > revision or time.monotonic() >= deadline:
+                return woke
+
+    def _long_poll(self, resp: falcon.Response, prefix: str, revision: int, timeout: int,
+                   label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector,
+                   disconnected: Callable[[], bool]) -> None:
         deadline = time.monotonic() + timeout
         lines: list[bytes] = []
         while True:
@@ -319,11 +343,60 @@ class ResourceSink:
             revision = revision_read
             if lines or time.monotonic() >= deadline:
                 break
-            self.hub.wait_beyond(revision, deadline)
+            if self._wait(revision, deadline, disconnected) is None:
+                break
         resp.set_header("X-Minik8s-Revision", str(revision))
         resp.content_type = "application/json"
         resp.data = (b'{"kind":"WatchEventList","apiVersion":"minik8s.io/v1","metadata":{"resourceVersion":"'
                      + str(revision).encode() + b'"},"items":[' + b",".join(lines) + b"]}")
+
+
+DISCONNECT_CHECK = 1.0  # seconds between two looks whether a quiet watch's client is still connected
+
+
+class _Watch:
+    """The body of a streaming watch. The WSGI server calls `close()` when the response ends, also
+    when it never iterated it (a generator's `finally` would not run then): the slot is released
+    there, exactly once."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self.lines: Iterator[bytes] = iter(())
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.lines)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.lines, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
+_VERBS = {("GET", True): "get", ("GET", False): "list", ("POST", False): "create", ("PUT", True): "update",
+          ("PATCH", True): "patch", ("DELETE", True): "delete", ("DELETE", False): "deletecollection"}
+
+
+def _verb(method: str, target: Target) -> str | None:
+    """The Kubernetes verb of a request on a resource (None for subresources and other methods)."""
+    if target.subresource is not None:
+        return None
+    return _VERBS.get((method, target.name is not None))
+
+
+def _read_rv(req: falcon.Request) -> str | None:
+    """The `resourceVersion` of a get or list: absent, or a non-negative integer (400 otherwise)."""
+    raw = req.get_param("resourceVersion")
+    if raw:
+        _parse_rv(raw)
+    return raw
 
 
 def _include_object(req: falcon.Request) -> str:
@@ -344,6 +417,9 @@ def _as_table_events(rt: ResourceType, lines: Iterator[bytes], include_object: s
     first = True
     try:
         for line in lines:
+            if not line:
+                yield line  # the headers-now chunk
+                continue
             event = json.loads(line)
             if event["type"] in ("ERROR",):
                 yield line
@@ -351,16 +427,16 @@ def _as_table_events(rt: ResourceType, lines: Iterator[bytes], include_object: s
             table_event = tables.table_event(rt, event["type"], event["object"], include_object=include_object,
                                              first=first, version=version)
             first = False
-            yield json.dumps(table_event, separators=(",", ":")).encode() + b"\n"
+            yield json.dumps(table_event, separators=(",", ":"), allow_nan=False).encode() + b"\n"
     finally:
         lines.close()  # type: ignore[attr-defined]
 
 
 def _parse_rv(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.BadRequestError(f"resourceVersion must be an integer, got {raw!r}") from None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        raise errors.BadRequestError(f"resourceVersion: Invalid value: {raw[:64]!r}: must be a non-negative "
+                                     "integer (a resourceVersion from a list, get or watch)")
+    return int(raw)
 
 
 def _expired(exc: CompactedError) -> Obj:
@@ -368,7 +444,7 @@ def _expired(exc: CompactedError) -> Obj:
 
 
 def _line(event_type: str, obj: Obj) -> bytes:
-    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
 def _watch_line(cached: CachedEvent, prefix: str, label_sel: selectors.LabelSelector,

@@ -35,8 +35,11 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 class TlsTerminator:
     """Serves TLS on (host, port) and forwards every connection to a loopback port."""
 
-    def __init__(self, host: str, port: int, backend_port: int, *, cert_file: str, key_file: str) -> None:
+    def __init__(self, host: str, port: int, backend_port: int, *, cert_file: str, key_file: str,
+                 max_connections: int = 4096) -> None:
         self._host, self._port, self._backend = host, port, backend_port
+        self._max_connections = max_connections
+        self._open = 0
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(cert_file, key_file)
         self._loop = asyncio.new_event_loop()
@@ -51,13 +54,21 @@ class TlsTerminator:
         self._thread.start()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", self._backend)
-        except OSError as exc:
-            log.warning("TLS front: backend %s unavailable: %s", self._backend, exc)
+        if self._open >= self._max_connections:  # the backend would refuse it too: fail fast
             client_writer.close()
             return
-        await asyncio.gather(_pipe(client_reader, backend_writer), _pipe(backend_reader, client_writer))
+        self._open += 1
+        try:
+            try:
+                backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", self._backend)
+            except OSError as exc:
+                log.warning("TLS front: backend %s unavailable: %s", self._backend, exc)
+                client_writer.close()
+                return
+            # Either side ending ends both: the backend (waitress) then sees the client go away.
+            await asyncio.gather(_pipe(client_reader, backend_writer), _pipe(backend_reader, client_writer))
+        finally:
+            self._open -= 1
 
     def stop(self) -> None:
         """Stop accepting and end the loop thread."""

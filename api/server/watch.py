@@ -109,7 +109,7 @@ class WatchHub:
             hit = self._ring.get(event.revision)
         if hit is not None:
             return hit
-        line = json.dumps({"type": event.type, "object": event.object}, separators=(",", ":")).encode()
+        line = json.dumps({"type": event.type, "object": event.object}, separators=(",", ":"), allow_nan=False).encode()
         cached = CachedEvent(event, line)
         with self._ring_lock:
             newest = next(reversed(self._ring)) if self._ring else None
