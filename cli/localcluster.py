@@ -26,6 +26,7 @@ import typer
 
 from minik8s.api.certs import ensure_serving_certs
 from minik8s.api.kubeconfig import write_kubeconfig
+from minik8s.api.secretfiles import create_private_once, ensure_private_dir, open_private_append, write_private
 
 from . import hosts as hostnet
 
@@ -39,10 +40,8 @@ def _free_port() -> int:
 
 
 def _secret_file(path: Path, content: str) -> Path:
-    if not path.exists():
-        path.write_text(content)
-        path.chmod(0o600)
-    return path
+    """A secret file created once, 0600 from the start (an existing one is made 0600)."""
+    return create_private_once(path, content)
 
 
 def _interrupt(*_: object) -> None:
@@ -51,7 +50,7 @@ def _interrupt(*_: object) -> None:
 
 
 def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_private_append(log_path), "ab") as log:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -78,15 +77,19 @@ class LocalCluster:
         self.state: dict[str, Any] = {"up_pid": os.getpid(), "pids": [], "hosts": [], "node_dirs": []}
 
     def save(self) -> None:
-        (self.root / STATE).write_text(json.dumps(self.state))
+        write_private(self.root / STATE, json.dumps(self.state))  # pids, names, argv: never a token
 
     def start(self, *, masters: int, nodes: int, runtime: str, api_port: int, grace: float, eviction: float) -> str:
         """Start it all; returns the kubeconfig path."""
         root = self.root
-        root.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(root)
         token = secrets.token_hex(16)
         token_file = _secret_file(root / "tokens.csv", f'{token},admin,admin,"system:masters"\n')
         token = token_file.read_text().split(",", 1)[0]
+        # the node agents read the API token from a file: a command line is visible to every local user
+        node_token_file = create_private_once(root / "node-token", token + "\n")
+        if node_token_file.read_text().strip() != token:  # tokens.csv was replaced by hand
+            write_private(node_token_file, token + "\n")
         secret_file = _secret_file(root / "cluster-secret", secrets.token_hex(24) + "\n")
         kubelet_token_file = _secret_file(root / "kubelet-token", secrets.token_hex(24) + "\n")
         in_namespaces = nodes > 0 and runtime == "process"
@@ -123,7 +126,7 @@ class LocalCluster:
             node_dir = root / name
             self.state["node_dirs"].append(str(node_dir))
             argv = [sys.executable, "-m", "minik8s.cli.main", "node", "--name", name, "--data-dir", str(node_dir),
-                    "--server", ",".join(urls), "--token", token, "--ca-file", ca,
+                    "--server", ",".join(urls), "--token-file", str(node_token_file), "--ca-file", ca,
                     "--kubelet-token-file", str(kubelet_token_file), "--runtime", runtime,
                     "--renew-seconds", str(renew), "--lease-seconds", str(int(max(grace, 4)))]
             if hosts:
