@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,10 +94,13 @@ class LocalCluster:
         secret_file = _secret_file(root / "cluster-secret", secrets.token_hex(24) + "\n")
         kubelet_token_file = _secret_file(root / "kubelet-token", secrets.token_hex(24) + "\n")
         in_namespaces = nodes > 0 and runtime == "process"
-        net = hostnet.HostNet.for_cluster(str(root))
-        api_host = net.gateway if in_namespaces else "127.0.0.1"
-        certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost", net.gateway])
-        hosts = hostnet.create_hosts([f"node-{i}" for i in range(nodes)], net) if in_namespaces else []
+        with hostnet.network_lock():  # another `up` may be choosing a subnet right now
+            net = hostnet.HostNet.choose(str(root))
+            self.state["net"] = net.to_json()
+            self.save()
+            api_host = net.gateway if in_namespaces else "127.0.0.1"
+            certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost", net.gateway])
+            hosts = hostnet.create_hosts([f"node-{i}" for i in range(nodes)], net) if in_namespaces else []
         self.state["hosts"] = [h.__dict__ for h in hosts]
         self.save()
 
@@ -128,6 +132,7 @@ class LocalCluster:
             argv = [sys.executable, "-m", "minik8s.cli.main", "node", "--name", name, "--data-dir", str(node_dir),
                     "--server", ",".join(urls), "--token-file", str(node_token_file), "--ca-file", ca,
                     "--kubelet-token-file", str(kubelet_token_file), "--runtime", runtime,
+                    "--cgroup-parent", net.cgroup_parent(name),
                     "--renew-seconds", str(renew), "--lease-seconds", str(int(max(grace, 4)))]
             if hosts:
                 argv = hostnet.command_in(hosts[i], [*argv, "--node-ip", hosts[i].ip])
@@ -154,15 +159,28 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop agents, remove their pods, stop masters, delete namespaces and cgroups."""
+        net = self._net()
         _terminate(self.state.get("node_pids", []) + _pids_of(self.state.get("node_argv", [])))
         for node_dir in self.state.get("node_dirs", []):
-            _remove_pods(node_dir)
+            _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
         _terminate(self.state.get("pids", []))
         if self.state.get("hosts"):
-            hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]],
-                                 hostnet.HostNet.for_cluster(str(self.root)))
-        _remove_cgroups("minik8s")
+            hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]], net)
+        # only this cluster's cgroups: other clusters on this machine have nodes of the same names
+        if net.cluster_id:
+            _remove_cgroups(net.cgroup_root)
+        else:  # recorded before clusters had ids: the cgroups of its own nodes
+            for node_dir in self.state.get("node_dirs", []):
+                _remove_cgroups(net.cgroup_parent(os.path.basename(node_dir)))
+        _remove_cgroups("minik8s", only_if_empty=True)
         (self.root / STATE).unlink(missing_ok=True)
+
+    def _net(self) -> hostnet.HostNet:
+        """The hosts network `start` chose (recorded in the state), else the data dir's."""
+        try:
+            return hostnet.HostNet.from_json(self.state["net"])
+        except (KeyError, ValueError, TypeError):
+            return hostnet.HostNet.for_cluster(str(self.root))
 
 
 def _pids_of(argvs: list[list[str]]) -> list[int]:
@@ -216,24 +234,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _remove_pods(node_dir: str) -> None:
+def _remove_pods(node_dir: str, cgroup_parent: str) -> None:
     """Stop and remove every sandbox a node's process runtime left running."""
     runtime_dir = os.path.join(node_dir, "runtime")
     if not os.path.isdir(runtime_dir):
         return
     from minik8s.node.runtime.process import ProcessRuntime
 
-    runtime = ProcessRuntime(runtime_dir, cgroup_parent=f"minik8s/{os.path.basename(node_dir)}")
+    runtime = ProcessRuntime(runtime_dir, cgroup_parent=cgroup_parent)
     for sandbox in runtime.list_sandboxes():
         runtime.stop_pod_sandbox(sandbox.id)
         runtime.remove_pod_sandbox(sandbox.id)
 
 
-def _remove_cgroups(parent: str) -> None:
+def _remove_cgroups(parent: str, *, only_if_empty: bool = False) -> None:
+    """Remove the (empty) cgroup `parent` and the empty cgroups below it, in every hierarchy."""
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         top = hierarchy / parent
         if top.is_dir():
-            for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            for path in [] if only_if_empty else sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
                 if path.is_dir():
                     try:
                         path.rmdir()
@@ -243,6 +262,18 @@ def _remove_cgroups(parent: str) -> None:
                 top.rmdir()
             except OSError:
                 pass
+
+
+def minik8s_command() -> str:
+    """How to run this `minik8s` from a shell: `minik8s` when that is on PATH, else its full path
+    (the virtualenv's bin directory, which `scripts/install.sh` does not add to PATH)."""
+    beside = Path(sys.executable).parent / "minik8s"
+    on_path = shutil.which("minik8s")
+    if on_path and (not beside.exists() or Path(on_path).resolve() == beside.resolve()):
+        return "minik8s"
+    if beside.exists():
+        return str(beside)
+    return f"{sys.executable} -m minik8s.cli.main"
 
 
 def up(
@@ -267,8 +298,12 @@ def up(
         typer.echo(f"starting {masters} master(s) and {nodes} node(s) in {cluster.root} ...")
         kubeconfig = cluster.start(masters=masters, nodes=nodes, runtime=runtime, api_port=api_port,
                                    grace=node_monitor_grace_period, eviction=pod_eviction_timeout)
-        typer.echo(f"cluster ready\n  export KUBECONFIG={kubeconfig}\n  minik8s get nodes       # or: kubectl get nodes\n"
-                   f"logs: {cluster.root}/*.log; Ctrl-C (or minik8s down --data-dir {cluster.root}) stops it")
+        cmd = minik8s_command()
+        examples = Path(__file__).resolve().parents[1] / "examples"
+        try_examples = f"  {cmd} apply -f {examples}/pod-http-server.yaml\n" if examples.is_dir() else ""
+        typer.echo(f"cluster ready\n  export KUBECONFIG={kubeconfig}\n  {cmd} get nodes       # or: kubectl get nodes\n"
+                   f"{try_examples}"
+                   f"logs: {cluster.root}/*.log; Ctrl-C (or {cmd} down --data-dir {cluster.root}) stops it")
         while cluster.alive():
             time.sleep(0.5)
         typer.echo("error: a master exited; stopping the cluster", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -16,7 +17,13 @@ from minik8s.api.secretfiles import ensure_private_dir, warn_if_exposed
 RUNTIMES = ("auto", "process", "docker")
 
 
-def _pick_runtime(kind: str, data_dir: str, name: str):  # noqa: ANN202 (returns a Runtime)
+def default_cgroup_parent(name: str, data_dir: str) -> str:
+    """`minik8s/<name>-<hash of the data dir>`: node names repeat across clusters on one machine."""
+    digest = hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:8]
+    return f"minik8s/{name}-{digest}"
+
+
+def _pick_runtime(kind: str, data_dir: str, cgroup_parent: str):  # noqa: ANN202 (returns a Runtime)
     """The runtime asked for; `auto` takes docker when a daemon answers, else process."""
     if kind in ("auto", "docker"):
         try:
@@ -32,7 +39,7 @@ def _pick_runtime(kind: str, data_dir: str, name: str):  # noqa: ANN202 (returns
                 raise typer.BadParameter(f"--runtime docker: no Docker engine answers ({exc})") from None
     from minik8s.node.runtime.process import ProcessRuntime
 
-    return ProcessRuntime(os.path.join(data_dir, "runtime"), cgroup_parent=f"minik8s/{name}")
+    return ProcessRuntime(os.path.join(data_dir, "runtime"), cgroup_parent=cgroup_parent)
 
 
 def _api_token(token: str, token_file: str) -> str:
@@ -68,6 +75,8 @@ def node(
     http_port: int = typer.Option(10250, help="Port of the logs endpoint the API server proxies to."),
     kubelet_token_file: str = typer.Option(..., help="Token the masters present to this node's endpoint."),
     runtime: str = typer.Option("auto", help="auto, process or docker."),
+    cgroup_parent: str = typer.Option("", help="Cgroup (below each hierarchy) of this node's pods, unique per "
+                                               "node on this machine (default: minik8s/<name>-<data dir hash>)."),
     lease_seconds: int = typer.Option(40, help="Node Lease duration."),
     renew_seconds: float = typer.Option(10.0, help="How often the Lease is renewed."),
     cpu: str = typer.Option("", help="Advertised cpu capacity (default: this machine's)."),
@@ -88,7 +97,10 @@ def node(
     token = _api_token(token, token_file)
     warn_if_exposed(kubelet_token_file, "--kubelet-token-file:", logging.getLogger("minik8s.node"))
     ensure_private_dir(data_dir)
-    chosen = _pick_runtime(runtime, data_dir, name)
+    cgroup_parent = cgroup_parent.strip("/") or default_cgroup_parent(name, data_dir)
+    if any(part in ("", ".", "..") for part in cgroup_parent.split("/")):
+        raise typer.BadParameter(f"--cgroup-parent {cgroup_parent!r}: a relative path like minik8s/node-0")
+    chosen = _pick_runtime(runtime, data_dir, cgroup_parent)
     client = ApiClient(server, token=token, ca_file=ca_file or None)
     agent = NodeAgent(client, chosen, AgentSettings(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
