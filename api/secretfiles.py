@@ -67,8 +67,10 @@ def create_private_once(path: str | os.PathLike[str], content: str | bytes) -> P
 
 
 def open_private_append(path: str | os.PathLike[str]) -> int:
-    """An O_APPEND descriptor on `path`, created 0600 (logs of processes that may print secrets)."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    """An O_APPEND descriptor on `path`, 0600 (logs of processes that may print secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # a log created before logs were private
+    return fd
 
 
 def exposure(path: str | os.PathLike[str]) -> str | None:

@@ -13,7 +13,9 @@ import pytest
 import typer
 
 from minik8s.api import kubeconfig
-from minik8s.api.secretfiles import create_private_once, ensure_private_dir, exposure, write_private
+from minik8s.api.secretfiles import (
+    create_private_once, ensure_private_dir, exposure, open_private_append, write_private,
+)
 from minik8s.cli import node as node_cli
 
 
@@ -42,6 +44,11 @@ def test_files_are_private_from_creation_whatever_the_umask(tmp_path: Path, loos
     replaced.chmod(0o644)
     assert _mode(write_private(replaced, "new")) == 0o600 and replaced.read_text() == "new"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    log = tmp_path / "old.log"
+    log.write_text("before\n")
+    log.chmod(0o644)
+    os.close(open_private_append(log))
+    assert _mode(log) == 0o600 and log.read_text() == "before\n"
 
 
 def test_dirs_are_made_0700(tmp_path: Path, loose_umask) -> None:
