@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from .secretfiles import ensure_private_dir, write_private
+
 
 @dataclass(frozen=True)
 class ServingCerts:
@@ -32,17 +34,39 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+
+
+def _covers(cert_file: Path, hosts: list[str]) -> bool:
+    """Whether the certificate names every one of `hosts` (IPs or DNS names)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    have = {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} | set(names.get_values_for_type(x509.DNSName))
+    wanted = set()
+    for host in hosts:
+        try:
+            wanted.add(str(ipaddress.ip_address(host)))
+        except ValueError:
+            wanted.add(host)
+    return wanted <= have
 
 
 def ensure_serving_certs(directory: Path, hosts: list[str], *, days: int = 3650) -> ServingCerts:
-    """Create (once) a CA and a server certificate valid for `hosts` (IPs or DNS names) in `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Create (once, and again when `hosts` changed) a CA and a server certificate valid for `hosts`
+    (IPs or DNS names) in `directory`."""
+    ensure_private_dir(directory)
     certs = ServingCerts(directory / "ca.crt", directory / "apiserver.crt", directory / "apiserver.key")
-    if certs.ca_file.exists() and certs.cert_file.exists() and certs.key_file.exists():
+    if certs.ca_file.exists() and certs.cert_file.exists() and certs.key_file.exists() \
+            and _covers(certs.cert_file, hosts):
+        if certs.key_file.stat().st_mode & 0o077:  # a key written before keys were created private
+            certs.key_file.chmod(0o600)
         return certs
+    # new, or the addresses changed (a cluster's hosts network moved to another subnet): a new CA
+    # and certificate (the CA key is not kept; `up` writes the new CA into the kubeconfig)
     now = datetime.datetime.now(datetime.timezone.utc)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from minik8s.api import errors, kinds
 from minik8s.api.kinds import ResourceType
@@ -82,12 +84,55 @@ def _parse_servers(servers: list[str] | str) -> list[str]:
     return parsed
 
 
+def _reason(exc: requests.RequestException) -> Any:
+    cause = exc.args[0] if exc.args else None
+    return getattr(cause, "reason", None)
+
+
+def _handshake_tls_error(reason: Any) -> ssl.SSLError | None:
+    """The TLS error of a handshake that failed (certificate not trusted, peer not speaking TLS)."""
+    if not isinstance(reason, Urllib3SSLError):
+        return None
+    inner = reason.args[0] if reason.args else None
+    if isinstance(inner, ssl.SSLCertVerificationError) or (
+            isinstance(inner, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(inner)):
+        return inner
+    return None
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the connection could not be opened, so the server never saw the request."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
-    cause = exc.args[0] if exc.args else None
-    return isinstance(getattr(cause, "reason", None), (NewConnectionError, ConnectTimeoutError))
+    reason = _reason(exc)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError)) or _handshake_tls_error(reason) is not None
+
+
+def connect_failure(exc: requests.RequestException) -> str | None:
+    """Why no connection to a server could be set up, in a few words (`connection refused`, `TLS:
+    ...`), or None when the failure came later (a read timeout, a dropped stream)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    reason = _reason(exc)
+    if isinstance(reason, NameResolutionError):
+        return "host name not found"
+    if isinstance(reason, NewConnectionError):  # (a subclass of ConnectTimeoutError)
+        cause = reason.__cause__ or reason.__context__
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, TimeoutError) or not isinstance(cause, OSError) or not cause.strerror:
+            return "connection timed out" if isinstance(cause, TimeoutError) else "cannot open a connection"
+        return cause.strerror.lower()
+    if isinstance(reason, ConnectTimeoutError):
+        return "connection timed out"
+    tls = _handshake_tls_error(reason)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        return f"TLS: the server's certificate is not signed by the cluster's CA ({tls.verify_message})"
+    if tls is not None:
+        return "TLS: the server does not speak TLS"
+    if isinstance(reason, Urllib3SSLError) or isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error ({reason or exc})"
+    return None
 
 
 def _is_transport_error(exc: requests.RequestException) -> bool:
@@ -203,6 +248,8 @@ class ApiClient:
         data = _encode_body(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         tried: list[str] = []
+        connect_failures: list[tuple[str, str]] = []  # (server, why) while every server failed to connect
+        only_connect_failures = True
         last_exc: Exception | None = None
         start = self._preferred
         for offset in range(len(self._servers)):
@@ -223,17 +270,22 @@ class ApiClient:
                     ) from exc
                 log.debug("%s %s%s failed: %s", method, server, path, exc)
                 tried.append(f"{server} ({type(exc).__name__})")
+                why = connect_failure(exc)
+                connect_failures.append((server, why or type(exc).__name__))
+                only_connect_failures = only_connect_failures and why is not None
                 last_exc = exc
                 continue
             if resp.status_code == 503:
                 tried.append(f"{server} ({_status_message(resp)})")
+                only_connect_failures = False
                 resp.close()
                 continue
             self._preferred = index
             return self._result(resp, stream)
-        raise errors.ServiceUnavailableError(
-            f"no API server could serve {method} {path}; tried {', '.join(tried)}"
-        ) from last_exc
+        err = errors.ServiceUnavailableError(f"no API server could serve {method} {path}; tried {', '.join(tried)}")
+        # no server could even be connected to: the CLI says "cannot connect to the cluster at ..."
+        err.connect_failures = connect_failures if only_connect_failures else []  # type: ignore[attr-defined]
+        raise err from last_exc
 
     @staticmethod
     def _result(resp: requests.Response, stream: bool) -> Any:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .secretfiles import write_private
 
 SERVERS_EXTENSION = "minik8s.io/servers"
 SERVER_ENV = "MINIK8S_SERVER"
@@ -110,10 +113,37 @@ def _cluster_ca(cluster: dict[str, Any], path: Any) -> str | None:
         pem = base64.b64decode(data)
     except ValueError as exc:
         raise ValueError(f"kubeconfig {path}: certificate-authority-data is not base64") from exc
-    ca_path = Path(tempfile.gettempdir()) / f"minik8s-ca-{hashlib.sha256(pem).hexdigest()[:16]}.crt"
-    if not ca_path.exists():
-        ca_path.write_bytes(pem)
+    ca_path = _private_temp_dir() / f"minik8s-ca-{hashlib.sha256(pem).hexdigest()[:16]}.crt"
+    try:
+        current = ca_path.read_bytes()
+    except OSError:
+        current = None
+    if current != pem:
+        write_private(ca_path, pem)
     return str(ca_path)
+
+
+def _private_temp_dir() -> Path:
+    """A 0700 directory of this user under the temp dir for the CA files of kubeconfigs.
+
+    Not the shared temp dir itself: another local user could plant a CA of their own there
+    under the name we would look for, and every later connection would trust it.
+    """
+    base = Path(tempfile.gettempdir()) / f"minik8s-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(base)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not stat.S_IMODE(info.st_mode) & 0o077:
+        return base
+    global _FALLBACK_DIR
+    if _FALLBACK_DIR is None:  # someone else holds the name: a fresh private dir for this process
+        _FALLBACK_DIR = Path(tempfile.mkdtemp(prefix="minik8s-"))
+    return _FALLBACK_DIR
+
+
+_FALLBACK_DIR: Path | None = None
 
 
 def resolve_client_config(server: str | None, token: str | None, kubeconfig: str | None) -> ClientConfig:
@@ -189,11 +219,4 @@ def _user_token(config: dict[str, Any], user_name: str | None, path: Any) -> str
 def _write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600 (the file holds a credential)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_private(path, text)

@@ -4,7 +4,8 @@ Each verb connects with `--server/--token/--kubeconfig` (flags > environment > k
 `minik8s.api.kubeconfig`) through an `ApiClient` that fails over between masters. Output comes
 from `minik8s.cli.printers`, manifests from `minik8s.cli.manifests`. Every mistake a user can
 make ends as one line on stderr and exit status 1, never a traceback (`_one_line_errors`):
-`Error from server (NotFound): pods "x" not found`, `error: cannot reach any server (...)`.
+`Error from server (NotFound): pods "x" not found`, `error: cannot connect to the cluster at URL: connection
+refused - ...`.
 
 `register(app)` adds the verbs to the main `minik8s` Typer app; this module's own `app` carries
 them too, so the verbs can be run and tested alone.
@@ -68,8 +69,23 @@ def _unreachable(err: errors.ApiError) -> bool:
     return isinstance(err, errors.ServiceUnavailableError) and isinstance(err.__cause__, requests.RequestException)
 
 
+def connect_error_line(failures: list[tuple[str, str]]) -> str:
+    """`error: cannot connect to the cluster at URL[, URL]: why` and what to check, one line."""
+    urls = ", ".join(server for server, _ in failures)
+    reasons = list(dict.fromkeys(why for _, why in failures))
+    why = reasons[0] if len(reasons) == 1 else "; ".join(f"{server}: {w}" for server, w in failures)
+    if any(w.startswith("TLS") for w in reasons):
+        hint = "is the cluster running, and is this kubeconfig for the cluster at that address?"
+    else:
+        hint = "is the cluster running? (`minik8s up` starts one)"
+    return f"error: cannot connect to the cluster at {urls}: {why} - {hint}"
+
+
 def error_line(err: errors.ApiError, context: str = "") -> str:
     """The one line kubectl prints for a failed request."""
+    failures = getattr(err, "connect_failures", None)
+    if failures and _unreachable(err):
+        return connect_error_line(failures)
     if _unreachable(err):
         tried = err.message.partition("; tried ")[2] or err.message
         return f"error: cannot reach any server ({tried})"
@@ -562,6 +578,52 @@ def logs(
             stream.close()
 
 
+# -- version ---------------------------------------------------------------------------------
+
+
+def client_version() -> Obj:
+    """This `minik8s` command's version (the installed package's)."""
+    import importlib.metadata
+    import platform
+
+    try:
+        number = importlib.metadata.version("minik8s")
+    except importlib.metadata.PackageNotFoundError:
+        number = "0.0.0+unknown"
+    return {"minik8sVersion": number, "gitVersion": f"v{number}", "pythonVersion": platform.python_version(),
+            "platform": f"{platform.system().lower()}/{platform.machine()}"}
+
+
+def version(
+    client_only: Annotated[bool, typer.Option("--client", help="Only the client version (no server needed).")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="json or yaml (default: one line each).")] = "",
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Print the client version and, when the cluster answers, the server's (like `kubectl version`)."""
+    if output not in ("", "json", "yaml"):
+        _fail(f"error: --output must be json or yaml, not {output!r}")
+    versions: Obj = {"clientVersion": client_version()}
+    failure = None
+    if not client_only:
+        try:
+            with connect(server, token, kubeconfig) as client:
+                versions["serverVersion"] = client.request("GET", "/version")
+        except errors.ApiError as err:
+            failure = error_line(err)
+        except CliError as err:
+            failure = f"error: {err}"
+    if output:
+        typer.echo(printers.to_json(versions) if output == "json" else printers.to_yaml(versions).rstrip("\n"))
+    else:
+        typer.echo(f"Client Version: {versions['clientVersion']['gitVersion']}")
+        if "serverVersion" in versions:
+            typer.echo(f"Server Version: {versions['serverVersion'].get('gitVersion', UNKNOWN)}")
+    if failure:
+        _fail(failure)
+
+
 # -- registration ----------------------------------------------------------------------------
 
 cluster_app = typer.Typer(help="Inspect the masters of the cluster.", no_args_is_help=True)
@@ -573,6 +635,7 @@ _VERBS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("describe", describe),
     ("delete", delete),
     ("logs", logs),
+    ("version", version),
 )
 
 

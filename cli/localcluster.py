@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ import typer
 
 from minik8s.api.certs import ensure_serving_certs
 from minik8s.api.kubeconfig import write_kubeconfig
+from minik8s.api.secretfiles import create_private_once, ensure_private_dir, open_private_append, write_private
 
 from . import hosts as hostnet
 
@@ -39,10 +41,8 @@ def _free_port() -> int:
 
 
 def _secret_file(path: Path, content: str) -> Path:
-    if not path.exists():
-        path.write_text(content)
-        path.chmod(0o600)
-    return path
+    """A secret file created once, 0600 from the start (an existing one is made 0600)."""
+    return create_private_once(path, content)
 
 
 def _interrupt(*_: object) -> None:
@@ -51,7 +51,7 @@ def _interrupt(*_: object) -> None:
 
 
 def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_private_append(log_path), "ab") as log:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -78,22 +78,29 @@ class LocalCluster:
         self.state: dict[str, Any] = {"up_pid": os.getpid(), "pids": [], "hosts": [], "node_dirs": []}
 
     def save(self) -> None:
-        (self.root / STATE).write_text(json.dumps(self.state))
+        write_private(self.root / STATE, json.dumps(self.state))  # pids, names, argv: never a token
 
     def start(self, *, masters: int, nodes: int, runtime: str, api_port: int, grace: float, eviction: float) -> str:
         """Start it all; returns the kubeconfig path."""
         root = self.root
-        root.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(root)
         token = secrets.token_hex(16)
         token_file = _secret_file(root / "tokens.csv", f'{token},admin,admin,"system:masters"\n')
         token = token_file.read_text().split(",", 1)[0]
+        # the node agents read the API token from a file: a command line is visible to every local user
+        node_token_file = create_private_once(root / "node-token", token + "\n")
+        if node_token_file.read_text().strip() != token:  # tokens.csv was replaced by hand
+            write_private(node_token_file, token + "\n")
         secret_file = _secret_file(root / "cluster-secret", secrets.token_hex(24) + "\n")
         kubelet_token_file = _secret_file(root / "kubelet-token", secrets.token_hex(24) + "\n")
         in_namespaces = nodes > 0 and runtime == "process"
-        net = hostnet.HostNet.for_cluster(str(root))
-        api_host = net.gateway if in_namespaces else "127.0.0.1"
-        certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost", net.gateway])
-        hosts = hostnet.create_hosts([f"node-{i}" for i in range(nodes)], net) if in_namespaces else []
+        with hostnet.network_lock():  # another `up` may be choosing a subnet right now
+            net = hostnet.HostNet.choose(str(root))
+            self.state["net"] = net.to_json()
+            self.save()
+            api_host = net.gateway if in_namespaces else "127.0.0.1"
+            certs = ensure_serving_certs(root / "pki", ["127.0.0.1", "localhost", net.gateway])
+            hosts = hostnet.create_hosts([f"node-{i}" for i in range(nodes)], net) if in_namespaces else []
         self.state["hosts"] = [h.__dict__ for h in hosts]
         self.save()
 
@@ -123,8 +130,9 @@ class LocalCluster:
             node_dir = root / name
             self.state["node_dirs"].append(str(node_dir))
             argv = [sys.executable, "-m", "minik8s.cli.main", "node", "--name", name, "--data-dir", str(node_dir),
-                    "--server", ",".join(urls), "--token", token, "--ca-file", ca,
+                    "--server", ",".join(urls), "--token-file", str(node_token_file), "--ca-file", ca,
                     "--kubelet-token-file", str(kubelet_token_file), "--runtime", runtime,
+                    "--cgroup-parent", net.cgroup_parent(name),
                     "--renew-seconds", str(renew), "--lease-seconds", str(int(max(grace, 4)))]
             if hosts:
                 argv = hostnet.command_in(hosts[i], [*argv, "--node-ip", hosts[i].ip])
@@ -151,15 +159,28 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop agents, remove their pods, stop masters, delete namespaces and cgroups."""
+        net = self._net()
         _terminate(self.state.get("node_pids", []) + _pids_of(self.state.get("node_argv", [])))
         for node_dir in self.state.get("node_dirs", []):
-            _remove_pods(node_dir)
+            _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
         _terminate(self.state.get("pids", []))
         if self.state.get("hosts"):
-            hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]],
-                                 hostnet.HostNet.for_cluster(str(self.root)))
-        _remove_cgroups("minik8s")
+            hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]], net)
+        # only this cluster's cgroups: other clusters on this machine have nodes of the same names
+        if net.cluster_id:
+            _remove_cgroups(net.cgroup_root)
+        else:  # recorded before clusters had ids: the cgroups of its own nodes
+            for node_dir in self.state.get("node_dirs", []):
+                _remove_cgroups(net.cgroup_parent(os.path.basename(node_dir)))
+        _remove_cgroups("minik8s", only_if_empty=True)
         (self.root / STATE).unlink(missing_ok=True)
+
+    def _net(self) -> hostnet.HostNet:
+        """The hosts network `start` chose (recorded in the state), else the data dir's."""
+        try:
+            return hostnet.HostNet.from_json(self.state["net"])
+        except (KeyError, ValueError, TypeError):
+            return hostnet.HostNet.for_cluster(str(self.root))
 
 
 def _pids_of(argvs: list[list[str]]) -> list[int]:
@@ -213,24 +234,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _remove_pods(node_dir: str) -> None:
+def _remove_pods(node_dir: str, cgroup_parent: str) -> None:
     """Stop and remove every sandbox a node's process runtime left running."""
     runtime_dir = os.path.join(node_dir, "runtime")
     if not os.path.isdir(runtime_dir):
         return
     from minik8s.node.runtime.process import ProcessRuntime
 
-    runtime = ProcessRuntime(runtime_dir, cgroup_parent=f"minik8s/{os.path.basename(node_dir)}")
+    runtime = ProcessRuntime(runtime_dir, cgroup_parent=cgroup_parent)
     for sandbox in runtime.list_sandboxes():
         runtime.stop_pod_sandbox(sandbox.id)
         runtime.remove_pod_sandbox(sandbox.id)
 
 
-def _remove_cgroups(parent: str) -> None:
+def _remove_cgroups(parent: str, *, only_if_empty: bool = False) -> None:
+    """Remove the (empty) cgroup `parent` and the empty cgroups below it, in every hierarchy."""
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         top = hierarchy / parent
         if top.is_dir():
-            for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            for path in [] if only_if_empty else sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
                 if path.is_dir():
                     try:
                         path.rmdir()
@@ -240,6 +262,18 @@ def _remove_cgroups(parent: str) -> None:
                 top.rmdir()
             except OSError:
                 pass
+
+
+def minik8s_command() -> str:
+    """How to run this `minik8s` from a shell: `minik8s` when that is on PATH, else its full path
+    (the virtualenv's bin directory, which `scripts/install.sh` does not add to PATH)."""
+    beside = Path(sys.executable).parent / "minik8s"
+    on_path = shutil.which("minik8s")
+    if on_path and (not beside.exists() or Path(on_path).resolve() == beside.resolve()):
+        return "minik8s"
+    if beside.exists():
+        return str(beside)
+    return f"{sys.executable} -m minik8s.cli.main"
 
 
 def up(
@@ -264,8 +298,12 @@ def up(
         typer.echo(f"starting {masters} master(s) and {nodes} node(s) in {cluster.root} ...")
         kubeconfig = cluster.start(masters=masters, nodes=nodes, runtime=runtime, api_port=api_port,
                                    grace=node_monitor_grace_period, eviction=pod_eviction_timeout)
-        typer.echo(f"cluster ready\n  export KUBECONFIG={kubeconfig}\n  minik8s get nodes       # or: kubectl get nodes\n"
-                   f"logs: {cluster.root}/*.log; Ctrl-C (or minik8s down --data-dir {cluster.root}) stops it")
+        cmd = minik8s_command()
+        examples = Path(__file__).resolve().parents[1] / "examples"
+        try_examples = f"  {cmd} apply -f {examples}/pod-http-server.yaml\n" if examples.is_dir() else ""
+        typer.echo(f"cluster ready\n  export KUBECONFIG={kubeconfig}\n  {cmd} get nodes       # or: kubectl get nodes\n"
+                   f"{try_examples}"
+                   f"logs: {cluster.root}/*.log; Ctrl-C (or {cmd} down --data-dir {cluster.root}) stops it")
         while cluster.alive():
             time.sleep(0.5)
         typer.echo("error: a master exited; stopping the cluster", err=True)

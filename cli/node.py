@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 import typer
 
+from minik8s.api.secretfiles import ensure_private_dir, warn_if_exposed
+
 RUNTIMES = ("auto", "process", "docker")
 
 
-def _pick_runtime(kind: str, data_dir: str, name: str):  # noqa: ANN202 (returns a Runtime)
+def default_cgroup_parent(name: str, data_dir: str) -> str:
+    """`minik8s/<name>-<hash of the data dir>`: node names repeat across clusters on one machine."""
+    digest = hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:8]
+    return f"minik8s/{name}-{digest}"
+
+
+def _pick_runtime(kind: str, data_dir: str, cgroup_parent: str):  # noqa: ANN202 (returns a Runtime)
     """The runtime asked for; `auto` takes docker when a daemon answers, else process."""
     if kind in ("auto", "docker"):
         try:
@@ -29,19 +39,44 @@ def _pick_runtime(kind: str, data_dir: str, name: str):  # noqa: ANN202 (returns
                 raise typer.BadParameter(f"--runtime docker: no Docker engine answers ({exc})") from None
     from minik8s.node.runtime.process import ProcessRuntime
 
-    return ProcessRuntime(os.path.join(data_dir, "runtime"), cgroup_parent=f"minik8s/{name}")
+    return ProcessRuntime(os.path.join(data_dir, "runtime"), cgroup_parent=cgroup_parent)
+
+
+def _api_token(token: str, token_file: str) -> str:
+    """The API token from --token-file, else --token / MINIK8S_TOKEN; warns when it is exposed."""
+    logger = logging.getLogger("minik8s.node")
+    if token_file:
+        warn_if_exposed(token_file, "--token-file:", logger)
+        try:
+            value = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise typer.BadParameter(f"--token-file: {exc}") from None
+        if not value:
+            raise typer.BadParameter(f"--token-file: {token_file} is empty")
+        return value
+    if not token:
+        raise typer.BadParameter("give --token-file (or set MINIK8S_TOKEN)")
+    if any(arg == "--token" or arg.startswith("--token=") for arg in sys.argv):
+        logger.warning("--token on the command line is readable by every local user (/proc/PID/cmdline); "
+                       "use --token-file or MINIK8S_TOKEN")
+    return token
 
 
 def node(
     name: str = typer.Option(..., help="Node name (the Node object and its Lease)."),
     data_dir: str = typer.Option(..., help="Pod volumes, logs, runtime and IPAM state."),
     server: str = typer.Option(..., help="API server URL(s), comma-separated (failover)."),
-    token: str = typer.Option(..., envvar="MINIK8S_TOKEN", help="Bearer token for the API."),
+    token: str = typer.Option("", envvar="MINIK8S_TOKEN", show_envvar=True,
+                              help="Bearer token for the API (prefer --token-file or the environment: a "
+                                   "command line is readable by every local user)."),
+    token_file: str = typer.Option("", help="File holding the bearer token for the API (mode 0600)."),
     ca_file: str = typer.Option("", help="CA of the masters' HTTPS certificate."),
     node_ip: str = typer.Option("127.0.0.1", help="This node's IP (masters reach the logs endpoint there)."),
     http_port: int = typer.Option(10250, help="Port of the logs endpoint the API server proxies to."),
     kubelet_token_file: str = typer.Option(..., help="Token the masters present to this node's endpoint."),
     runtime: str = typer.Option("auto", help="auto, process or docker."),
+    cgroup_parent: str = typer.Option("", help="Cgroup (below each hierarchy) of this node's pods, unique per "
+                                               "node on this machine (default: minik8s/<name>-<data dir hash>)."),
     lease_seconds: int = typer.Option(40, help="Node Lease duration."),
     renew_seconds: float = typer.Option(10.0, help="How often the Lease is renewed."),
     cpu: str = typer.Option("", help="Advertised cpu capacity (default: this machine's)."),
@@ -59,8 +94,13 @@ def node(
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
     logging.basicConfig(level=log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
-    os.makedirs(data_dir, exist_ok=True)
-    chosen = _pick_runtime(runtime, data_dir, name)
+    token = _api_token(token, token_file)
+    warn_if_exposed(kubelet_token_file, "--kubelet-token-file:", logging.getLogger("minik8s.node"))
+    ensure_private_dir(data_dir)
+    cgroup_parent = cgroup_parent.strip("/") or default_cgroup_parent(name, data_dir)
+    if any(part in ("", ".", "..") for part in cgroup_parent.split("/")):
+        raise typer.BadParameter(f"--cgroup-parent {cgroup_parent!r}: a relative path like minik8s/node-0")
+    chosen = _pick_runtime(runtime, data_dir, cgroup_parent)
     client = ApiClient(server, token=token, ca_file=ca_file or None)
     agent = NodeAgent(client, chosen, AgentSettings(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,

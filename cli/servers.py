@@ -7,6 +7,7 @@ controller-manager Lease (`ControlLoops`), like kube-controller-manager and kube
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,9 @@ def master(
     from minik8s.consensus import StartupCheckError
 
     logging.basicConfig(level=log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    _private_files(data_dir, {"--token-file": token_file, "--cluster-secret-file": cluster_secret_file,
+                              "--kubelet-token-file": kubelet_token_file,
+                              "--tls-private-key-file": tls_private_key_file})
     settings = MasterSettings(
         name=name, data_dir=data_dir, raft_addr=raft_addr,
         peers=tuple(p.strip() for p in peers.split(",") if p.strip()), api_addr=api_addr, token_file=token_file,
@@ -56,6 +60,22 @@ def master(
     except (StartupCheckError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _private_files(data_dir: str, secret_files: dict[str, str]) -> None:
+    """Everything this master writes is private: umask 077 (the store, the Raft journal and
+    snapshots, pysyncobj's own files), the data dir 0700; warn about secret files others can read."""
+    from minik8s.api.secretfiles import ensure_private_dir, warn_if_exposed
+
+    os.umask(0o077)
+    try:
+        ensure_private_dir(data_dir)
+    except OSError as exc:
+        typer.echo(f"error: --data-dir {data_dir}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    logger = logging.getLogger("minik8s.master")
+    for flag, path in secret_files.items():
+        warn_if_exposed(path, f"{flag}:", logger)
 
 
 class _Fresh:

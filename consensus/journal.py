@@ -41,7 +41,7 @@ def fsync_dir(path: str) -> None:
 def write_file_atomically(path: str, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves either the old or the new content."""
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -83,9 +83,10 @@ class DurableJournal(Journal):
         self._path = path
         self._meta_path = path + ".meta"
         self._dir = os.path.dirname(os.path.abspath(path))
-        os.makedirs(self._dir, exist_ok=True)
+        os.makedirs(self._dir, mode=0o700, exist_ok=True)
         self._entries, self._offsets, end = read_entries(path)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(self._fd, 0o600)  # journals created before they were private
         if os.fstat(self._fd).st_size != end:  # cut a torn tail
             os.ftruncate(self._fd, end)
             os.fsync(self._fd)

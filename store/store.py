@@ -86,13 +86,16 @@ class Store:
     def __init__(self, path: str, settings: StoreSettings | None = None) -> None:
         self.path = path
         self.settings = settings or StoreSettings()
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # every object (tokens in Secrets-to-be, node addresses) is in here
         # sync=True + metasync=False: one fdatasync per commit, crash-safe (ACI kept; a crash may
         # undo the last commits, which the durable Raft journal replays).
         self._env = lmdb.open(
             path, map_size=self.settings.map_size, max_dbs=len(_TABLES), sync=True, metasync=False,
-            max_readers=4096, readahead=False,
+            max_readers=4096, readahead=False, mode=0o600,
         )
+        for name in ("data.mdb", "lock.mdb"):  # files of stores created before they were private
+            os.chmod(os.path.join(path, name), 0o600)
         self._db = {name: self._env.open_db(name) for name in _TABLES}
         self._batch: lmdb.Transaction | None = None
         self._batch_lock = threading.Lock()

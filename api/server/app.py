@@ -13,7 +13,7 @@ from typing import Any
 import falcon
 import prometheus_client as prom
 
-from minik8s.api import errors
+from minik8s.api import errors, kinds
 from minik8s.consensus import Consensus
 
 from .auth import TokenAuth, User
@@ -52,8 +52,32 @@ class Metrics:
             prom.Gauge(name, doc, registry=self.registry).set_function(fn)
 
 
+# Label values come from fixed sets only: the method, path and status line are client-controlled
+# (a request with a 200 KB method name must not become a 200 KB label for ever), and this runs
+# before authentication. Anything outside a set is reported as OTHER / "-".
+SERVED_PLURALS = frozenset(rt.plural for rt in kinds.RESOURCES)
+METRIC_VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "WATCH"})
+
+
+def metric_verb(req: falcon.Request) -> str:
+    """The request's verb label: an HTTP method from `METRIC_VERBS`, WATCH for watches, else OTHER."""
+    method = req.method if req.method in METRIC_VERBS else "OTHER"
+    if method == "GET" and req.get_param("watch") in ("true", "1"):
+        return "WATCH"
+    return method
+
+
+def metric_code(resp: falcon.Response) -> str:
+    """The status-code label: a code 100..599, else OTHER."""
+    try:
+        code = int(resp.status_code)
+    except (TypeError, ValueError):
+        return "OTHER"
+    return str(code) if 100 <= code <= 599 else "OTHER"
+
+
 class MetricsMiddleware:
-    """Counts and times every request."""
+    """Counts and times every request (labels from fixed sets only, see `metric_verb`)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
@@ -62,9 +86,12 @@ class MetricsMiddleware:
         req.context.started = time.perf_counter()
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, ok: bool) -> None:
-        verb = "WATCH" if req.get_param("watch") in ("true", "1") else req.method
+        verb = metric_verb(req)
+        # req.context.resource is only ever set to a plural from the served resource table
         res = getattr(req.context, "resource", "") or "-"
-        self._m.requests.labels(verb, res, resp.status[:3]).inc()
+        if res != "-" and res not in SERVED_PLURALS:
+            res = "unknown"
+        self._m.requests.labels(verb, res, metric_code(resp)).inc()
         started = getattr(req.context, "started", None)
         if started is not None and verb != "WATCH":
             self._m.latency.labels(verb, res).observe(time.perf_counter() - started)

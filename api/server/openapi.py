@@ -436,6 +436,43 @@ def build_documents(resources: Sequence[ResourceType] = RESOURCES) -> dict[str, 
     return {gv: _document(rts, schemas) for gv, rts in by_gv.items()}
 
 
+# ---- OpenAPI v2 ---------------------------------------------------------------------------------
+#
+# kube-apiserver always serves `/openapi/v2`, and kubectl depends on it for kinds the v3 documents
+# do not describe: `kubectl apply -f` of such a kind (a StatefulSet, an autoscaling/v1 HPA, a CRD's
+# kind) first asks whether the server validates it (v3, then v2 when the group-version has no v3
+# document), then validates it on the client against v2 — skipping kinds v2 does not describe
+# either — and only then maps the kind through discovery, which prints `no matches for kind "X" in
+# version "G/V"` / `ensure CRDs are installed first`. With a 404 here kubectl stopped at "failed to
+# download openapi" instead. So v2 is served, describing no kinds: the v3 documents stay the only
+# description of the served ones (they declare server-side field validation, so kubectl never
+# validates them against v2).
+
+# kubectl asks for `...spec.v2@v1.0+protobuf`; kube-apiserver answers with this name (Go's mime
+# parser rejects the `@` in a Content-Type)
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _pb_bytes(field: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2)."""
+    length, varint = len(value), bytearray()
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        varint.append(byte | (0x80 if length else 0))
+        if not length:
+            break
+    return bytes([field << 3 | 2]) + bytes(varint) + value
+
+
+_V2_INFO = {"title": "Kubernetes", "version": "v1.32.0-minik8s"}
+# gnostic openapi_v2.Document: swagger = 1, info = 2 (Info: title = 1, version = 2), paths = 8
+_V2_PROTOBUF = (_pb_bytes(1, b"2.0")
+                + _pb_bytes(2, _pb_bytes(1, _V2_INFO["title"].encode()) + _pb_bytes(2, _V2_INFO["version"].encode()))
+                + _pb_bytes(8, b""))
+_V2_JSON = json.dumps({"swagger": "2.0", "info": _V2_INFO, "paths": {}, "definitions": {}},
+                      separators=(",", ":")).encode()
+
+
 # ---- the Falcon resource ------------------------------------------------------------------------
 
 class _OpenAPI:
@@ -455,7 +492,11 @@ class _OpenAPI:
         resp.cache_control = ("no-cache", "private")
 
     def on_get_v2(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raise errors.NotFoundError("the server could not find the requested resource (OpenAPI v2 is not served)")
+        if "protobuf" in (req.get_header("Accept") or ""):
+            resp.content_type, resp.data = OPENAPI_V2_PROTOBUF, _V2_PROTOBUF
+        else:
+            resp.content_type, resp.data = "application/json", _V2_JSON
+        resp.cache_control = ("no-cache", "private")
 
     def on_get_core(self, req: falcon.Request, resp: falcon.Response, version: str) -> None:
         self._send(req, resp, f"api/{version}")
@@ -475,7 +516,8 @@ class _OpenAPI:
 def register_openapi(app: falcon.App, resources: Sequence[ResourceType] = RESOURCES) -> None:
     """Route `/openapi/v3` (the index), `/openapi/v3/api/<v>` and `/openapi/v3/apis/<g>/<v>` on `app`.
 
-    `/openapi/v2` answers 404 as a `Status`: kubectl 1.32 then relies on v3 alone.
+    `/openapi/v2` is a document without kinds (see `OPENAPI_V2_PROTOBUF`): kubectl relies on v3 for
+    the served kinds and names an unserved kind instead of failing to download OpenAPI.
     """
     openapi = _OpenAPI(resources)
     app.add_route("/openapi/v2", openapi, suffix="v2")

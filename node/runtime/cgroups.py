@@ -81,7 +81,8 @@ class Cgroup:
 
     @classmethod
     def at(cls, relative_path: str) -> Cgroup:
-        """The cgroup at `relative_path` (e.g. "minik8s/<sandbox>/<container>") of every hierarchy."""
+        """The cgroup at `relative_path` (e.g. "minik8s/<cluster id>/<node>/<sandbox>/<container>": the
+        parent is per node and per cluster, see `minik8s node --cgroup-parent`) of every hierarchy."""
         relative_path = relative_path.strip("/")
         if detect_version() == 2:
             return cls(2, {UNIFIED: os.path.join(CGROUP_ROOT, relative_path)})

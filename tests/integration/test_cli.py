@@ -126,3 +126,98 @@ def test_cli_down_removes_everything_up_created(up_cluster) -> None:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not any(ns in listed for ns in namespaces)
     assert not (data / "cluster.json").exists()
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, limit: int = 50) -> list[str]:
+    """`up`'s stdout lines up to the first containing `marker` (bounded: `up` prints a handful)."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for _ in range(limit):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if marker in line:
+            return lines
+    raise AssertionError(f"{marker!r} not in up's output: {lines}")
+
+
+def test_cli_up_prints_commands_that_run(up_cluster) -> None:
+    """`up` prints the minik8s command by a path that works from any shell (the venv's bin is not on PATH)."""
+    env, data, proc = up_cluster
+    lines = _read_until(proc, "stops it")
+    get_nodes = next(line.split("#")[0].strip() for line in lines if line.strip().endswith("kubectl get nodes"))
+    command = get_nodes.split()[0]
+    assert command.endswith("/minik8s") and os.access(command, os.X_OK), get_nodes
+    bare_path = dict(env, PATH="/usr/bin:/bin")  # a shell without the venv on PATH
+    shown = subprocess.run(get_nodes.split(), env=bare_path, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.startswith("NAME"), shown.stderr
+    apply_example = next(line.strip() for line in lines if " apply -f " in line)
+    applied = subprocess.run(apply_example.split(), env=bare_path, capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0 and applied.stdout.strip() == "pod/http-server created", applied.stderr
+
+
+def test_cli_version_client_and_server(up_cluster, tmp_path: Path) -> None:
+    """`minik8s version`: the client's and the server's; `--client` needs no cluster; -o json."""
+    env, data, proc = up_cluster
+    both = _minik8s(["version"], env)
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.splitlines() == ["Client Version: v0.1.0", "Server Version: v1.32.0-minik8s"]
+    as_json = json.loads(_minik8s(["version", "-o", "json"], env).stdout)
+    assert as_json["clientVersion"]["minik8sVersion"] == "0.1.0"
+    assert as_json["serverVersion"]["minor"] == "32"
+    nowhere = {k: v for k, v in env.items() if k != "KUBECONFIG"} | {"HOME": str(tmp_path)}
+    client = _minik8s(["version", "--client"], nowhere)
+    assert (client.returncode, client.stdout, client.stderr) == (0, "Client Version: v0.1.0\n", "")
+    unconfigured = _minik8s(["version"], nowhere)
+    assert unconfigured.returncode == 1 and unconfigured.stdout == "Client Version: v0.1.0\n"
+    assert unconfigured.stderr.startswith("error: no API server configured")
+
+
+def test_cli_stopped_or_wrong_cluster_says_cannot_connect(up_cluster, tmp_path: Path) -> None:
+    """No SSL/x509 traceback or jargon first: `cannot connect to the cluster at URL: why - what to check`,
+    one line, exit 1 — for a TLS server of another cluster, a server not speaking TLS, and a stopped cluster."""
+    import http.server
+    import threading
+
+    from minik8s.api.certs import ensure_serving_certs
+    from minik8s.api.kubeconfig import load_kubeconfig, write_kubeconfig
+
+    env, data, proc = up_cluster
+    config = load_kubeconfig(data / "kubeconfig")
+    urls = ", ".join(config.servers)
+
+    # the right address, but a kubeconfig with another cluster's CA
+    other_ca = ensure_serving_certs(tmp_path / "other-pki", ["127.0.0.1"]).ca_file
+    wrong = tmp_path / "wrong-ca"
+    write_kubeconfig(wrong, server=",".join(config.servers), token=config.token or "x", ca_file=other_ca)
+    got = _minik8s(["get", "pods"], dict(env, KUBECONFIG=str(wrong)))
+    assert got.returncode == 1 and got.stderr.count("\n") == 1, got.stderr
+    assert got.stderr.startswith(f"error: cannot connect to the cluster at {urls}: TLS: the server's certificate "
+                                 "is not signed by the cluster's CA (")
+    assert got.stderr.rstrip().endswith("is this kubeconfig for the cluster at that address?")
+
+    # an https URL whose server speaks plain HTTP
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{plain.server_port}"
+        got = _minik8s(["get", "pods", "--server", url, "--token", "x"], env)
+        assert got.returncode == 1
+        assert got.stderr.startswith(f"error: cannot connect to the cluster at {url}: TLS: the server does not "
+                                     "speak TLS - "), got.stderr
+    finally:
+        plain.shutdown()
+        plain.server_close()
+
+    # the cluster stopped: every verb says it cannot connect, naming the kubeconfig's URLs
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    for args in (["get", "pods"], ["apply", "-f", "-"], ["cluster", "status"], ["version"]):
+        got = _minik8s(args, env, stdin="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+        assert got.returncode == 1, (args, got.stdout)
+        if args[0] == "cluster":  # a table of unreachable masters
+            assert all(line.split()[1] == "unreachable" for line in got.stdout.splitlines()[1:]), got.stdout
+            continue
+        assert got.stderr.startswith(f"error: cannot connect to the cluster at {urls}: "), (args, got.stderr)
+        assert got.stderr.count("\n") == 1 and "Traceback" not in got.stderr

@@ -254,11 +254,15 @@ def test_cli_get_unknown_kind(runner: CliRunner) -> None:
 
 
 def test_cli_unreachable_server_is_one_line(runner: CliRunner) -> None:
-    """When no server answers, one `error: cannot reach any server (...)` line, exit 1."""
+    """When no server answers, one `error: cannot connect to the cluster at URL: ...` line, exit 1."""
     url = refused_url()
     code, _, err = run(runner, "get", "pods", "--server", url)
     assert code == 1
-    assert err.startswith(f"error: cannot reach any server ({url} ") and err.count("\n") == 1
+    assert err == (f"error: cannot connect to the cluster at {url}: connection refused - "
+                   "is the cluster running? (`minik8s up` starts one)\n")
+    other = refused_url()
+    code, _, err = run(runner, "get", "pods", "--server", f"{url},{other}")
+    assert code == 1 and err.startswith(f"error: cannot connect to the cluster at {url}, {other}: connection refused")
 
 
 def test_cli_without_configuration_explains_itself(runner: CliRunner) -> None:

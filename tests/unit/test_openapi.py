@@ -101,10 +101,24 @@ def test_hash_changes_when_a_resource_is_added() -> None:
     assert after["api/v1"] == before["api/v1"]
 
 
-@pytest.mark.parametrize("path", ["/openapi/v3/apis/nope/v1", "/openapi/v3/api/v2", "/openapi/v2"])
+@pytest.mark.parametrize("path", ["/openapi/v3/apis/nope/v1", "/openapi/v3/api/v2", "/openapi/v3/apis/batch/v1"])
 def test_unknown_documents_are_404_statuses(client: falcon.testing.TestClient, path: str) -> None:
     result = client.simulate_get(path)
     assert result.status_code == 404 and result.json["reason"] == "NotFound"
+
+
+def test_openapi_v2_is_served_without_kinds(client: falcon.testing.TestClient) -> None:
+    """kubectl reads v2 as protobuf for kinds v3 does not describe; an empty one makes it name the kind."""
+    pb = client.simulate_get("/openapi/v2",
+                             headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert pb.status_code == 200
+    assert pb.headers["Content-Type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    # swagger="2.0" (field 1), info{title, version} (field 2), empty paths (field 8)
+    assert pb.content == (b"\x0a\x032.0" + b"\x12\x1d\x0a\x0aKubernetes\x12\x0fv1.32.0-minik8s" + b"\x42\x00")
+    js = client.simulate_get("/openapi/v2", headers={"Accept": "application/json"})
+    assert js.headers["Content-Type"] == "application/json"
+    assert js.json == {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0-minik8s"},
+                       "paths": {}, "definitions": {}}
 
 
 # ---- schemas ------------------------------------------------------------------------------------
