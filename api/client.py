@@ -202,6 +202,11 @@ class ApiClient:
             session.headers["Authorization"] = f"Bearer {self._token}"
         return session
 
+    def copy(self, *, timeout: float | None = None) -> ApiClient:
+        """A new client for the same servers and credentials with its own connections (and `timeout`)."""
+        return ApiClient(self._servers, token=self._token, ca_file=self._ca_file,
+                         timeout=self.timeout if timeout is None else timeout)
+
     @property
     def servers(self) -> list[str]:
         """The configured server URLs, in configuration order."""

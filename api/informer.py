@@ -23,6 +23,7 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.client import ApiClient, Backoff, as_resource_type, ensure_type_meta
 from minik8s.api.kinds import ResourceType
+from minik8s.api.threads import thread as guarded_thread
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,9 @@ class Informer:
         """Start the watch (and resync) daemon threads."""
         if self._threads:
             raise RuntimeError("informer already started")
-        self._threads.append(threading.Thread(target=self._run, name=f"informer-{self._rt.plural}", daemon=True))
+        self._threads.append(guarded_thread(self._run, name=f"informer-{self._rt.plural}"))
         if self._resync_seconds > 0:
-            self._threads.append(
-                threading.Thread(target=self._resync_loop, name=f"informer-resync-{self._rt.plural}", daemon=True)
-            )
+            self._threads.append(guarded_thread(self._resync_loop, name=f"informer-resync-{self._rt.plural}"))
         for thread in self._threads:
             thread.start()
 

@@ -151,11 +151,18 @@ class LocalCluster:
         kubeconfig = root / "kubeconfig"
         write_kubeconfig(kubeconfig, server=",".join(urls), token=token, ca_file=certs.ca_file)
         self._masters = master_procs
+        self._agents = [(f"node-{i}", p) for i, p in enumerate(node_procs)]
         return str(kubeconfig)
 
     def alive(self) -> bool:
         """All masters run (a node agent may die and be restarted: its pods keep running)."""
         return all(p.poll() is None for p in self._masters)
+
+    def exited_agents(self) -> list[str]:
+        """A line for each node agent that exited since the last call (e.g. 70: one of its threads died)."""
+        exited = [(name, p) for name, p in self._agents if p.poll() is not None]
+        self._agents = [a for a in self._agents if a not in exited]
+        return [f"node agent {name} exited with code {p.returncode}; see {self.root / name}.log" for name, p in exited]
 
     def stop(self) -> None:
         """Stop agents, remove their pods, stop masters, delete namespaces and cgroups."""
@@ -305,6 +312,8 @@ def up(
                    f"{try_examples}"
                    f"logs: {cluster.root}/*.log; Ctrl-C (or {cmd} down --data-dir {cluster.root}) stops it")
         while cluster.alive():
+            for line in cluster.exited_agents():
+                typer.echo(f"error: {line}", err=True)
             time.sleep(0.5)
         typer.echo("error: a master exited; stopping the cluster", err=True)
         raise typer.Exit(1)

@@ -31,6 +31,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, Obj, object_key
 from minik8s.api.kinds import ResourceType
+from minik8s.api.threads import thread as guarded_thread
 from minik8s.controllers.leaderelection import LeaderElector
 from minik8s.controllers.workqueue import WorkQueue
 
@@ -110,8 +111,7 @@ class Controller(abc.ABC):
             informer.start()
         queue, informers = self._queue, [*self._informers]
         self._threads = [
-            threading.Thread(target=self._work, args=(queue, informers), name=f"{self.name}-worker-{i}", daemon=True)
-            for i in range(self._workers)
+            guarded_thread(self._work, queue, informers, name=f"{self.name}-worker-{i}") for i in range(self._workers)
         ]
         for thread in self._threads:
             thread.start()

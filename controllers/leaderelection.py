@@ -32,6 +32,7 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.kinds import resolve
+from minik8s.api.threads import start_thread
 from minik8s.controllers.timestamps import micro_time
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,7 @@ class LeaderElector:
         """Start competing on a daemon thread."""
         if self._thread is not None:
             raise RuntimeError("leader elector already started")
-        self._thread = threading.Thread(target=self._run, name=f"leader-elector-{self._name}", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._run, name=f"leader-elector-{self._name}")
 
     def stop(self) -> None:
         """Stop competing; if leading, call `on_stopped_leading`, then release the lease (if configured)."""

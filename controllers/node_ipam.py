@@ -90,8 +90,10 @@ class NodeIpamController(Controller):
 
 def _cidrs_of(node: Obj) -> Iterator[Network]:
     """The networks in a node's `spec.podCIDR`/`spec.podCIDRs` (malformed values are skipped)."""
-    spec = node.get("spec") or {}
-    for text in {spec.get("podCIDR"), *(spec.get("podCIDRs") or [])}:
+    spec = node.get("spec") if isinstance(node.get("spec"), dict) else {}
+    extra = spec.get("podCIDRs") if isinstance(spec.get("podCIDRs"), list) else []
+    # Values of any other type are ignored (a dict keeps the order and drops the duplicate podCIDRs[0]).
+    for text in dict.fromkeys(t for t in [spec.get("podCIDR"), *extra] if isinstance(t, str)):
         if not text:
             continue
         try:

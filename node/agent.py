@@ -3,8 +3,11 @@
 Start-up: register (or update) the Node object with capacity, addresses and a Ready condition;
 for the process runtime, wait for the podCIDR the masters assign and set up the pod bridge; start
 the kubelet (which adopts pods already running here) and the HTTP endpoint the API server proxies
-`pods/log` to. Then, every `renew_seconds`: renew the Lease in `kube-node-lease`, keep the Ready
-condition True, and route the other nodes' podCIDRs.
+`pods/log` to. Then, every `renew_seconds`, each on a thread of its own (so none can delay or
+stop another): renew the Lease in `kube-node-lease` (the heartbeat: it starts right after
+registration), keep the Ready condition True, and route the other nodes' podCIDRs (a peer that
+cannot be routed is skipped and reported with a `FailedToCreateRoute` event). Each loop logs and
+retries a failing step; a loop that dies anyway takes the agent down (`minik8s.api.threads`).
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ import logging
 import os
 import platform
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.threads import start_thread
+from minik8s.controllers.events import record_event
 
 from .kubelet import Kubelet, KubeletSettings
-from .network import PodNetwork
+from .network import PodNetwork, peers_from_nodes
 from .runtime.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,12 +82,16 @@ class NodeAgent:
 
     def __init__(self, client: ApiClient, runtime: Runtime, settings: AgentSettings) -> None:
         self.client = client
+        # The heartbeat has connections of its own, and a timeout that fits in the Lease duration, so
+        # no other request of this agent (a slow list, a hung kubelet call) can hold it up.
+        self.lease_client = client.copy(timeout=min(client.timeout, max(2.0, settings.lease_seconds / 2)))
         self.runtime = runtime
         self.settings = settings
         self.network: PodNetwork | None = None
         self.kubelet: Kubelet | None = None
         self._stop = threading.Event()
         self._network_ready = True  # False until the pod network exists (then the node is not Ready)
+        self._route_problems: dict[str, str] = {}  # peer node -> why its pod network is not routed (reported)
 
     # ---- Node object ------------------------------------------------------------------------
 
@@ -92,7 +102,7 @@ class NodeAgent:
                   "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                   "Ready": ("True", "KubeletReady", "kubelet is posting ready status") if self._network_ready else
                   ("False", "KubeletNotReady", "container runtime network not ready: waiting for a podCIDR")}
-        previous = {c.get("type"): c for c in old or []}
+        previous = {c.get("type"): c for c in old if isinstance(c, dict)} if isinstance(old, list) else {}
         out = []
         for kind, (status, reason, message) in wanted.items():
             prior = previous.get(kind) or {}
@@ -108,7 +118,7 @@ class NodeAgent:
         caps = self.runtime.capabilities()
         return {
             "capacity": capacity, "allocatable": dict(capacity),
-            "conditions": self._ready_conditions((old or {}).get("conditions")),
+            "conditions": self._ready_conditions(old.get("conditions") if isinstance(old, dict) else None),
             "addresses": [{"type": "InternalIP", "address": s.node_ip}, {"type": "Hostname", "address": s.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": s.http_port}},
             "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "containerRuntimeVersion": f"{caps.name}://minik8s",
@@ -143,19 +153,24 @@ class NodeAgent:
         s = self.settings
         spec = {"holderIdentity": s.name, "leaseDurationSeconds": s.lease_seconds, "renewTime": _micro_now()}
         try:
-            lease = self.client.get("leases", s.name, namespace="kube-node-lease")
+            lease = self.lease_client.get("leases", s.name, namespace="kube-node-lease")
         except errors.NotFoundError:
-            self.client.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            self.lease_client.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                                 "metadata": {"name": s.name, "namespace": "kube-node-lease"}, "spec": spec})
             return
-        lease["spec"] = {**(lease.get("spec") or {}), **spec}
-        self.client.replace(lease)
+        kept = lease.get("spec") if isinstance(lease.get("spec"), dict) else {}
+        lease["spec"] = {**kept, **spec}
+        self.lease_client.replace(lease)
 
     # ---- network ------------------------------------------------------------------------------
 
     def _wait_for_pod_cidr(self) -> str:
         while not self._stop.is_set():
-            node = self.client.get("nodes", self.settings.name)
+            try:
+                node = self.client.get("nodes", self.settings.name)
+            except errors.ApiError as exc:
+                log.warning("waiting for a podCIDR: %s", exc.message)
+                node = {}
             cidr = (node.get("spec") or {}).get("podCIDR")
             if cidr:
                 return cidr
@@ -163,31 +178,55 @@ class NodeAgent:
         raise RuntimeError("stopped before a podCIDR was assigned")
 
     def _sync_routes(self) -> None:
+        """Route the other nodes' podCIDRs; a peer that cannot be routed is skipped and reported once."""
         if self.network is None:
             return
-        peers = {}
-        for node in self.client.list("nodes")["items"]:
-            cidr = (node.get("spec") or {}).get("podCIDR")
-            ips = [a["address"] for a in (node.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"]
-            if cidr and ips and node["metadata"]["name"] != self.settings.name:
-                peers[cidr] = ips[0]
-        self.network.sync_routes(peers)
+        nodes = self.client.list("nodes").get("items") or []
+        peers = {p.name: p for p in peers_from_nodes(nodes, self.settings.name)}
+        problems = self.network.sync_routes(list(peers.values()))
+        for name in [n for n in self._route_problems if n not in problems]:
+            if name in peers:
+                log.info("node %s: its pod network is routed now", name)
+            del self._route_problems[name]
+        for name, problem in problems.items():
+            if self._route_problems.get(name) == problem:
+                continue
+            self._route_problems[name] = problem
+            log.warning("node %s: not routing its pod network: %s", name, problem)
+            peer = peers.get(name)
+            involved = {"apiVersion": "v1", "kind": "Node",
+                        "metadata": {"name": name, "uid": peer.uid if peer else None}}
+            record_event(self.client, involved, reason="FailedToCreateRoute", event_type="Warning",
+                         component="kubelet", message=f"node {self.settings.name} does not route the pod network of "
+                                                      f"node {name}: {problem}")
+
+    def _update_status(self) -> None:
+        """Keep the Node's Ready condition True (the masters set it to Unknown while the Lease was late)."""
+        node = self.client.get("nodes", self.settings.name)
+        status = node.get("status") if isinstance(node.get("status"), dict) else {}
+        conditions = status.get("conditions") if isinstance(status.get("conditions"), list) else []
+        ready = next((c for c in conditions if isinstance(c, dict) and c.get("type") == "Ready"), {})
+        if ready.get("status") != "True":
+            self._put_status(node)
 
     # ---- running ------------------------------------------------------------------------------
 
     def start(self, *, needs_pod_network: bool) -> None:
-        """Register, set up networking, start the kubelet."""
+        """Register, start the Lease heartbeat, set up networking, start the kubelet."""
         self._network_ready = not needs_pod_network
         node = self.register()
         self._renew_lease()
+        # The Lease is renewed on a thread of its own from now on: nothing else (the pod network,
+        # route sync, status updates, the kubelet) can delay or stop it.
+        start_thread(self._every, "lease", self._renew_lease, self._lease_retry, name="lease")
         if needs_pod_network:
             cidr = (node.get("spec") or {}).get("podCIDR") or self._wait_for_pod_cidr()
             self.network = PodNetwork(pod_cidr=cidr, bridge=self.settings.bridge, state_dir=self.settings.data_dir)
             self.network.setup()
-            self._sync_routes()
             self._network_ready = True
             self._put_status(self.client.get("nodes", self.settings.name))
             log.info("pod network %s on bridge %s", cidr, self.settings.bridge)
+            start_thread(self._every, "route sync", self._sync_routes, name="routes", first_at_once=True)
         s = self.settings
         self.kubelet = Kubelet(self.client, self.runtime,
                                KubeletSettings(node_name=s.name, data_dir=s.data_dir, node_ip=s.node_ip,
@@ -197,22 +236,36 @@ class NodeAgent:
         self.kubelet.start()
         if self.kubelet.pods.wait_for_sync(30):
             self.kubelet.remove_unknown_sandboxes()  # pods deleted while this agent was down
-        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        start_thread(self._every, "node status", self._update_status, name="node-status")
 
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(self.settings.renew_seconds):
+    def _lease_retry(self, failures: int) -> float:
+        """After a failed renewal retry soon (0.2 s doubling), never later than the renew interval."""
+        return min(self.settings.renew_seconds, 0.2 * 2 ** min(failures - 1, 10))
+
+    def _every(self, what: str, step: Callable[[], None], retry: Callable[[int], float] | None = None, *,
+               first_at_once: bool = False) -> None:
+        """Run `step` every `renew_seconds` until stopped; a failing step is logged and retried, never fatal."""
+        failures = 0
+        wait = 0.0 if first_at_once else self.settings.renew_seconds
+        last_error = ""
+        while not self._stop.wait(wait):
             try:
-                self._renew_lease()
-                node = self.client.get("nodes", self.settings.name)
-                ready = next((c for c in (node.get("status") or {}).get("conditions") or []
-                              if c.get("type") == "Ready"), {})
-                if ready.get("status") != "True":
-                    self._put_status(node)
-                self._sync_routes()
-            except errors.ApiError as exc:  # masters away: pods keep running, retry next beat
-                log.warning("heartbeat failed: %s", exc.message)
+                step()
+                failures, last_error = 0, ""
+            except errors.ApiError as exc:  # masters away: pods keep running, retry
+                failures += 1
+                log.warning("%s failed: %s", what, exc.message)
+            except Exception as exc:  # noqa: BLE001 - a loop of the agent must outlive any one failure
+                failures += 1
+                if repr(exc) != last_error:
+                    log.exception("%s failed; retrying", what)
+                else:
+                    log.warning("%s failed again: %r", what, exc)
+                last_error = repr(exc)
+            wait = retry(failures) if failures and retry else self.settings.renew_seconds
 
     def stop(self) -> None:
         self._stop.set()
         if self.kubelet is not None:
             self.kubelet.stop()
+        self.lease_client.close()

@@ -7,6 +7,20 @@ and acts: create the sandbox, start missing containers, restart exited ones per 
 with exponential back-off (CrashLoopBackOff), stop everything with the grace period when the pod
 is being deleted and then remove the object. Live pods are looked at again every second (the
 runtime's state is polled, like the kubelet's PLEG relist).
+
+A container that cannot start says why, as the kubelet does: `state.waiting` gets a reason and a
+message, and a Warning event `Failed` ("Error: ...") is recorded on the pod —
+
+- `CreateContainerConfigError`: known before anything is created or forked (no command on a
+  runtime that does not use images, a NUL byte in the command, args or env, a volume that cannot
+  be made; see `runtime.base.config_problem`);
+- `ErrImageNeverPull`: the image is not on the node (docker; there is no registry);
+- `CreateContainerError`: the runtime could not create it;
+- `RunContainerError`: it could not be started (program not found, permission denied, bad
+  working dir); the attempt stays as a terminated container with reason StartError.
+
+Every later attempt, after an exit or after such a failure, waits for the container's back-off
+(`backoff.RestartBackoff`: 10 s doubling to 5 min, reset after 10 min of running).
 """
 
 from __future__ import annotations
@@ -25,14 +39,24 @@ from minik8s.api.client import ApiClient
 from minik8s.controllers.base import Controller, Result
 
 from . import podspec
+from .backoff import RestartBackoff
+from .events import PodEvents, truncate
 from .podstatus import compute_status
-from .runtime.base import ContainerState, ContainerStatus, Runtime, RuntimeError_, SandboxConfig, SandboxStatus
+from .runtime.base import (ContainerState, ContainerStatus, ImageNotPresentError, Runtime, RuntimeError_,
+                           SandboxConfig, SandboxStatus, config_problem, no_command_problem)
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 # Allocates a pod's network: (pod uid) -> SandboxConfig network fields, or None to let the runtime do it.
 NetworkPlan = Callable[[str], dict[str, Any] | None]
+
+CONFIG_ERROR = "CreateContainerConfigError"
+CREATE_ERROR = "CreateContainerError"
+RUN_ERROR = "RunContainerError"
+IMAGE_NOT_PRESENT = "ErrImageNeverPull"
+CRASH_LOOP = "CrashLoopBackOff"
+BACKOFF_RESET_AFTER = 600.0  # seconds of running after which a container's back-off starts over
 
 
 @dataclass(frozen=True)
@@ -58,8 +82,12 @@ class Kubelet(Controller):
         self.network = network
         self.release_network = release_network
         self.wall = clock
-        self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (uid, container) -> (until, delay)
+        # (pod uid, container) -> restart back-off, and why the last attempt could not start it
+        self._backoff = RestartBackoff(initial=settings.backoff_initial, cap=settings.backoff_max,
+                                       reset_after=BACKOFF_RESET_AFTER)
+        self._failures: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
+        self.events = PodEvents(client, host=settings.node_name)
         self.pods_dir = os.path.join(settings.data_dir, "pods")
 
     def setup(self) -> None:
@@ -93,24 +121,45 @@ class Kubelet(Controller):
         uid = pod["metadata"]["uid"]
         sandbox = self._sandbox(pod) or self._create_sandbox(pod)
         attempts = self._attempts(sandbox.id)
-        volumes = podspec.volume_dirs(pod, self.pods_dir)
+        volume_problems: dict[str, str] = {}
+        volumes = podspec.volume_dirs(pod, self.pods_dir, volume_problems)
         waiting: dict[str, tuple[str, str]] = {}
         for container in pod["spec"].get("containers") or []:
             name = container["name"]
+            key = (uid, name)
             history = attempts.get(name, [])
             latest = history[-1] if history else None
-            if latest is None:
-                self._start(pod, sandbox, container, 0, volumes, waiting)
+            if latest is not None and latest.state == ContainerState.CREATED:
+                # Created but never started (the agent stopped between the two calls): start it afresh.
+                self.runtime.remove_container(latest.id)
+                history, attempt = history[:-1], _attempt_of(latest)
+                previous = history[-1] if history else None
+            elif latest is None:
+                attempt, previous = 0, None
             elif latest.state == ContainerState.EXITED and self._should_restart(pod, latest):
-                until, delay = self._backoff.get((uid, name), (0.0, 0.0))
-                if self.wall() < until:
-                    waiting[name] = ("CrashLoopBackOff", f"back-off {delay:.0f}s restarting failed container={name} "
-                                                         f"pod={pod['metadata']['name']}_{pod['metadata'].get('namespace')}({uid})")
-                    continue
-                self._bump_backoff(uid, name, latest)
-                self._start(pod, sandbox, container, int(latest.labels.get(podspec.ATTEMPT, "0")) + 1, volumes, waiting)
-                for old in history[:-1]:  # keep only the previous attempt (for `logs --previous`)
+                attempt, previous = _attempt_of(latest) + 1, latest
+            else:
+                continue
+            if previous is not None or key in self._failures:  # a retry: wait for the back-off
+                with self._lock:
+                    if self._backoff.remaining(key, self.wall()) > 0:
+                        waiting[name] = self._failures.get(key) or self._crash_loop(pod, name)
+                        continue
+                    ran = (previous.finished_at - previous.started_at
+                           if previous is not None and previous.finished_at and previous.started_at else 0.0)
+                    self._backoff.attempt(key, self.wall(), ran_for=ran)
+            failure = self._start(pod, sandbox, container, attempt, volumes, volume_problems)
+            for old in history:  # keep only the previous attempt (for `logs --previous`)
+                if old is not previous:
                     self.runtime.remove_container(old.id)
+            if failure is None:
+                self._failures.pop(key, None)
+                continue
+            self._failures[key] = failure
+            self.events.record(pod, container=name, reason="Failed", message=f"Error: {failure[1]}")
+            made = self._attempts(sandbox.id).get(name, [])
+            if not (made and made[-1].state == ContainerState.EXITED and not self._should_restart(pod, made[-1])):
+                waiting[name] = failure  # (a Never pod's failed attempt is terminated, not waiting)
         status = compute_status(pod, sandbox, self._attempts(sandbox.id), waiting, now=self.wall(),
                                 host_ip=self.settings.node_ip)
         self._write_status(pod, status)
@@ -118,13 +167,24 @@ class Kubelet(Controller):
             return None
         return Result(requeue_after=self.settings.resync_seconds)
 
+    def _crash_loop(self, pod: Obj, name: str) -> tuple[str, str]:
+        meta = pod["metadata"]
+        delay = self._backoff.delay((meta["uid"], name))
+        return CRASH_LOOP, (f"back-off {delay:.0f}s restarting failed container={name} "
+                            f"pod={meta['name']}_{meta.get('namespace')}({meta['uid']})")
+
     def _create_sandbox(self, pod: Obj) -> SandboxStatus:
         meta = pod["metadata"]
         net = self.network(meta["uid"]) if self.network else None
         config = SandboxConfig(pod_uid=meta["uid"], pod_name=meta["name"], namespace=meta.get("namespace", "default"),
                                hostname=(pod["spec"].get("hostname") or meta["name"])[:63],
                                labels=podspec.pod_labels(pod), **(net or {}))
-        sandbox_id = self.runtime.run_pod_sandbox(config)
+        try:
+            sandbox_id = self.runtime.run_pod_sandbox(config)
+        except RuntimeError_ as exc:  # retried with the queue's back-off; say why meanwhile
+            self.events.record(pod, container=None, reason="FailedCreatePodSandBox",
+                               message=f"Failed to create pod sandbox: {exc}")
+            raise
         log.info("pod %s/%s: sandbox %s created", meta.get("namespace"), meta["name"], sandbox_id[:12])
         return next(s for s in self.runtime.list_sandboxes() if s.id == sandbox_id)
 
@@ -138,29 +198,47 @@ class Kubelet(Controller):
         return out
 
     def _start(self, pod: Obj, sandbox: SandboxStatus, container: Obj, attempt: int, volumes: dict[str, str],
-               waiting: dict[str, tuple[str, str]]) -> None:
+               volume_problems: dict[str, str]) -> tuple[str, str] | None:
+        """Create and start one attempt of `container`: None when it runs, else (waiting reason, message)."""
         logs_dir = os.path.join(self.pods_dir, pod["metadata"]["uid"], "logs")
         os.makedirs(logs_dir, exist_ok=True)
-        config = podspec.container_config(pod, container, attempt=attempt, volumes=volumes, pod_ip=sandbox.ip,
-                                          log_path=os.path.join(logs_dir, f"{container['name']}-{attempt}.log"))
+        capabilities = self.runtime.capabilities()
+        try:
+            config = podspec.container_config(pod, container, attempt=attempt, volumes=volumes, pod_ip=sandbox.ip,
+                                              log_path=os.path.join(logs_dir, f"{container['name']}-{attempt}.log"))
+            problem = (None if container.get("command") else
+                       no_command_problem(config.name, config.image, capabilities))  # args alone: no program
+            problem = (problem or podspec.mount_problem(container, volume_problems)
+                       or config_problem(config, capabilities))
+        except (ValueError, TypeError, KeyError) as exc:
+            problem = f"container {container.get('name')!r} cannot be configured: {exc}"
+        if problem is not None:
+            return self._failed(pod, container, CONFIG_ERROR, problem)
         try:
             container_id = self.runtime.create_container(sandbox.id, config)
+        except ImageNotPresentError as exc:
+            return self._failed(pod, container, IMAGE_NOT_PRESENT, str(exc))
+        except RuntimeError_ as exc:
+            return self._failed(pod, container, CREATE_ERROR, str(exc))
+        try:
             self.runtime.start_container(container_id)
         except RuntimeError_ as exc:
-            log.warning("pod %s: container %s failed to start: %s", pod["metadata"]["name"], container["name"], exc)
-            waiting[container["name"]] = ("CreateContainerError", str(exc))
+            message = str(exc)
+            if not capabilities.isolates_filesystem:
+                message += (f" (the {capabilities.name} runtime runs the container's command on the node's own "
+                            f"filesystem; the image {config.image!r} is not used)")
+            return self._failed(pod, container, RUN_ERROR, message)
+        return None
+
+    def _failed(self, pod: Obj, container: Obj, reason: str, message: str) -> tuple[str, str]:
+        log.warning("pod %s/%s: container %s cannot start (%s): %s", pod["metadata"].get("namespace"),
+                    pod["metadata"]["name"], container.get("name"), reason, message)
+        return reason, truncate(message)
 
     @staticmethod
     def _should_restart(pod: Obj, latest: ContainerStatus) -> bool:
         policy = pod["spec"].get("restartPolicy", "Always")
         return policy == "Always" or (policy == "OnFailure" and latest.exit_code != 0)
-
-    def _bump_backoff(self, uid: str, name: str, latest: ContainerStatus) -> None:
-        """Next restart waits twice as long, unless the container had run for 10 minutes."""
-        _, delay = self._backoff.get((uid, name), (0.0, 0.0))
-        ran = (latest.finished_at or 0) - (latest.started_at or 0)
-        delay = self.settings.backoff_initial if delay == 0 or ran > 600 else min(delay * 2, self.settings.backoff_max)
-        self._backoff[(uid, name)] = (self.wall() + delay, delay)
 
     def _write_status(self, pod: Obj, status: Obj) -> None:
         if status == pod.get("status"):
@@ -199,8 +277,10 @@ class Kubelet(Controller):
             self.release_network(uid)
         shutil.rmtree(os.path.join(self.pods_dir, uid), ignore_errors=True)
         with self._lock:
-            for key in [k for k in self._backoff if k[0] == uid]:
-                del self._backoff[key]
+            self._backoff.forget_if(lambda key: key[0] == uid)
+            for key in [k for k in self._failures if k[0] == uid]:
+                del self._failures[key]
+        self.events.forget(uid)
 
     def _kill_orphans(self, key: str) -> None:
         """The pod object is gone (force-deleted or moved): remove what still runs for it here."""
@@ -218,3 +298,10 @@ class Kubelet(Controller):
             uid = sandbox.labels.get(podspec.POD_UID)
             if uid and uid not in known:
                 self._remove_sandbox(sandbox.id, uid)
+
+
+def _attempt_of(container: ContainerStatus) -> int:
+    try:
+        return int(container.labels.get(podspec.ATTEMPT, "0"))
+    except ValueError:
+        return 0

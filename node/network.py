@@ -5,6 +5,13 @@ CIDR's first address as gateway; every pod sandbox gets the next free address on
 `ipam.json`, so a restarted agent hands out no address twice). Other nodes' podCIDRs are routed
 via their node IPs (host-gw, like flannel's host-gw backend), so pods reach pods on other nodes
 by IP without encapsulation.
+
+Node objects are written by anyone with a token, so every peer is checked before it is routed
+(`plan_routes`, pure): its podCIDR must be an IPv4 network that overlaps neither this node's
+podCIDR, nor a network of this host, nor an older peer's podCIDR, and its InternalIP must be an
+IPv4 address on one of this host's networks (host-gw routes only to on-link next hops). A peer
+that fails — or whose route the kernel refuses — is skipped and reported; it never stops the
+routes to the others.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -22,6 +30,75 @@ from pyroute2.netlink.exceptions import NetlinkError
 log = logging.getLogger(__name__)
 
 ROUTE_PROTO = 99  # marks the routes this module installs, so it removes only its own
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another node as its Node object says (raw values: they may be anything)."""
+
+    name: str
+    uid: str | None
+    pod_cidr: Any
+    node_ip: Any
+
+
+def peers_from_nodes(nodes: list[Any], own_name: str) -> list[Peer]:
+    """The other nodes that carry a podCIDR, oldest first (so a copycat never displaces a real node)."""
+    found = []
+    for node in nodes:
+        meta = node.get("metadata") if isinstance(node, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or meta["name"] == own_name:
+            continue
+        spec = node.get("spec") if isinstance(node.get("spec"), dict) else {}
+        status = node.get("status") if isinstance(node.get("status"), dict) else {}
+        if not spec.get("podCIDR"):
+            continue  # no CIDR assigned yet: nothing to route
+        addresses = status.get("addresses") if isinstance(status.get("addresses"), list) else []
+        ips = [a.get("address") for a in addresses if isinstance(a, dict) and a.get("type") == "InternalIP"]
+        created = meta.get("creationTimestamp") if isinstance(meta.get("creationTimestamp"), str) else ""
+        uid = meta.get("uid") if isinstance(meta.get("uid"), str) else None
+        found.append((created, meta["name"], Peer(meta["name"], uid, spec["podCIDR"], ips[0] if ips else None)))
+    return [peer for _, _, peer in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+def plan_routes(own_cidr: ipaddress.IPv4Network, peers: list[Peer],
+                local: list[ipaddress.IPv4Interface]) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """(routes: podCIDR -> (next hop, peer name), problems: peer name -> why it is not routed).
+
+    `local` are this host's addresses with their networks, except the pod bridge's (loopback
+    included: nothing may be routed over it).
+    """
+    routes: dict[str, tuple[str, str]] = {}
+    taken: list[tuple[ipaddress.IPv4Network, str]] = []
+    problems: dict[str, str] = {}
+    for peer in peers:
+        try:
+            cidr = ipaddress.IPv4Network(peer.pod_cidr) if isinstance(peer.pod_cidr, str) else None
+        except ValueError:
+            cidr = None
+        try:
+            via = ipaddress.IPv4Address(peer.node_ip) if isinstance(peer.node_ip, str) else None
+        except ValueError:
+            via = None
+        if cidr is None:
+            problems[peer.name] = f"podCIDR {peer.pod_cidr!r} is not an IPv4 network in CIDR notation"
+        elif via is None:
+            problems[peer.name] = (f"InternalIP {peer.node_ip!r} is not an IPv4 address" if peer.node_ip is not None
+                                   else "the node has no InternalIP address")
+        elif cidr.overlaps(own_cidr):
+            problems[peer.name] = f"podCIDR {cidr} overlaps this node's podCIDR {own_cidr}"
+        elif (net := next((i.network for i in local if cidr.overlaps(i.network)), None)) is not None:
+            problems[peer.name] = f"podCIDR {cidr} overlaps {net}, a network of this host"
+        elif (other := next((name for net, name in taken if cidr.overlaps(net)), None)) is not None:
+            problems[peer.name] = f"podCIDR {cidr} overlaps the podCIDR of node {other}"
+        elif any(via == i.ip for i in local):
+            problems[peer.name] = f"InternalIP {via} is an address of this host"
+        elif via in own_cidr or not any(via in i.network for i in local if not i.ip.is_loopback):
+            problems[peer.name] = f"InternalIP {via} is not on a network of this host (off-link): no route via it"
+        else:
+            routes[str(cidr)] = (str(via), peer.name)
+            taken.append((cidr, peer.name))
+    return routes, problems
 
 
 class PodNetwork:
@@ -83,21 +160,36 @@ class PodNetwork:
             if self._leases.pop(uid, None) is not None:
                 self._save()
 
-    def sync_routes(self, peers: dict[str, str]) -> None:
-        """Route each other node's podCIDR via its node IP (`peers`: cidr -> node IP); drop stale routes."""
+    def local_networks(self, ipr: IPRoute) -> list[ipaddress.IPv4Interface]:
+        """This host's IPv4 addresses with their prefixes, except the pod bridge's."""
+        bridge = set(ipr.link_lookup(ifname=self.bridge))
+        return [ipaddress.IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+                for a in ipr.get_addr(family=2) if a["index"] not in bridge and a.get_attr("IFA_ADDRESS")]
+
+    def sync_routes(self, peers: list[Peer]) -> dict[str, str]:
+        """Route each valid peer's podCIDR via its node IP and drop stale routes; returns the problems.
+
+        The problems map a peer's name to why it is not routed (see `plan_routes`, or the kernel's
+        refusal); no peer can make this raise.
+        """
         with IPRoute() as ipr:
+            routes, problems = plan_routes(self.cidr, peers, self.local_networks(ipr))
             current = {}
             for route in ipr.get_routes(family=2, proto=ROUTE_PROTO):
                 dst = route.get_attr("RTA_DST")
                 if dst:
                     current[f"{dst}/{route['dst_len']}"] = route.get_attr("RTA_GATEWAY")
-            for cidr, via in peers.items():
-                if cidr == str(self.cidr) or current.get(cidr) == via:
+            for cidr, (via, name) in routes.items():
+                if current.get(cidr) == via:
                     continue
-                ipr.route("replace", dst=cidr, gateway=via, proto=ROUTE_PROTO)
-                log.info("route %s via %s", cidr, via)
-            for cidr in set(current) - set(peers):
+                try:
+                    ipr.route("replace", dst=cidr, gateway=via, proto=ROUTE_PROTO)
+                    log.info("route %s via %s", cidr, via)
+                except (NetlinkError, OSError, ValueError) as exc:
+                    problems[name] = f"route {cidr} via {via} refused: {exc}"
+            for cidr in set(current) - set(routes):
                 try:
                     ipr.route("del", dst=cidr, proto=ROUTE_PROTO)
-                except NetlinkError:
+                except (NetlinkError, OSError, ValueError):
                     pass
+        return problems

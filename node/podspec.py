@@ -31,22 +31,39 @@ def pod_labels(pod: Obj) -> dict[str, str]:
             NODE: (pod.get("spec") or {}).get("nodeName") or ""}
 
 
-def volume_dirs(pod: Obj, pods_dir: str) -> dict[str, str]:
-    """Host directory of every emptyDir/hostPath volume of the pod (emptyDirs are created)."""
+def volume_dirs(pod: Obj, pods_dir: str, problems: dict[str, str] | None = None) -> dict[str, str]:
+    """Host directory of every emptyDir/hostPath volume of the pod (emptyDirs are created).
+
+    A volume whose directory cannot be made (or whose path is not a usable string) is left out
+    and, when `problems` is given, the reason is put there under the volume's name.
+    """
     dirs: dict[str, str] = {}
     for volume in (pod.get("spec") or {}).get("volumes") or []:
         name = volume.get("name")
-        if "hostPath" in volume:
-            path = (volume.get("hostPath") or {}).get("path")
-            if path:
-                if (volume["hostPath"].get("type") or "") in ("DirectoryOrCreate", ""):
-                    os.makedirs(path, exist_ok=True)
+        try:
+            if "hostPath" in volume:
+                path = (volume.get("hostPath") or {}).get("path")
+                if path:
+                    if (volume["hostPath"].get("type") or "") in ("DirectoryOrCreate", ""):
+                        os.makedirs(path, exist_ok=True)
+                    dirs[name] = path
+            else:  # emptyDir (and anything unsupported) is a fresh directory that lives as long as the pod
+                path = os.path.join(pods_dir, pod["metadata"]["uid"], "volumes", name)
+                os.makedirs(path, exist_ok=True)
                 dirs[name] = path
-        else:  # emptyDir (and anything unsupported) is a fresh directory that lives as long as the pod
-            path = os.path.join(pods_dir, pod["metadata"]["uid"], "volumes", name)
-            os.makedirs(path, exist_ok=True)
-            dirs[name] = path
+        except (OSError, ValueError, TypeError) as exc:
+            if problems is not None:
+                problems[str(name)] = f"volume {name!r}: {exc}"
     return dirs
+
+
+def mount_problem(container: Obj, volume_problems: dict[str, str]) -> str | None:
+    """Why one of the container's volume mounts cannot be set up (None: all fine)."""
+    for mount in container.get("volumeMounts") or []:
+        problem = volume_problems.get(str(mount.get("name")))
+        if problem is not None:
+            return problem
+    return None
 
 
 def _env(container: Obj, pod: Obj, pod_ip: str | None) -> dict[str, str]:

@@ -23,9 +23,11 @@ def _ts(seconds: float | None) -> str | None:
 
 def _terminated(c: ContainerStatus) -> Obj:
     reason = c.reason or ("Completed" if c.exit_code == 0 else "Error")
-    return {"terminated": {"exitCode": c.exit_code if c.exit_code is not None else -1, "reason": reason,
-                           "startedAt": _ts(c.started_at), "finishedAt": _ts(c.finished_at),
-                           "containerID": f"minik8s://{c.id}"}}
+    terminated = {"exitCode": c.exit_code if c.exit_code is not None else -1, "reason": reason,
+                  "startedAt": _ts(c.started_at), "finishedAt": _ts(c.finished_at), "containerID": f"minik8s://{c.id}"}
+    if c.message:
+        terminated["message"] = c.message[:1024]
+    return {"terminated": terminated}
 
 
 def _container_status(spec: Obj, history: list[ContainerStatus], waiting: tuple[str, str] | None) -> Obj:

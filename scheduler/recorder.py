@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import object_key
+from minik8s.api.threads import thread as guarded_thread
 
 from .framework import Obj
 from .reporting import pod_event
@@ -30,8 +30,7 @@ class EventRecorder:
         self._client = client
         self._component = component
         self._queue: queue.Queue[Obj | None] = queue.Queue(max_queued)
-        self._threads = [threading.Thread(target=self._drain, name=f"{component}-events-{i}", daemon=True)
-                         for i in range(workers)]
+        self._threads = [guarded_thread(self._drain, name=f"{component}-events-{i}") for i in range(workers)]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -60,3 +59,5 @@ class EventRecorder:
             except errors.ApiError as exc:
                 log.warning("could not record event %s for pod %s/%s: %s", event["reason"],
                             event["involvedObject"]["namespace"], event["involvedObject"]["name"], exc.message)
+            except Exception:  # best effort: one bad event must not end the recorder
+                log.exception("could not record event %s", event.get("reason"))

@@ -30,6 +30,7 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, object_key
+from minik8s.api.threads import start_thread
 
 from .cache import Cache, node_fingerprint
 from .framework import Framework, Obj, PodInfo
@@ -91,9 +92,7 @@ class Scheduler:
         """Run the scheduler on a daemon thread until `stop()`."""
         if self._thread is not None:
             raise RuntimeError("scheduler already started")
-        self._thread = threading.Thread(target=self.run, args=(self._stop,), name=f"scheduler-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self.run, self._stop, name=f"scheduler-{self.name}")
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the loop started by `start()` and wait for it (and the informers) to finish."""

@@ -22,6 +22,7 @@ import waitress.server
 
 from minik8s.api import errors
 from minik8s.api.kinds import BUILTIN_NAMESPACES, resolve
+from minik8s.api.threads import start_thread
 from minik8s.consensus import Consensus, ConsensusSettings
 from minik8s.store import Store, StoreSettings
 
@@ -163,7 +164,7 @@ class Master:
         self.consensus.start()
         if self.tls is not None:
             self.tls.start()
-        threading.Thread(target=self._bootstrap, name="bootstrap", daemon=True).start()
+        start_thread(self._bootstrap, name="bootstrap")
         for service in services:
             service.start()
         scheme = "https" if self.tls is not None else "http"
@@ -192,6 +193,8 @@ class Master:
                     return  # /readyz reports ready once these exist
                 except errors.ApiError as exc:
                     log.warning("bootstrap of namespaces failed, retrying: %s", exc.message)
+                except Exception:  # retried like an API error; the thread must outlive it
+                    log.exception("bootstrap of namespaces failed, retrying")
             time.sleep(0.2)
 
     def stop(self) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import threading
+
+from minik8s.api.threads import thread as guarded_thread
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class TlsTerminator:
         self._context.load_cert_chain(cert_file, key_file)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tls", daemon=True)
+        self._thread = guarded_thread(self._loop.run_forever, name="tls")
 
     def start(self) -> None:
         """Bind the TLS port (raises OSError if taken) and start forwarding."""

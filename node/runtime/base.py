@@ -87,8 +87,9 @@ class ContainerStatus:
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
-    reason: str | None = None  # e.g. "OOMKilled", "Error", "Completed"
+    reason: str | None = None  # e.g. "OOMKilled", "Error", "Completed", "StartError"
     pid: int | None = None
+    message: str | None = None  # why, for a container that could not be started (reason StartError)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,48 @@ class Capabilities:
 
 class RuntimeError_(Exception):
     """A runtime call failed (the message says why, for events and container state reasons)."""
+
+
+class ImageNotPresentError(RuntimeError_):
+    """The container's image is not on this node (there is no registry to pull it from)."""
+
+
+START_ERROR_EXIT_CODE = 128  # exit code reported for a container whose program could not be started
+
+
+def no_command_problem(name: str, image: str, capabilities: Capabilities) -> str | None:
+    """Why a container without `command` cannot run here (None where the image's entrypoint runs)."""
+    if capabilities.isolates_filesystem:
+        return None
+    return (f"container {name!r} has no command: the {capabilities.name} runtime runs the container's command on "
+            f"the node's own filesystem and does not use the image ({image!r}) or its entrypoint (`args` alone "
+            f"have nothing to be passed to); give the container a `command`, or run the node with the Docker "
+            f"runtime (`minik8s node --runtime docker`)")
+
+
+def config_problem(config: ContainerConfig, capabilities: Capabilities) -> str | None:
+    """Why `config` can never start on a runtime with `capabilities` (None: no known reason).
+
+    Checked before anything is created or forked. Contract of every runtime: a container whose
+    start fails anyway is reported EXITED with reason StartError, exit code 128 and a message.
+    """
+    if not config.command:
+        return no_command_problem(config.name, config.image, capabilities)
+    strings = [("command", part) for part in config.command]
+    strings += [(f"env {name!r}", value) for name, value in config.env.items()]
+    strings += [("env name", name) for name in config.env]
+    strings += [("workingDir", config.working_dir or "")]
+    strings += [("volume mount", m.container_path) for m in config.mounts]
+    strings += [("volume", m.host_path) for m in config.mounts]
+    for what, value in strings:
+        if not isinstance(value, str):
+            return f"{what} must be a string, not {value!r}"
+        if "\0" in value:
+            return f"{what} contains a NUL byte (\\0), which no program can be given"
+    bad = next((name for name in config.env if not name or "=" in name), None)
+    if bad is not None:
+        return f"env name {bad!r} is not valid: it must be non-empty and contain no '='"
+    return None
 
 
 class Runtime(abc.ABC):

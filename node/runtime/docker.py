@@ -34,15 +34,18 @@ from docker.types import LogConfig
 from docker.types import Mount as DockerMount
 
 from .base import (
+    START_ERROR_EXIT_CODE,
     Capabilities,
     ContainerConfig,
     ContainerState,
     ContainerStats,
     ContainerStatus,
+    ImageNotPresentError,
     Runtime,
     RuntimeError_,
     SandboxConfig,
     SandboxStatus,
+    config_problem,
 )
 
 POD_UID = "minik8s.io/pod-uid"
@@ -201,6 +204,8 @@ class DockerRuntime(Runtime):
     # containers
 
     def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        if (problem := config_problem(config, self.capabilities())) is not None:
+            raise RuntimeError_(problem)
         self._require_image(config.image)
         sandbox = self._get(sandbox_id)
         inherited = {k: v for k, v in sandbox.labels.items() if k in (POD_UID, POD_NAME, NAMESPACE)}
@@ -252,8 +257,9 @@ class DockerRuntime(Runtime):
             try:
                 self._client.images.get(image)
             except docker.errors.ImageNotFound:
-                raise RuntimeError_(f'image "{image}" not present on this node; '
-                                    "build or load it (scripts/build-images.sh)") from None
+                raise ImageNotPresentError(f'container image "{image}" is not present on this node and there is no '
+                                           "registry to pull it from; build or load it there "
+                                           "(scripts/build-images.sh, docker load)") from None
 
     def _get(self, container_id: str) -> Container:
         with _api(f"inspecting container {container_id[:12]}"):
@@ -285,6 +291,11 @@ class DockerRuntime(Runtime):
         attrs, labels = container.attrs, container.labels
         state = attrs["State"]
         phase = _STATES.get(state.get("Status", ""), ContainerState.UNKNOWN)
+        # A start that failed (exec not found, ...) leaves the container `created` with State.Error set:
+        # report it as the runtime contract says, exited with reason StartError.
+        start_error = state.get("Error") if phase in (ContainerState.CREATED, ContainerState.EXITED) else None
+        if start_error:
+            phase = ContainerState.EXITED
         exited = phase is ContainerState.EXITED
         started = _time(state.get("StartedAt"))
         # Docker stamps StartedAt after the start call returns, so for a process that exits at
@@ -299,9 +310,11 @@ class DockerRuntime(Runtime):
             created_at=_time(attrs["Created"]) or 0.0,
             started_at=started,
             finished_at=finished if exited else None,
-            exit_code=state.get("ExitCode") if exited else None,
-            reason=_reason(state) if exited else None,
+            exit_code=(state.get("ExitCode") or START_ERROR_EXIT_CODE if start_error else state.get("ExitCode"))
+            if exited else None,
+            reason=("StartError" if start_error else _reason(state)) if exited else None,
             pid=state.get("Pid") or None,
+            message=start_error or None,
         )
 
     def _cgroup_file(self, controller: str, container_id: str, name: str) -> str:

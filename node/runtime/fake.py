@@ -13,7 +13,8 @@ How a container behaves is written in its own command, so a test only builds pod
       say TEXT              print TEXT on stdout when started (repeatable)
       cpu MILLIS            stats: use MILLIS thousandths of a core while running
       mem BYTES             stats: use BYTES of memory
-      fail-start            start_container raises RuntimeError_ (as for a missing executable)
+      fail-start            start_container raises RuntimeError_ (as for a missing executable) and the
+                            container is exited with reason StartError, exit code 128 and a message
 
     e.g. ["fake", "say", "hello", "exit", "3", "after", "0.2"]
 
@@ -31,8 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .base import (Capabilities, ContainerConfig, ContainerState, ContainerStats, ContainerStatus, Runtime,
-                   RuntimeError_, SandboxConfig, SandboxStatus)
+from .base import (START_ERROR_EXIT_CODE, Capabilities, ContainerConfig, ContainerState, ContainerStats,
+                   ContainerStatus, Runtime, RuntimeError_, SandboxConfig, SandboxStatus)
 from .process_shim import format_timestamp
 
 SIGTERM_EXIT_CODE = 143
@@ -131,6 +132,7 @@ class _Container:
     finished_at: float | None = None
     exit_code: int | None = None
     reason: str | None = None
+    message: str | None = None
     lines: list[tuple[float, bytes]] = field(default_factory=list)
 
     def finish(self, at: float, exit_code: int, reason: str) -> None:
@@ -232,8 +234,10 @@ class FakeRuntime(Runtime):
                 raise RuntimeError_(f"container {container_id} was already started")
             now = self.clock()
             if c.behavior.fail_start:
-                c.finish(now, 128, "StartError")
-                raise RuntimeError_(f"container {c.config.name}: executable not found (fake fail-start)")
+                message = f'exec: "{c.config.command[0]}": executable file not found in $PATH (fake fail-start)'
+                c.finish(now, START_ERROR_EXIT_CODE, "StartError")
+                c.message = message
+                raise RuntimeError_(message)
             c.state, c.started_at = ContainerState.RUNNING, now
             c.lines.extend((now, line.encode()) for line in c.behavior.say)
             self._refresh(c)
@@ -269,7 +273,7 @@ class FakeRuntime(Runtime):
         self._refresh(c)
         return ContainerStatus(id=c.id, sandbox_id=c.sandbox_id, name=c.config.name, state=c.state,
                                labels=dict(c.config.labels), created_at=c.created_at, started_at=c.started_at,
-                               finished_at=c.finished_at, exit_code=c.exit_code, reason=c.reason,
+                               finished_at=c.finished_at, exit_code=c.exit_code, reason=c.reason, message=c.message,
                                pid=c.pid if c.state is ContainerState.RUNNING else None)
 
     def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:

@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass
 from pyroute2.netlink.exceptions import NetlinkError
 
 from . import netns
-from .base import (Capabilities, ContainerConfig, ContainerState, ContainerStats, ContainerStatus, Runtime,
-                   RuntimeError_, SandboxConfig, SandboxStatus)
+from .base import (START_ERROR_EXIT_CODE, Capabilities, ContainerConfig, ContainerState, ContainerStats,
+                   ContainerStatus, Runtime, RuntimeError_, SandboxConfig, SandboxStatus, config_problem)
 from .cgroups import Cgroup
 from .process_shim import (container_dir, process_alive, read_json, shim_log_path, spec_path, status_path,
                            write_json)
@@ -214,6 +214,8 @@ class ProcessRuntime(Runtime):
         sandbox = self._sandbox(sandbox_id)
         if sandbox is None or not sandbox["ready"]:
             raise RuntimeError_(f"sandbox {sandbox_id} is not ready")
+        if (problem := config_problem(config, self.capabilities())) is not None:
+            raise RuntimeError_(problem)  # nothing made, nothing forked
         container_id = uuid.uuid4().hex
         with _failing_as_runtime_error(f"cgroup for container {config.name}"):
             cgroup = Cgroup.at(f"{self.cgroup_parent}/{sandbox_id}/{container_id}")
@@ -241,16 +243,29 @@ class ProcessRuntime(Runtime):
             self._shims[container_id] = shim
         status = self._wait_started(container_id, shim)
         if status.get("reason") == "StartError":
-            raise RuntimeError_(f"container {spec['config']['name']}: {status['message']}")
+            raise RuntimeError_(status.get("message") or "the container could not be started")
 
     def _wait_started(self, container_id: str, shim: subprocess.Popen) -> dict:
+        """The status the shim wrote once it started (or failed to start) the container.
+
+        A shim that dies or hangs without writing one is killed, and the container recorded as
+        exited with reason StartError here, so it never stays `created` for ever.
+        """
         deadline = time.monotonic() + START_TIMEOUT
-        while (status := read_json(status_path(self.root_dir, container_id))) is None:
+        path = status_path(self.root_dir, container_id)
+        while (status := read_json(path)) is None:
             if shim.poll() is not None or time.monotonic() > deadline:
                 shim.kill()
+                shim.wait()
+                if (status := read_json(path)) is not None:  # written just before it ended
+                    return status
                 with open(shim_log_path(self.root_dir, container_id), errors="replace") as f:
-                    detail = f.read()[-2000:].strip()
-                raise RuntimeError_(f"shim of container {container_id} failed to start it: {detail}")
+                    detail = f.read()[-1000:].strip() or f"exit code {shim.returncode}"
+                status = {"shim_pid": shim.pid, "shim_start": None, "state": "exited", "started_at": None,
+                          "finished_at": time.time(), "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError",
+                          "message": f"the container's shim failed before starting it: {detail}"}
+                write_json(path, status)
+                return status
             time.sleep(POLL / 5)
         return status
 
@@ -331,7 +346,7 @@ class ProcessRuntime(Runtime):
                                    pid=status["pid"], **common)
         return ContainerStatus(state=ContainerState.EXITED, started_at=status["started_at"],
                                finished_at=status.get("finished_at"), exit_code=status["exit_code"],
-                               reason=status["reason"], **common)
+                               reason=status["reason"], message=status.get("message"), **common)
 
     def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         return [self._to_status(spec) for spec in self._specs(sandbox_id)]

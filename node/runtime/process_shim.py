@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 
+from .base import START_ERROR_EXIT_CODE
 from .cgroups import Cgroup
 
 MAX_LINE_BYTES = 16 * 1024
@@ -40,7 +41,6 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x20, 0x1000, 0x4000, 0x40000
 PR_SET_CHILD_SUBREAPER = 36
-START_ERROR_EXIT_CODE = 128
 
 
 # on-disk layout and files shared with the runtime
@@ -214,9 +214,32 @@ def _mount_volumes(mounts: list[dict]) -> None:
             raise OSError(ctypes.get_errno(), f"read-only {mount['container_path']}")
 
 
-def _prepare_child(cgroup: Cgroup, mounts: list[dict]) -> None:
-    cgroup.join(os.getpid())
-    _mount_volumes(mounts)
+def _prepare_child(cgroup: Cgroup, mounts: list[dict], error_file: str) -> None:
+    try:
+        cgroup.join(os.getpid())
+        _mount_volumes(mounts)
+    except BaseException as e:  # Popen only says "Exception occurred in preexec_fn": keep the reason
+        with open(error_file, "w") as f:
+            f.write(f"{type(e).__name__}: {e}")
+        raise
+
+
+def start_error_message(exc: BaseException, command: list[str], cwd: str | None, error_file: str | None = None) -> str:
+    """What went wrong when the container's program could not be started, in the words runc uses."""
+    program = command[0] if command else ""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = (exc.strerror or str(exc)).lower()
+        if cwd and exc.filename == cwd:
+            return f'chdir to the working dir "{cwd}": {reason}'
+        if isinstance(exc, FileNotFoundError) and "/" not in program:
+            return f'exec: "{program}": executable file not found in $PATH'
+        return f'exec: "{program}": {reason}'
+    if isinstance(exc, subprocess.SubprocessError) and error_file and os.path.exists(error_file):
+        with open(error_file, errors="replace") as f:
+            return f"setting up the container's process: {f.read()[:1000]}"
+    if not command:
+        return "the container has no command to run"
+    return f"starting {program!r}: {type(exc).__name__}: {exc}"
 
 
 def _become_subreaper() -> None:
@@ -238,19 +261,23 @@ def run(root_dir: str, container_id: str) -> None:
     log_fd = os.open(spec["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     log = _LogWriter(log_fd)
     shim = {"shim_pid": os.getpid(), "shim_start": process_start_time(os.getpid())}
-    _become_subreaper()
-    if spec.get("netns_path"):
-        _enter_netns(spec["netns_path"])
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": spec["hostname"], **config["env"]}
+    error_file = os.path.join(container_dir(root_dir, container_id), "start-error")
+    cwd = config["working_dir"] or None
     try:
+        _become_subreaper()
+        if spec.get("netns_path"):
+            _enter_netns(spec["netns_path"])
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": spec["hostname"], **config["env"]}
         proc = subprocess.Popen(
-            config["command"], env=env, cwd=config["working_dir"] or None, stdin=subprocess.DEVNULL,
+            config["command"], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=lambda: _prepare_child(cgroup, config.get("mounts") or []))
-    except (OSError, subprocess.SubprocessError) as e:
-        log.feed("stderr", f"failed to start {config['command']!r}: {e}\n".encode())
+            preexec_fn=lambda: _prepare_child(cgroup, config.get("mounts") or [], error_file))
+    except Exception as e:  # noqa: BLE001 - whatever stops the start is the container's StartError
+        message = start_error_message(e, config["command"], cwd, error_file)
+        log.feed("stderr", f"failed to start the container: {message}\n".encode())
+        log.flush()
         write_json(status_file, {**shim, "state": "exited", "started_at": None, "finished_at": time.time(),
-                                 "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError", "message": str(e)})
+                                 "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError", "message": message})
         return
     running = {**shim, "state": "running", "pid": proc.pid, "pid_start": process_start_time(proc.pid),
                "started_at": time.time()}

@@ -167,12 +167,38 @@ def test_exit_codes_and_start_error(rt: ProcessRuntime) -> None:
     with pytest.raises(RuntimeError_, match="already started"):
         rt.start_container(ok)
     missing = rt.create_container(sid, ContainerConfig(name="missing", image="x", command=["/no/such/binary"]))
-    with pytest.raises(RuntimeError_, match="No such file"):
+    with pytest.raises(RuntimeError_, match="no such file or directory"):
         rt.start_container(missing)
     assert rt.container_status(missing).reason == "StartError"
     assert b"/no/such/binary" in b"".join(rt.logs(missing))
     with pytest.raises(RuntimeError_):
         rt.container_status("0123456789abcdef")
+
+
+def test_every_start_failure_is_reported_never_left_created(rt: ProcessRuntime, tmp_path: Path) -> None:
+    """What cannot start ends as exited/StartError with a message saying why (or, if known up front,
+    is refused by create_container before anything is made or forked)."""
+    sid = _sandbox(rt)
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    cases = [(["no-such-program-xyz"], {}, 'exec: "no-such-program-xyz": executable file not found in $PATH'),
+             (["/bin/true"], {"working_dir": str(tmp_path / "missing-dir")}, "working dir"),
+             ([str(script)], {}, "permission denied")]
+    for command, extra, message in cases:
+        cid = rt.create_container(sid, ContainerConfig(name="c", image="nginx", command=command, **extra))
+        with pytest.raises(RuntimeError_) as raised:
+            rt.start_container(cid)
+        assert message in str(raised.value)
+        status = rt.container_status(cid)
+        assert (status.state, status.reason, status.exit_code) == (ContainerState.EXITED, "StartError", 128)
+        assert message in (status.message or "")
+    before = len(rt.list_containers())
+    refused = [({"command": []}, "has no command"), ({"command": ["echo"], "env": {"A": "x\0y"}}, "NUL"),
+               ({"command": ["echo", "a\0b"]}, "NUL"), ({"command": ["echo"], "env": {"A=B": "x"}}, "env name")]
+    for fields, message in refused:
+        with pytest.raises(RuntimeError_, match=message):
+            rt.create_container(sid, ContainerConfig(name="c", image="nginx", **fields))
+    assert len(rt.list_containers()) == before
 
 
 def test_env_and_working_dir(rt: ProcessRuntime, tmp_path: Path) -> None:
