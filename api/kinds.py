@@ -72,7 +72,8 @@ class ResourceType:
 _WORKLOAD = ("all",)
 
 RESOURCES: tuple[ResourceType, ...] = (
-    ResourceType("", "v1", "namespaces", "Namespace", False, ("ns",), subresources=("status",)),
+    ResourceType("", "v1", "namespaces", "Namespace", False, ("ns",), subresources=("status",),
+                 verbs=("create", "delete", "get", "list", "patch", "update", "watch")),  # no deletecollection
     ResourceType("", "v1", "pods", "Pod", True, ("po",), _WORKLOAD, ("status", "log", "binding")),
     ResourceType("", "v1", "services", "Service", True, ("svc",), _WORKLOAD, ("status",)),
     ResourceType("", "v1", "endpoints", "Endpoints", True, ("ep",)),

@@ -28,6 +28,7 @@ from minik8s.store import Store, StoreSettings
 
 from .app import create_app
 from .auth import User, load_token_file
+from .http import sending_headers_early
 from .registry import Registry
 from .tls import TlsTerminator
 from .watch import WatchHub
@@ -142,7 +143,7 @@ class Master:
         self.internal_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         raise_open_files_limit()
         self.server = waitress.server.create_server(
-            self.app, host=host, port=port, threads=settings.api_threads, ident="minik8s",
+            sending_headers_early(self.app), host=host, port=port, threads=settings.api_threads, ident="minik8s",
             # Idle keep-alive connections are closed after IDLE_TIMEOUT (a connection with a request
             # in progress, such as a watch, never counts as idle); poll() instead of select(),
             # which cannot watch more than 1024 sockets.

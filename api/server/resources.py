@@ -23,7 +23,7 @@ from minik8s.store import CompactedError
 from . import patching
 from .events import EventRecorder
 from .logs import LogProxy
-from .http import check_query_ints, query_bool, query_int, read_body, read_object, send_json
+from .http import SEND_HEADERS_NOW, check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import CachedEvent, WatchCapacityError, WatchHub
 
@@ -287,6 +287,7 @@ class ResourceSink:
             watch.lines = lines
             resp.content_type = "application/json"
             resp.stream = watch
+            req.env[SEND_HEADERS_NOW] = True  # like kube-apiserver, not with the first event
         except BaseException:
             watch.close()
             raise
@@ -295,7 +296,6 @@ class ResourceSink:
                 field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool,
                 disconnected: Callable[[], bool]) -> Iterator[bytes]:
         deadline = time.monotonic() + timeout
-        yield b""  # sends the status line and headers now, as kube-apiserver does, not with the first event
         if rv_param in ("", "0"):
             items, revision = self.registry.list(t.rt, t.namespace)
             for obj in items:
@@ -417,9 +417,6 @@ def _as_table_events(rt: ResourceType, lines: Iterator[bytes], include_object: s
     first = True
     try:
         for line in lines:
-            if not line:
-                yield line  # the headers-now chunk
-                continue
             event = json.loads(line)
             if event["type"] in ("ERROR",):
                 yield line

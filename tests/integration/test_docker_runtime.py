@@ -212,7 +212,7 @@ def test_a_new_runtime_instance_adopts_running_pods(pods: Pods) -> None:
 
 def test_missing_image_and_unknown_ids(pods: Pods) -> None:
     sandbox_id = pods.sandbox("errors")
-    with pytest.raises(RuntimeError_, match='image "minik8s/absent:1" not present on this node'):
+    with pytest.raises(RuntimeError_, match='image "minik8s/absent:1" is not present on this node'):
         pods.runtime.create_container(sandbox_id, ContainerConfig("x", "minik8s/absent:1", ["true"]))
     with pytest.raises(RuntimeError_):
         pods.runtime.container_status("0" * 64)
