@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,44 +23,11 @@ import pytest
 import requests
 
 from .cluster import TOKEN, Cluster, configmap, running, wait_for
+from .hostile_support import FakeNode, open_watches
 
 PROBE_TIMEOUT = 2.0  # seconds: what "keeps answering" means here
 PROBE_INTERVAL = 0.25
 REPO = Path(__file__).resolve().parents[2]
-
-
-class BlackHoleNode:
-    """A 'kubelet' that accepts connections and never answers (a frozen or hostile node)."""
-
-    def __init__(self, max_connections: int = 200) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.max_connections = max_connections
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            if len(self.held) < self.max_connections:
-                self.held.append(conn)
-            else:
-                conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        for conn in self.held:
-            conn.close()
-        self.sock.close()
 
 
 class Prober:
@@ -118,15 +84,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield c
 
 
-def _open_watches(cluster: Cluster, index: int) -> float:
-    for line in cluster.get(index, "/metrics").text.splitlines():
-        if line.startswith("apiserver_open_watches "):
-            return float(line.split()[1])
-    raise AssertionError("apiserver_open_watches missing from /metrics")
-
-
 def test_cluster_keeps_answering_under_hostile_clients(cluster: Cluster) -> None:
-    node = BlackHoleNode()
+    node = FakeNode("silent")
     try:
         created = cluster.post(0, "/api/v1/nodes", {"metadata": {"name": "frozen"}, "status": {
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
@@ -152,7 +111,7 @@ def test_cluster_keeps_answering_under_hostile_clients(cluster: Cluster) -> None
 
         # Recovered without a restart: same processes, slots released, small metrics, writes everywhere.
         assert [m.proc.pid for m in cluster.masters if m.alive and m.proc is not None] == pids
-        wait_for(lambda: _open_watches(cluster, 0) == 0, timeout=30, what="watch slots released")
+        wait_for(lambda: open_watches(cluster) == 0, timeout=30, what="watch slots released")
         assert len(cluster.get(0, "/metrics").content) < 1_000_000
         for i in range(len(cluster.masters)):
             response = cluster.post(i, "/api/v1/namespaces/default/configmaps", configmap(f"after-{i}"))

@@ -20,70 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from minik8s.api import errors
 from minik8s.api.server.logs import kubelet_url
 
 from .cluster import TOKEN, Cluster, running, wait_for
+from .hostile_support import FakeNode, open_watches
 from .kubectl_support import Kubectl
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 PODS = "/api/v1/namespaces/default/pods"
-
-
-class FakeNode:
-    """A hostile 'kubelet': `mode` "silent" accepts and never answers; "endless" answers 200 and
-    then streams a line every 50 ms until the master hangs up."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.open_streams = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            if self.mode == "silent":
-                self._held.append(conn)
-            else:
-                threading.Thread(target=self._stream, args=(conn,), daemon=True).start()
-
-    def _stream(self, conn: socket.socket) -> None:
-        with self._lock:
-            self.open_streams += 1
-        try:
-            conn.settimeout(5)
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
-            for _ in range(20 * 120):  # at most two minutes
-                if self._stop.is_set():
-                    break
-                conn.sendall(b"6\r\nline!\n\r\n")
-                time.sleep(0.05)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-            with self._lock:
-                self.open_streams -= 1
-
-    def close(self) -> None:
-        self._stop.set()
-        for conn in self._held:
-            conn.close()
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +42,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                  extra_args=["--no-control-loops", "--kubelet-token-file", str(kubelet_token),
                              "--max-log-streams", "8"]) as c:
         yield c
-
-
-def _open_watches(cluster: Cluster) -> float:
-    for line in cluster.get(0, "/metrics").text.splitlines():
-        if line.startswith("apiserver_open_watches "):
-            return float(line.split()[1])
-    raise AssertionError("apiserver_open_watches missing from /metrics")
 
 
 def _url(cluster: Cluster, path: str) -> str:
@@ -136,7 +75,7 @@ def test_refused_watches_give_their_slot_back(cluster: Cluster, params: dict[str
                                        timeout=5)
         assert response.status_code == 400, response.text
         assert response.json()["kind"] == "Status"
-    wait_for(lambda: _open_watches(cluster) == 0, timeout=10, what="no open watches")
+    wait_for(lambda: open_watches(cluster) == 0, timeout=10, what="no open watches")
     with cluster.session.get(_url(cluster, PODS), params={"watch": "true", "timeoutSeconds": "1"},
                              stream=True, timeout=5) as ok:
         assert ok.status_code == 200
@@ -168,11 +107,11 @@ def test_dropped_watch_clients_release_slots(cluster: Cluster, style: str) -> No
     for _ in range(50):
         sock = _raw_watch(cluster, path, accept)
         socks.append(sock)
-    wait_for(lambda: _open_watches(cluster) >= 50, timeout=10, what="50 open watches")
+    wait_for(lambda: open_watches(cluster) >= 50, timeout=10, what="50 open watches")
     for sock in socks:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
         sock.close()
-    wait_for(lambda: _open_watches(cluster) == 0, timeout=15, what="slots of vanished watchers released")
+    wait_for(lambda: open_watches(cluster) == 0, timeout=15, what="slots of vanished watchers released")
 
 
 @pytest.mark.parametrize("accept", ["application/json", TABLE])
