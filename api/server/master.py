@@ -152,6 +152,9 @@ class Master:
             # Read ahead one request so that a client that goes away is noticed while its request
             # (a quiet watch, a log stream) is still running (environ["waitress.client_disconnected"]).
             channel_request_lookahead=1,
+            # waitress buffers a body before the app sees it (up to 1 GB by default): refuse larger
+            # ones there; the app answers 413 above body_limit itself.
+            max_request_body_size=settings.body_limit + (1 << 20),
             clear_untrusted_proxy_headers=True,
         )
         self._stopped = threading.Event()

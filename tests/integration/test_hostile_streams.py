@@ -138,6 +138,13 @@ def test_kubectl_wait_returns_when_the_pod_is_ready(cluster: Cluster, tmp_path: 
         done = kubectl.run("wait", condition, "pod/ready-pod", "--timeout=20s", record=False, timeout=30,
                            check=False)
         assert done.returncode == 0, done.stderr
+    # and a pod that never gets Ready makes kubectl give up at its own --timeout, not hang
+    assert cluster.post(0, PODS, _pod("never-ready")).status_code == 201
+    started = time.monotonic()
+    done = kubectl.run("wait", "--for=condition=Ready", "pod/never-ready", "--timeout=3s", record=False, timeout=30,
+                       check=False)
+    assert done.returncode != 0 and "timed out" in done.stderr, done.stderr
+    assert time.monotonic() - started < 20
 
 
 # ----------------------------------------------------------------------------- resourceVersion, verbs
@@ -245,3 +252,30 @@ def test_kubelet_url_of_valid_addresses() -> None:
 
     assert kubelet_url(node("10.0.0.7")) == "http://10.0.0.7:10250"
     assert kubelet_url(node("fd00::7")) == "http://[fd00::7]:10250"
+
+
+@pytest.mark.parametrize("handshake", [False, True])
+def test_idle_tls_connections_do_not_pin_the_master(cluster: Cluster, handshake: bool) -> None:
+    """300 clients that connect to the TLS port and then say nothing (before or after the TLS
+    handshake): the master keeps answering, and closes the silent ones by itself."""
+    context = ssl.create_default_context(cafile=cluster.ca_file)
+    socks = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", cluster.masters[0].api_port), timeout=5)
+            if handshake:
+                sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+            socks.append(sock)
+        for _ in range(5):
+            assert cluster.session.get(_url(cluster, "/readyz"), timeout=2).status_code == 200
+            created = cluster.session.post(_url(cluster, "/api/v1/namespaces/default/configmaps"), timeout=2,
+                                           json={"metadata": {"generateName": "idle-"}})
+            assert created.status_code == 201, created.text
+        socks[0].settimeout(45)
+        try:  # the handshake (10 s) or the first request (30 s) timed out: closed or reset
+            assert socks[0].recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+    finally:
+        for sock in socks:
+            sock.close()
