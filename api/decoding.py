@@ -12,6 +12,8 @@ encode and every member can apply. Rejected, as `DecodeError` (the server answer
 - non-finite numbers: JSON `NaN`, `Infinity`, `-Infinity` and overflowing literals such as `1e400`,
   YAML `.nan` and `.inf`; no JSON encoder may emit them, so nothing could read the object back;
 - strings that are not Unicode text: a lone surrogate (`"\\ud800"`) cannot be encoded as UTF-8;
+- characters YAML does not allow (control characters but tab and line breaks, U+FFFE, ...):
+  PyYAML refuses them while building its loader, before the first parsing step;
 - nesting deeper than `MAX_DEPTH` containers (never a `RecursionError`);
 - YAML types JSON lacks: timestamps stay strings (as kubectl sends them), `!!binary`, `!!set`,
   `!!omap`, `!!pairs` are refused; scalar keys that are not strings become strings, as
@@ -80,7 +82,7 @@ def decode_json(data: str | bytes, *, limit: int = DEFAULT_LIMIT) -> Any:
 
 def decode_yaml(data: str | bytes, *, limit: int = DEFAULT_LIMIT) -> Any:
     """The value of a single-document YAML stream (None when empty), checked as the module describes."""
-    loader = _Loader(_text(data))
+    loader = _load(lambda: _Loader(_text(data)))
     try:
         value = _load(loader.get_data) if _load(loader.check_data) else None
         if _load(loader.check_data):
@@ -95,7 +97,7 @@ def decode_yaml(data: str | bytes, *, limit: int = DEFAULT_LIMIT) -> Any:
 
 def decode_yaml_documents(data: str | bytes, *, limit: int = DEFAULT_LIMIT) -> list[Any]:
     """The value of every document of a YAML stream (None for empty ones); `limit` is per document."""
-    loader = _Loader(_text(data))
+    loader = _load(lambda: _Loader(_text(data)))
     documents: list[Any] = []
     try:
         while _load(loader.check_data):
@@ -403,7 +405,11 @@ def _load(step: Any) -> Any:
         if mark is None:
             raise DecodeError(problem) from None
         raise DecodeError(problem, line=mark.line + 1, column=mark.column + 1) from None
-    except yaml.YAMLError as err:
+    except yaml.reader.ReaderError as err:  # not a MarkedYAMLError: raised while reading, before any token
+        what = f"#x{err.character:04x}" if isinstance(err.character, int) else repr(err.character)
+        raise DecodeError(f"unacceptable character {what} at position {err.position}: {err.reason} (YAML allows "
+                          "printable characters, tabs and line breaks only)") from None
+    except yaml.YAMLError as err:  # every other PyYAML error class (emitter/serializer ones cannot occur here)
         raise DecodeError(" ".join(str(err).split())) from None
     except RecursionError:
         raise DecodeError(f"the document is nested deeper than {MAX_DEPTH} levels") from None

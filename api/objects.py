@@ -3,9 +3,10 @@
 A store command must be a pure function of its inputs (docs/architecture.md), so the API server
 fixes here, once, everything Kubernetes fills in on a write: uid, timestamps, the generated name,
 `generation`, defaults and the initial status. The functions are pure and deterministic: the caller
-passes the clock reading, the uid and the random name suffix. Below the top level any JSON is
-accepted: wrongly typed fields are left as they are for `minik8s.api.validation` to report, so
-validate the result of these functions, not their input.
+passes the clock reading, the uid and the random name suffix. The registry passes every body
+through `minik8s.api.validation.conform` first (described fields hold their types, nulls are
+gone); below the top level these functions still accept any JSON, leaving wrongly typed fields
+for `minik8s.api.validation` to report, so validate the result of these functions, not their input.
 
 `metadata.resourceVersion` is the client's precondition: it is removed on create and left as sent
 on updates (the store stamps the real one).

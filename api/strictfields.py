@@ -114,8 +114,8 @@ def _walk(value: Any, struct: _S, path: str, found: list[tuple[str, dict[str, An
             found.append((sub, value, name))
             continue
         kind = struct[name]
-        if kind.startswith("[") and isinstance(child, list):
-            for index, item in enumerate(child):
+        if kind.startswith("["):  # a list of structures; anything else there is a type error, not unknown
+            for index, item in enumerate(child if isinstance(child, list) else []):
                 _walk(item, _STRUCTS[kind[1:-1]], f"{sub}[{index}]", found)
         elif kind:
             _walk(child, _STRUCTS[kind], sub, found)

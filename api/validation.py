@@ -8,10 +8,19 @@ cause, never a Python exception.
 
 Call it on the prepared object (after `minik8s.api.objects` applied defaults), with `old` on
 updates, so immutable fields are compared like for like.
+
+Before that, every body a write carries passes `conform` (the registry calls it on creates,
+updates and the result of every patch; the API server on apply configurations, `Scale`, `Binding`
+and `DeleteOptions` bodies): the type of every field the one field schema describes
+(`minik8s.api.server.openapi`) is checked there, null for a field means absent, as when
+kube-apiserver decodes a body into its Go types. Defaulting, strategic merge, server-side apply,
+tables and the registry read objects only after it, so they may trust those types.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime
 import functools
 import ipaddress
 import json
@@ -607,7 +616,7 @@ def _cidr(c: _Causes, path: str, value: Any) -> None:
         c.invalid(path, text, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
 
 
-# --- integers: every field the API schema types as an integer ------------------------------------
+# --- types: every field the API schema describes --------------------------------------------------
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -615,9 +624,13 @@ INT64 = (-(2**63), 2**63 - 1)
 _INT64_FIELDS = frozenset({
     "generation", "observedGeneration", "deletionGracePeriodSeconds", "remainingItemCount",
     "terminationGracePeriodSeconds", "activeDeadlineSeconds", "runAsUser", "runAsGroup", "fsGroup",
-    "supplementalGroups", "tolerationSeconds",
+    "supplementalGroups", "tolerationSeconds", "gracePeriodSeconds",
 })
-_QUANTITY_FIELDS = frozenset({"value", "averageValue"})  # int-or-string in the schema, but quantities
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
+                      r"(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))")
+_TIME_MESSAGE = "must be a timestamp in RFC 3339 format (e.g. 2006-01-02T15:04:05Z)"
+_NOUNS = {"str": "a string", "time": "a string", "int": "an integer", "intstr": "an integer or a string",
+          "bool": "a boolean", "num": "a number", "quantity": "a quantity (a string such as \"500m\" or a number)"}
 
 
 @functools.cache
@@ -636,40 +649,130 @@ def _struct(name: str, package: str) -> tuple[dict[str, str], str] | None:
     return None
 
 
-def _integers(c: _Causes, rt: ResourceType, obj: dict[str, Any]) -> None:
-    """Report integer fields holding non-integers (1.5, 1e30) or values outside int32/int64, as the
-    Kubernetes types would refuse to decode them; paths already reported are skipped."""
+def _kind_fields(group: str, version: str, kind: str) -> tuple[dict[str, str], str]:
+    """The top-level fields of `kind` (as its OpenAPI schema lists them) and its schema package."""
     types, package_of = _schema()
-    package = package_of(rt.group, rt.version)
-    fields = {"metadata": "ObjectMeta", **types.get(package, {}).get(rt.kind, {})}
-    reported = {path for path, _, _ in c.items}
-    _integer_fields(c, obj, fields, package, "", reported)
+    package = package_of(group, version)
+    described = _struct(kind, package)
+    fields = described[0] if described is not None else {"spec": "obj", "status": "obj"}
+    return {"apiVersion": "str", "kind": "str", "metadata": "ObjectMeta", **fields}, package
 
 
-def _integer_fields(c: _Causes, value: dict[str, Any], fields: dict[str, str], package: str, path: str,
-                    reported: set[str]) -> None:
-    for name, expr in fields.items():
-        if name in value:
-            _integer_value(c, value[name], expr, name, package, f"{path}.{name}" if path else name, reported)
+def _is_rfc3339(text: str) -> bool:
+    """`text` is a timestamp Go's `time.Parse(time.RFC3339, ...)` accepts (metav1.Time, MicroTime)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    offset_hours, offset_minutes = (int(part or 0) for part in match.groups()[6:])
+    if hour > 23 or minute > 59 or second > 59 or offset_hours > 23 or offset_minutes > 59:
+        return False
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return True
 
 
-def _integer_value(c: _Causes, value: Any, expr: str, name: str, package: str, path: str,
-                   reported: set[str]) -> None:
-    if value is None or path in reported:
-        return
-    if expr == "int" or (expr == "intstr" and name not in _QUANTITY_FIELDS and not isinstance(value, str)):
-        low, high = INT64 if name in _INT64_FIELDS else INT32
-        if isinstance(value, bool) or not isinstance(value, int):
-            c.invalid(path, value, "must be an integer" if expr == "int" else "must be an integer or a string")
-        elif not low <= value <= high:
-            c.invalid(path, value, f"must be a {64 if high == INT64[1] else 32}-bit integer (between {low} and "
-                      f"{high}, inclusive)")
-    elif expr.startswith("[") and isinstance(value, list):
-        item = expr[1:-1].split("/")[0]
-        for index, child in enumerate(value):
-            _integer_value(c, child, item, name, package, f"{path}[{index}]", reported)
-    elif expr[:1].isupper() and isinstance(value, dict) and (struct := _struct(expr, package)) is not None:
-        _integer_fields(c, value, struct[0], struct[1], path, reported)
+class _Typing:
+    """One walk of a value against the field schema (`minik8s.api.server.openapi`): every described
+    field must hold its type (integers in their int32/int64 range, times in RFC 3339), as decoding
+    into the Kubernetes Go types requires. With `drop_nulls`, a described field set to null is
+    removed in place: decoding leaves a null field at its zero value, which is not written back.
+    Paths in `reported` (already reported by a hand-written check) are skipped with what is below."""
+
+    def __init__(self, c: _Causes, reported: set[str], *, drop_nulls: bool) -> None:
+        self.c = c
+        self.reported = reported
+        self.drop_nulls = drop_nulls
+
+    def fields(self, value: dict[str, Any], fields: dict[str, str], package: str, path: str) -> None:
+        for name, expr in fields.items():
+            if name not in value:
+                continue
+            if value[name] is None:
+                if self.drop_nulls:
+                    del value[name]
+                continue
+            self.value(value[name], expr, name, package, f"{path}.{name}" if path else name)
+
+    def value(self, value: Any, expr: str, name: str, package: str, path: str) -> None:
+        if path in self.reported:
+            return
+        c = self.c
+        if expr in _NOUNS:
+            self._atom(value, expr, name, path)
+        elif expr.startswith("["):
+            if not isinstance(value, list):
+                c.invalid(path, value, "must be a list")
+                return
+            item = expr[1:-1].split("/")[0]
+            for index, child in enumerate(value):
+                self.value(child, item, name, package, f"{path}[{index}]")
+        elif not isinstance(value, dict):
+            c.invalid(path, value, "must be an object")
+        elif expr in ("map", "map:quantity"):
+            for key, child in value.items():
+                self.value(child, "str" if expr == "map" else "quantity", key, package, f"{path}[{key}]")
+        elif expr != "obj" and (struct := _struct(expr, package)) is not None:
+            self.fields(value, struct[0], struct[1], path)
+
+    def _atom(self, value: Any, expr: str, name: str, path: str) -> None:
+        if expr == "intstr" and isinstance(value, str):
+            return
+        if expr in ("int", "intstr") and isinstance(value, int) and not isinstance(value, bool):
+            low, high = INT64 if name in _INT64_FIELDS else INT32
+            if not low <= value <= high:
+                self.c.invalid(path, value, f"must be a {64 if high == INT64[1] else 32}-bit integer (between {low} "
+                               f"and {high}, inclusive)")
+            return
+        fits = {"str": isinstance(value, str), "time": isinstance(value, str), "bool": isinstance(value, bool),
+                "num": isinstance(value, (int, float)) and not isinstance(value, bool),
+                "quantity": isinstance(value, (str, int, float)) and not isinstance(value, bool)}.get(expr, False)
+        if not fits:
+            self.c.invalid(path, value, f"must be {_NOUNS[expr]}")
+        elif expr == "time" and not _is_rfc3339(value):
+            self.c.invalid(path, value, _TIME_MESSAGE)
+
+
+def _types(c: _Causes, rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Report every described field holding the wrong type (1.5 or 1e30 for an integer, a list for
+    an object) or an integer outside int32/int64, as the Kubernetes types would refuse to decode it;
+    paths already reported are skipped."""
+    fields, package = _kind_fields(rt.group, rt.version, rt.kind)
+    _Typing(c, {path for path, _, _ in c.items}, drop_nulls=False).fields(obj, fields, package, "")
+
+
+def conform(rt: ResourceType, obj: Any) -> dict[str, Any]:
+    """`obj` shaped as its kind's types, as kube-apiserver decodes a body into its Go structs; the
+    first step of every write, before defaulting, strategic merge, apply, validation or the registry
+    read the object, so each of them may trust the type of every described field.
+
+    A described field set to null is absent (dropped from the copy returned); a field of the wrong
+    type raises one InvalidError (422) naming every such field. Undescribed fields are left as they
+    are (unknown ones are `minik8s.api.strictfields`' business).
+    """
+    return conform_kind(rt.group, rt.version, rt.kind, obj)
+
+
+def conform_kind(group: str, version: str, kind: str, obj: Any, *, options: bool = False) -> dict[str, Any]:
+    """`conform` for any kind the schema describes, subresource bodies too (`Scale`, `Binding`).
+    With `options` (`DeleteOptions`: request options, not an object to store) a wrong type is a 400
+    BadRequestError, as kube-apiserver answers a body it cannot decode."""
+    c = _Causes()
+    out = copy.deepcopy(obj) if isinstance(obj, dict) else None
+    if out is None:
+        c.invalid("<root>", obj, "must be an object")
+    else:
+        fields, package = _kind_fields(group, version, kind)
+        _Typing(c, set(), drop_nulls=True).fields(out, fields, package, "")
+    if c.items and options:
+        raise BadRequestError(f"{kind} cannot be decoded: " + "; ".join(f"{path}: {message}"
+                                                                         for path, _, message in c.items[:20]))
+    if c.items or out is None:
+        name = _get(out, "metadata", "name")
+        raise invalid(kind, name if isinstance(name, str) else None, c.items)
+    return out
 
 
 _SPEC_CHECKS: dict[str, Callable[[_Causes, dict[str, Any], Any], None]] = {
@@ -693,7 +796,7 @@ def validate(rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any] | Non
             _SPEC_CHECKS[rt.kind](c, spec, _get(old, "spec"))
         if rt.kind in _OBJECT_CHECKS:
             _OBJECT_CHECKS[rt.kind](c, obj)
-        _integers(c, rt, obj)
+        _types(c, rt, obj)
     if c.items:
         name = _get(obj, "metadata", "name")
         raise invalid(rt.kind, name if isinstance(name, str) else None, c.items)

@@ -58,22 +58,36 @@ def to_skeleton(fieldset: dict[str, Any], schema: Schema, path: str = "") -> dic
 
 
 def _list_skeleton(items: dict[str, Any], schema: Schema, path: str) -> list[Any]:
+    """The items a FieldsV1 list set names; entries that do not parse are skipped (clients can write
+    `managedFields` with a patch, and kube-apiserver ignores managed fields it cannot decode)."""
     elements: list[Any] = []
     for entry, sub_set in items.items():
-        if entry.startswith("v:"):
-            elements.append(json.loads(entry[2:]))
-        elif entry.startswith("k:"):
-            element = json.loads(entry[2:])
-            element.update({k: v for k, v in to_skeleton(sub_set or {}, schema, path).items() if k not in element})
+        if entry.startswith("v:") and (value := _json(entry[2:])) is not _BAD:
+            elements.append(value)
+        elif entry.startswith("k:") and isinstance(element := _json(entry[2:]), dict):
+            below = to_skeleton(sub_set, schema, path) if isinstance(sub_set, dict) else {}
+            element.update({k: v for k, v in below.items() if k not in element})
             elements.append(element)
     return elements
+
+
+_BAD = object()
+
+
+def _json(text: str) -> Any:
+    """The JSON value of `text`, `_BAD` when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _BAD
 
 
 def applied_by(metadata: dict[str, Any], manager: str, schema: Schema) -> dict[str, Any]:
     """What `manager` set with its last apply, as a skeleton (empty when it never applied)."""
     for entry in metadata.get("managedFields") or []:
         if isinstance(entry, dict) and entry.get("manager") == manager and entry.get("operation") == "Apply":
-            return to_skeleton(entry.get("fieldsV1") or {}, schema)
+            fields = entry.get("fieldsV1")
+            return to_skeleton(fields, schema) if isinstance(fields, dict) else {}
     return {}
 
 

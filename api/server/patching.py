@@ -23,6 +23,7 @@ list items by merge key) before merging. Conflicts between managers are not dete
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -317,16 +318,20 @@ def _prune(live: dict[str, Any], last: dict[str, Any], applied: dict[str, Any], 
 
 
 def _prune_list(live: list[Any], last: list[Any], applied: list[Any], path: str, schema: _Schema) -> list[Any]:
-    ident = _identity(schema[path])
     if schema[path] == "":
         return [v for v in live if v in applied or v not in last]
-    old = {ident(e): e for e in last if isinstance(e, dict)}
-    new = {ident(e): e for e in applied if isinstance(e, dict)}
+    ident = _identity(schema[path])
+
+    def key(element: Any) -> str:  # merge key values as JSON: any JSON value may be one, hashable or not
+        return json.dumps(ident(element), sort_keys=True)
+
+    old = {key(e): e for e in last if isinstance(e, dict)}
+    new = {key(e): e for e in applied if isinstance(e, dict)}
     kept = []
     for element in live:
-        if isinstance(element, dict) and ident(element) in old:
-            if ident(element) not in new:
+        if isinstance(element, dict) and key(element) in old:
+            if key(element) not in new:
                 continue
-            _prune(element, old[ident(element)], new[ident(element)], path, schema)
+            _prune(element, old[key(element)], new[key(element)], path, schema)
         kept.append(element)
     return kept

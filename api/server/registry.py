@@ -120,6 +120,7 @@ class Registry:
     def create(self, rt: ResourceType, body: Obj, namespace: str | None, *,
                managed_fields: list[Obj] | None = None) -> Obj:
         """Validate, default and create; retries generated names that collide."""
+        body = validation.conform(rt, body)
         self._check_namespace(rt, namespace)
         for _ in range(5):
             now = self.clock()
@@ -140,6 +141,7 @@ class Registry:
     def update(self, rt: ResourceType, name: str, namespace: str | None, body: Obj, *,
                subresource: str | None = None, managed_fields: list[Obj] | None = None) -> Obj:
         """Replace an object (PUT). A body resourceVersion is a precondition (409 when stale)."""
+        body = validation.conform(rt, body)
         wanted_rv = (body.get("metadata") or {}).get("resourceVersion") or None
         for _ in range(10):
             old = self.store.get(rt.store_key(name, namespace))
@@ -173,7 +175,7 @@ class Registry:
         """Read-modify-write with optimistic retries (used by PATCH and scale)."""
         for _ in range(10):
             old = self.get(rt, name, namespace)
-            new = change(copy.deepcopy(old))
+            new = validation.conform(rt, change(copy.deepcopy(old)))
             new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
             try:
                 return self.update(rt, name, namespace, new, subresource=subresource,

@@ -16,7 +16,7 @@ from typing import Any
 
 import falcon
 
-from minik8s.api import errors, kinds, selectors, strictfields, tables
+from minik8s.api import errors, kinds, selectors, strictfields, tables, validation
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
@@ -170,8 +170,8 @@ class ResourceSink:
         if t.subresource in (None, "status"):
             _check_fields(req, resp, t.rt, body)
         if t.subresource == "scale":
-            replicas = (body.get("spec") or {}).get("replicas")
-            send_json(resp, self._set_replicas(t, replicas))
+            scale = validation.conform_kind("autoscaling", "v1", "Scale", body)
+            send_json(resp, self._set_replicas(t, (scale.get("spec") or {}).get("replicas")))
             return
         send_json(resp, self.registry.update(t.rt, t.name or "", t.namespace, body, subresource=t.subresource))
 
@@ -179,11 +179,15 @@ class ResourceSink:
         content_type = (req.content_type or "").split(";")[0].strip()
         _field_validation(req)
         patch = read_body(req, self.body_limit)
-        if t.subresource == "scale":
-            replicas = ((patching.apply_patch({"spec": {}}, patch, content_type)).get("spec") or {}).get("replicas")
-            send_json(resp, self._set_replicas(t, replicas))
-            return
         name = t.name or ""
+        if t.subresource == "scale":  # the patch applies to the current Scale, as in Kubernetes
+            current = _scale_of(t.rt, self.registry.get(t.rt, name, t.namespace))
+            scale = validation.conform_kind("autoscaling", "v1", "Scale",
+                                            patching.apply_patch(current, patch, content_type))
+            send_json(resp, self._set_replicas(t, (scale.get("spec") or {}).get("replicas")))
+            return
+        if content_type == patching.APPLY and isinstance(patch, dict):
+            patch = validation.conform(t.rt, patch)  # what is applied is an object of the kind
         manager = req.get_param("fieldManager") if content_type == patching.APPLY else None
         if content_type == patching.APPLY and isinstance(patch, dict) and t.subresource in (None, "status"):
             _check_fields(req, resp, t.rt, patch)  # before managedFields record what is applied
@@ -207,7 +211,8 @@ class ResourceSink:
     def _delete_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         options: Obj = {}
         if req.content_length:
-            options = read_object(req, self.body_limit)
+            options = validation.conform_kind("", "v1", "DeleteOptions", read_object(req, self.body_limit),
+                                              options=True)
         grace = query_int(req, "gracePeriodSeconds")
         if grace is not None:
             options["gracePeriodSeconds"] = grace
@@ -221,7 +226,7 @@ class ResourceSink:
     def _post_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         if t.subresource != "binding" or t.rt.plural != "pods":
             raise errors.MethodNotAllowedError(f"POST is not supported on {req.path}")
-        body = read_object(req, self.body_limit)
+        body = validation.conform_kind("", "v1", "Binding", read_object(req, self.body_limit))
         target = body.get("target") if isinstance(body.get("target"), dict) else {}
         node = target.get("name")
         if not isinstance(node, str) or not node:

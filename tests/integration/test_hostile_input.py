@@ -8,6 +8,7 @@ after each the master still answers and the namespace still lists and reads back
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -338,6 +339,173 @@ def test_node_addresses_must_be_ips_and_ports_ports(master: Cluster, status: dic
         assert master.get(0, f"{NODES}/{name}").json()["status"]["addresses"] == good["addresses"]
     finally:
         master.session.delete(f"{master.masters[0].url}{NODES}/{name}", timeout=15)
+
+
+# --- YAML the reader refuses (control characters): every PyYAML error is a 400 --------------------
+
+@pytest.mark.parametrize("body", [
+    b"\x00", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bel}\ndata: {k: \x07}\n",
+    "metadata: {name: nc}\ndata: {k: \ufffe}\n".encode(), b"\x1b[31m",
+])
+def test_yaml_with_control_characters_is_400(master: Cluster, ns: str, body: bytes) -> None:
+    refused(send(master, "POST", CM.format(ns=ns), body, YAML), 400, "unacceptable character")
+    refused(send(master, "PATCH", CM.format(ns=ns) + "/x", body, {"Content-Type": "application/apply-patch+yaml"},
+                 fieldManager="t"), 400, "unacceptable character")
+    assert master.get(0, CM.format(ns=ns)).json()["items"] == []
+    assert_healthy(master, ns)
+
+
+# --- field types: checked before anything reads the object; null is absent -------------------------
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+RSS = "/apis/apps/v1/namespaces/{ns}/replicasets"
+SERVICES = "/api/v1/namespaces/{ns}/services"
+
+
+def contents(master: Cluster, ns: str) -> dict[str, str]:
+    """kind/name -> resourceVersion of everything in the namespace (unchanged when nothing was written
+    there; the global revision also moves with leases and events elsewhere)."""
+    found = {}
+    for path in (CM, PODS, DEPLOYS, LEASES, RSS, SERVICES):
+        listing = master.get(0, path.format(ns=ns))
+        assert listing.status_code == 200, listing.text
+        found.update({f"{path}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+                      for o in listing.json()["items"]})
+    return found
+
+
+def _container(**fields: Any) -> dict[str, Any]:
+    return {"name": "c", "image": "busybox", **fields}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("PUT", LEASES + "/l", {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": [None]}, "metadata"),
+    ("POST", LEASES, {"metadata": {"name": "l"}, "spec": {"acquireTime": "now"}}, "spec.acquireTime"),
+    ("POST", PODS, pod("p", containers=[_container(ports="80")]), "spec.containers[0].ports"),
+    ("POST", PODS, pod("p", containers=[_container(command=[None])]), "spec.containers[0].command[0]"),
+    ("POST", PODS, pod("p", volumes=[{"name": "v", "hostPath": {"path": {"p": "/"}}}]),
+     "spec.volumes[0].hostPath.path"),
+    ("POST", SERVICES, {"metadata": {"name": "s"}, "spec": {"ports": {"port": 80}}}, "spec.ports"),
+    ("POST", DEPLOYS, dict(deployment("d", 1), metadata=["d"]), "metadata"),
+])
+def test_wrong_field_types_are_422_naming_the_field(master: Cluster, ns: str, method: str, path: str,
+                                                    body: dict[str, Any], field: str) -> None:
+    before = contents(master, ns)
+    status = refused(send(master, method, path.format(ns=ns), json.dumps(body), JSON), 422)
+    assert field in [c["field"] for c in status["details"]["causes"]], status
+    assert contents(master, ns) == before
+    assert_healthy(master, ns)
+
+
+def test_wrong_types_in_updates_patches_and_subresources_are_refused(master: Cluster, ns: str) -> None:
+    """The same pass on PUT, every patch type, apply, /status, /scale and DELETE options."""
+    assert master.post(0, PODS.format(ns=ns), pod("t")).status_code == 201
+    created = master.post(0, DEPLOYS.format(ns=ns), deployment("t", 1))
+    assert created.status_code == 201, created.text
+    url = master.masters[0].url + PODS.format(ns=ns) + "/t"
+    live = master.get(0, PODS.format(ns=ns) + "/t").json()
+    cases = [
+        ("PUT", url, dict(live, spec="x"), JSON, "spec"),
+        ("PUT", url + "/status", dict(live, status={"containerStatuses": [{"name": "c", "restartCount": "1"}]}),
+         JSON, "status.containerStatuses[0].restartCount"),
+        ("PUT", url + "/status", dict(live, status={"conditions": "Ready"}), JSON, "status.conditions"),
+        ("PATCH", url, [{"op": "replace", "path": "/spec/containers", "value": "c"}],
+         {"Content-Type": "application/json-patch+json"}, "spec.containers"),
+        ("PATCH", url, {"metadata": {"labels": ["a"]}}, {"Content-Type": "application/merge-patch+json"},
+         "metadata.labels"),
+        ("PATCH", url, {"spec": {"containers": [{"name": "c", "env": {"A": "b"}}]}},
+         {"Content-Type": "application/strategic-merge-patch+json"}, "spec.containers[0].env"),
+        ("PATCH", url + "?fieldManager=t", {"apiVersion": "v1", "kind": "Pod", "metadata": ["t"]},
+         {"Content-Type": "application/apply-patch+yaml"}, "metadata"),
+        ("PUT", master.masters[0].url + DEPLOYS.format(ns=ns) + "/t/scale", {"spec": ["2"]}, JSON, "spec"),
+        ("PATCH", master.masters[0].url + DEPLOYS.format(ns=ns) + "/t/scale", {"spec": {"replicas": "2"}},
+         {"Content-Type": "application/merge-patch+json"}, "spec.replicas"),
+    ]
+    before = contents(master, ns)
+    for method, target, body, headers, field in cases:
+        answer = master.session.request(method, target, data=json.dumps(body), headers=headers, timeout=15)
+        status = refused(answer, 422)
+        assert field in [c["field"] for c in status["details"]["causes"]], (method, target, status)
+    for options in ({"preconditions": ["uid"]}, {"propagationPolicy": ["Orphan"]}, {"dryRun": "All"}):
+        refused(master.session.delete(url, data=json.dumps(options), headers=JSON, timeout=15), 400,
+                next(iter(options)))
+    assert contents(master, ns) == before
+    assert master.get(0, PODS.format(ns=ns) + "/t").json()["spec"] == live["spec"]
+    assert_healthy(master, ns)
+
+
+@pytest.mark.parametrize(("path", "body", "absent"), [
+    (PODS, pod("n1", containers=[_container(command=None, env=None)]), ("spec", "containers", 0, "command")),
+    (PODS, dict(pod("n2"), metadata={"name": "n2", "labels": None, "creationTimestamp": None}),
+     ("metadata", "labels")),
+    (RSS, {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "n3"}, "spec": {
+        "replicas": None, "selector": {"matchLabels": {"a": "b"}}, "template": {
+            "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [_container(ports=None)]}}}},
+     ("spec", "template", "spec", "containers", 0, "ports")),
+])
+def test_null_fields_are_stored_absent(master: Cluster, ns: str, path: str, body: dict[str, Any],
+                                       absent: tuple[Any, ...]) -> None:
+    """null for a field means "not set" (kube-apiserver decodes it to the zero value): defaults apply."""
+    created = master.post(0, path.format(ns=ns), body)
+    assert created.status_code == 201, created.text
+    stored = master.get(0, f"{path.format(ns=ns)}/{body['metadata']['name']}").json()
+    parent: Any = stored
+    for step in absent[:-1]:
+        parent = parent[step]
+    assert absent[-1] not in parent, stored
+    assert not re.search(r"[:\[,] ?null\b", json.dumps(stored)), stored  # no JSON null stored anywhere
+    if path == RSS:
+        assert stored["spec"]["replicas"] == 1  # the default, as for an absent field
+
+
+def test_hostile_managed_fields_never_break_server_side_apply(master: Cluster, ns: str) -> None:
+    """managedFields are the server's, but any patch can write them: entries that do not decode are
+    ignored (as kube-apiserver does), merge keys of any JSON type are fine, apply goes on working."""
+    url = master.masters[0].url + CM.format(ns=ns) + "/m"
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    manifest = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m, finalizers: [x.example/f]}\n"
+                "data: {a: '1', b: '2'}\n")
+    first = master.session.patch(url, data=manifest, headers=apply, params={"fieldManager": "t"}, timeout=15)
+    assert first.status_code == 201, first.text
+    garbage = [
+        {"f:data": {"f:a": {}, "k:{bad json": {}, "v:": {}}},
+        {"f:data": "not a set", "f:metadata": []},
+        {"f:subsets": {'k:{"ip":{"a":1}}': {"f:x": {}}, "k:[1]": {}, 'k:{"port":[80]}': {}}},
+        {"f:metadata": {"f:finalizers": {'v:{"a":1}': {}, "v:[": {}, 'v:"x.example/f"': {}}}},
+        {"f:metadata": {"f:finalizers": "x", "f:ownerReferences": {'k:{"uid":{"a":1}}': {}, "k:{": {}}}},
+    ]
+    for fields in garbage:
+        entry = {"manager": "t", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": fields}
+        patched = master.session.patch(url, data=json.dumps([{"op": "add", "path": "/metadata/managedFields",
+                                                              "value": [entry]}]),
+                                       headers={"Content-Type": "application/json-patch+json"}, timeout=15)
+        assert patched.status_code == 200, patched.text
+        again = master.session.patch(url, data=manifest.replace("b: '2'", "c: '3'"), headers=apply,
+                                     params={"fieldManager": "t"}, timeout=15)
+        assert again.status_code == 200, again.text
+        assert again.json()["data"]["c"] == "3"
+    refused(master.session.patch(url, data=json.dumps([{"op": "add", "path": "/metadata/managedFields",
+                                                        "value": "x"}]),
+                                 headers={"Content-Type": "application/json-patch+json"}, timeout=15),
+            422, "metadata.managedFields")
+    assert_healthy(master, ns)
+
+
+def test_scale_patches_apply_to_the_current_scale(master: Cluster, ns: str) -> None:
+    """A JSON patch `replace /spec/replicas` (or `test`) needs the current Scale to patch."""
+    assert master.post(0, DEPLOYS.format(ns=ns), deployment("sc", 2)).status_code == 201
+    url = master.masters[0].url + DEPLOYS.format(ns=ns) + "/sc/scale"
+    json_patch = {"Content-Type": "application/json-patch+json"}
+    ops = [{"op": "test", "path": "/spec/replicas", "value": 2},
+           {"op": "replace", "path": "/spec/replicas", "value": 3}]
+    scaled = master.session.patch(url, data=json.dumps(ops), headers=json_patch, timeout=15)
+    assert scaled.status_code == 200 and scaled.json()["spec"]["replicas"] == 3, scaled.text
+    stale = master.session.patch(url, data=json.dumps(ops), headers=json_patch, timeout=15)
+    assert stale.status_code == 422, stale.text  # the test op fails: replicas is 3 now
+    merged = master.session.patch(url, data='{"spec": {"replicas": 1}}',
+                                  headers={"Content-Type": "application/merge-patch+json"}, timeout=15)
+    assert merged.status_code == 200 and merged.json()["spec"]["replicas"] == 1, merged.text
+    assert master.get(0, DEPLOYS.format(ns=ns) + "/sc").json()["spec"]["replicas"] == 1
 
 
 # --- the CLI ---------------------------------------------------------------------------------------
