@@ -624,7 +624,7 @@ INT64 = (-(2**63), 2**63 - 1)
 _INT64_FIELDS = frozenset({
     "generation", "observedGeneration", "deletionGracePeriodSeconds", "remainingItemCount",
     "terminationGracePeriodSeconds", "activeDeadlineSeconds", "runAsUser", "runAsGroup", "fsGroup",
-    "supplementalGroups", "tolerationSeconds", "gracePeriodSeconds",
+    "supplementalGroups", "tolerationSeconds", "gracePeriodSeconds", "expirationSeconds", "sizeBytes", "seconds",
 })
 _RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
                       r"(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))")

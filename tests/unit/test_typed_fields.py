@@ -94,6 +94,14 @@ def test_a_null_metadata_or_spec_is_absent_and_defaults_fill_it() -> None:
     ("Pod", with_value(POD, "spec.hostNetwork", "yes"), "spec.hostNetwork", "must be a boolean"),
     ("Pod", with_value(POD, "spec.volumes", [{"name": "v", "hostPath": {"path": ["/"]}}]),
      "spec.volumes[0].hostPath.path", "must be a string"),
+    # what `kubectl describe` (typed decoding) could not read back when these were free-form
+    ("Pod", with_value(POD, "spec.volumes", [{"name": "v", "projected": {"sources": "x"}}]),
+     "spec.volumes[0].projected.sources", "must be a list"),
+    ("Pod", with_value(POD, "spec.volumes", [{"name": "v", "nfs": "x"}]), "spec.volumes[0].nfs", "must be an object"),
+    ("Pod", with_value(POD, "spec.securityContext", {"seccompProfile": {"type": 5}}),
+     "spec.securityContext.seccompProfile.type", "must be a string"),
+    ("Pod", with_value(POD, "spec.dnsConfig", {"options": [{"name": 5}]}), "spec.dnsConfig.options[0].name",
+     "must be a string"),
     ("Pod", with_value(POD, "status", {"containerStatuses": [{"name": "c", "restartCount": "3"}]}),
      "status.containerStatuses[0].restartCount", "must be an integer"),
     ("Pod", with_value(POD, "status", {"containerStatuses": [{"name": "c", "state": {"terminated": "x"}}]}),
@@ -145,7 +153,8 @@ def test_valid_objects_pass_unchanged(kind: str) -> None:
 
 
 def test_unknown_and_free_form_fields_are_left_alone() -> None:
-    obj = with_value(POD, "spec.volumes", [{"name": "v", "emptyDir": {}, "nfs": [1, None]}])
+    obj = with_value(POD, "spec.volumes", [{"name": "v", "emptyDir": {}, "bogusSource": [1, None],
+                                           "cephfs": {"monitors": 5, "user": None}}])
     obj["extra"] = {"x": None}
     assert conformed("Pod", obj) == obj
 
