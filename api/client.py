@@ -135,6 +135,26 @@ def connect_failure(exc: requests.RequestException) -> str | None:
     return None
 
 
+def transport_failure(exc: requests.RequestException) -> str:
+    """Why a server could not be talked to, in a few words: `connect_failure`'s answer, or what
+    broke the connection afterwards (`connection reset by peer`, `no answer in time`)."""
+    why = connect_failure(exc)
+    if why is not None:
+        return why
+    if isinstance(exc, requests.ReadTimeout):
+        return "no answer in time"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke off"
+    inner = exc.args[0] if exc.args else None
+    # urllib3's ProtocolError('Connection aborted.', OSError) when the server resets or closes the connection
+    cause = inner.args[1] if isinstance(inner, Exception) and len(inner.args) > 1 else None
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    if isinstance(cause, OSError):  # http.client.RemoteDisconnected and the like
+        return "the server closed the connection"
+    return type(exc).__name__
+
+
 def _is_transport_error(exc: requests.RequestException) -> bool:
     """Errors of the connection itself (as opposed to a malformed URL and the like)."""
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError))
@@ -253,8 +273,7 @@ class ApiClient:
         data = _encode_body(body)
         headers = {"Content-Type": content_type} if data is not None else {}
         tried: list[str] = []
-        connect_failures: list[tuple[str, str]] = []  # (server, why) while every server failed to connect
-        only_connect_failures = True
+        transport_failures: list[tuple[str, str]] = []  # (server, why) of each server that could not be talked to
         last_exc: Exception | None = None
         start = self._preferred
         for offset in range(len(self._servers)):
@@ -275,21 +294,19 @@ class ApiClient:
                     ) from exc
                 log.debug("%s %s%s failed: %s", method, server, path, exc)
                 tried.append(f"{server} ({type(exc).__name__})")
-                why = connect_failure(exc)
-                connect_failures.append((server, why or type(exc).__name__))
-                only_connect_failures = only_connect_failures and why is not None
+                transport_failures.append((server, transport_failure(exc)))
                 last_exc = exc
                 continue
             if resp.status_code == 503:
                 tried.append(f"{server} ({_status_message(resp)})")
-                only_connect_failures = False
                 resp.close()
                 continue
             self._preferred = index
             return self._result(resp, stream)
         err = errors.ServiceUnavailableError(f"no API server could serve {method} {path}; tried {', '.join(tried)}")
-        # no server could even be connected to: the CLI says "cannot connect to the cluster at ..."
-        err.connect_failures = connect_failures if only_connect_failures else []  # type: ignore[attr-defined]
+        # no server could be talked to at all: the CLI says "cannot connect to the cluster at ..."
+        everyone = len(transport_failures) == len(self._servers)
+        err.connect_failures = transport_failures if everyone else []  # type: ignore[attr-defined]
         raise err from last_exc
 
     @staticmethod

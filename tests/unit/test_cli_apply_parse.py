@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import socket
+import struct
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +266,38 @@ def test_cli_unreachable_server_is_one_line(runner: CliRunner) -> None:
     other = refused_url()
     code, _, err = run(runner, "get", "pods", "--server", f"{url},{other}")
     assert code == 1 and err.startswith(f"error: cannot connect to the cluster at {url}, {other}: connection refused")
+
+
+@pytest.fixture
+def resetting_url() -> Iterator[str]:
+    """A loopback URL whose listener resets every connection it accepts (what a firewall may do)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def reset_all() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    threading.Thread(target=reset_all, daemon=True).start()
+    yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_cli_reset_connections_say_cannot_connect(runner: CliRunner, resetting_url: str) -> None:
+    """Connections reset by every server (alone or beside a refused one) are `cannot connect`, with why."""
+    code, _, err = run(runner, "get", "pods", "--server", resetting_url)
+    assert code == 1
+    assert err == (f"error: cannot connect to the cluster at {resetting_url}: connection reset by peer - "
+                   "is the cluster running? (`minik8s up` starts one)\n")
+    refused = refused_url()
+    code, _, err = run(runner, "get", "pods", "--server", f"{refused},{resetting_url}")
+    assert code == 1 and err.startswith(
+        f"error: cannot connect to the cluster at {refused}, {resetting_url}: {refused}: connection refused; "
+        f"{resetting_url}: connection reset by peer - "), err
 
 
 def test_cli_without_configuration_explains_itself(runner: CliRunner) -> None:
