@@ -1,7 +1,9 @@
 """Hostile clients: floods and stuck connections against a master's API and Raft ports.
 
 Each attack is bounded in count and in time and stops by itself; every target must be an address
-on this machine (the masters a test or `minik8s up` started). `run_all` runs them concurrently and
+on this machine (the masters a test or `minik8s up` started). Against an `https` API URL the HTTP
+attacks speak TLS (trusting `--ca-file`), so they reach the server behind the TLS front; idle
+sockets stay plain TCP (they never start the handshake). `run_all` runs them concurrently and
 returns what each did; `python -m minik8s.chaos.hostile_clients` does the same from a separate
 process (so a test's own probes are not slowed by the attackers' threads). The bearer token for
 the authenticated attacks comes from the environment (`MINIK8S_TOKEN`), never from argv.
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -39,10 +42,18 @@ def _check_local(addr: Address) -> None:
         raise ValueError(f"hostile clients only target loopback addresses, not {addr[0]}")
 
 
-def _connect(addr: Address, timeout: float = 2.0) -> socket.socket | None:
+def _connect(addr: Address, timeout: float = 2.0, tls: ssl.SSLContext | None = None) -> socket.socket | None:
+    """A connection to `addr` (TLS when a context is given), or None when it cannot be opened."""
     try:
-        return socket.create_connection(addr, timeout=timeout)
+        sock = socket.create_connection(addr, timeout=timeout)
     except OSError:
+        return None
+    if tls is None:
+        return sock
+    try:
+        return tls.wrap_socket(sock, server_hostname=addr[0])
+    except OSError:
+        sock.close()
         return None
 
 
@@ -79,12 +90,13 @@ def raft_length_flood(addr: Address, *, flood_bytes: int = 48 * 1024 * 1024, sec
     return {"sent": sent, "dropped": dropped}
 
 
-def garbage_connections(addr: Address, *, count: int = 100, hold: float = 5.0) -> dict[str, Any]:
+def garbage_connections(addr: Address, *, count: int = 100, hold: float = 5.0,
+                        tls: ssl.SSLContext | None = None) -> dict[str, Any]:
     """`count` connections sending random bytes (a third send nothing); how many the server closed."""
     _check_local(addr)
     socks = []
     for i in range(count):
-        sock = _connect(addr)
+        sock = _connect(addr, tls=tls)
         if sock is None:
             continue
         try:
@@ -103,7 +115,7 @@ def garbage_connections(addr: Address, *, count: int = 100, hold: float = 5.0) -
 
 
 def huge_requests(addr: Address, *, count: int = 40, method_bytes: int = 200_000,
-                  header_bytes: int = 1_000_000) -> dict[str, Any]:
+                  header_bytes: int = 1_000_000, tls: ssl.SSLContext | None = None) -> dict[str, Any]:
     """HTTP requests with enormous methods (half) and enormous header lines (half); the answers' status lines."""
     _check_local(addr)
     answers: dict[str, int] = {}
@@ -113,7 +125,7 @@ def huge_requests(addr: Address, *, count: int = 40, method_bytes: int = 200_000
         else:
             request = (b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * header_bytes
                        + b"\r\n\r\n")
-        sock = _connect(addr)
+        sock = _connect(addr, tls=tls)
         if sock is None:
             answers["no-connect"] = answers.get("no-connect", 0) + 1
             continue
@@ -168,12 +180,12 @@ def _many(count: int, fn: Callable[[int], str]) -> dict[str, int]:
 
 
 def stuck_log_streams(base_url: str, token: str, log_path: str, *, count: int = 40,
-                      timeout: float = 60.0) -> dict[str, Any]:
+                      timeout: float = 60.0, verify: str | bool = True) -> dict[str, Any]:
     """`count` concurrent `follow` log requests for a pod whose node accepts and never answers."""
     def one(_: int) -> str:
         try:
             with requests.get(base_url + log_path, params={"follow": "true"}, stream=True, timeout=(5, timeout),
-                              headers={"Authorization": f"Bearer {token}"}) as response:
+                              headers={"Authorization": f"Bearer {token}"}, verify=verify) as response:
                 for _chunk in response.iter_content(chunk_size=None):
                     pass
                 return str(response.status_code)
@@ -194,11 +206,12 @@ BAD_WATCH_QUERIES: tuple[tuple[dict[str, str], dict[str, str]], ...] = (
 )
 
 
-def bad_watches(base_url: str, token: str, *, count: int = 300, path: str = "/api/v1/namespaces/default/pods"
-                ) -> dict[str, Any]:
+def bad_watches(base_url: str, token: str, *, count: int = 300, path: str = "/api/v1/namespaces/default/pods",
+                verify: str | bool = True) -> dict[str, Any]:
     """`count` watch requests with malformed parameters; the status codes they got."""
     session = requests.Session()
     session.trust_env = False
+    session.verify = verify
     session.headers["Authorization"] = f"Bearer {token}"
     codes: dict[str, int] = {}
     for i in range(count):
@@ -215,7 +228,8 @@ def bad_watches(base_url: str, token: str, *, count: int = 300, path: str = "/ap
 
 @dataclass
 class Plan:
-    """What to attack: API addresses (plain HTTP), Raft addresses, and optionally a pod log path."""
+    """What to attack: an API URL (http, or https with the CA that signed it), Raft addresses, and
+    optionally a pod log path."""
 
     api_url: str
     raft: list[Address]
@@ -223,6 +237,7 @@ class Plan:
     log_path: str | None = None
     seconds: float = 15.0
     idle: int = 1000
+    ca_file: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -238,18 +253,20 @@ def run_all(plan: Plan) -> dict[str, Any]:
     _check_local(api)
     for addr in plan.raft:
         _check_local(addr)
+    tls = ssl.create_default_context(cafile=plan.ca_file) if plan.api_url.startswith("https") else None
+    verify: str | bool = plan.ca_file or True
     jobs: dict[str, Callable[[], Any]] = {
         "idle_sockets": lambda: idle_sockets(api, count=plan.idle, hold=plan.seconds),
-        "api_garbage": lambda: garbage_connections(api, count=100, hold=plan.seconds / 2),
-        "huge_requests": lambda: huge_requests(api),
-        "bad_watches": lambda: bad_watches(plan.api_url, plan.token),
+        "api_garbage": lambda: garbage_connections(api, count=100, hold=plan.seconds / 2, tls=tls),
+        "huge_requests": lambda: huge_requests(api, tls=tls),
+        "bad_watches": lambda: bad_watches(plan.api_url, plan.token, verify=verify),
     }
     for i, addr in enumerate(plan.raft):
         jobs[f"raft_flood_{i}"] = lambda addr=addr: raft_length_flood(addr, seconds=plan.seconds)
         jobs[f"raft_garbage_{i}"] = lambda addr=addr: garbage_connections(addr, count=60, hold=plan.seconds / 2)
     if plan.log_path:
         jobs["stuck_logs"] = lambda: stuck_log_streams(plan.api_url, plan.token, plan.log_path or "",
-                                                       timeout=plan.seconds * 4)
+                                                       timeout=plan.seconds * 4, verify=verify)
     results: dict[str, Any] = {}
 
     def run(name: str, job: Callable[[], Any]) -> None:
@@ -268,14 +285,16 @@ def run_all(plan: Plan) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--api-url", required=True, help="plain-HTTP API URL of one master (loopback)")
+    parser.add_argument("--api-url", required=True, help="API URL of one master (loopback; http or https)")
+    parser.add_argument("--ca-file", default=None, help="CA that signed an https master's certificate")
     parser.add_argument("--raft", default="", help="comma-separated Raft HOST:PORT addresses (loopback)")
     parser.add_argument("--log-path", default=None, help="pods/log path of a pod whose node never answers")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--idle", type=int, default=1000)
     args = parser.parse_args()
     raft = [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in args.raft.split(",") if a]
-    plan = Plan(args.api_url, raft, os.environ.get("MINIK8S_TOKEN", ""), args.log_path, args.seconds, args.idle)
+    plan = Plan(args.api_url, raft, os.environ.get("MINIK8S_TOKEN", ""), args.log_path, args.seconds, args.idle,
+                args.ca_file)
     print(json.dumps(run_all(plan)))
 
 

@@ -31,6 +31,7 @@ def master(
                                        help="Largest request body, raw and decoded as JSON (413 above)."),
     max_connections: int = typer.Option(4096, help="Open client connections, idle ones included (more wait)."),
     max_log_streams: int = typer.Option(32, help="Concurrent pods/log streams (429 above)."),
+    idle_timeout: int = typer.Option(90, min=1, help="Seconds an idle keep-alive client connection stays open."),
     tls_cert_file: str = typer.Option("", help="Serve HTTPS with this certificate (kubectl sends tokens only over TLS)."),
     tls_private_key_file: str = typer.Option("", help="Private key of --tls-cert-file."),
     kubelet_token_file: str = typer.Option("", help="Token presented to node agents (pods/log)."),
@@ -54,7 +55,7 @@ def master(
         cluster_secret_file=cluster_secret_file, api_threads=api_threads,
         max_watches=max_watches or max(1, api_threads - 32), log_compaction_entries=log_compaction_entries,
         event_window=event_window, body_limit=max_body_bytes, max_connections=max_connections,
-        max_log_streams=max_log_streams,
+        max_log_streams=max_log_streams, idle_timeout=idle_timeout,
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )

@@ -60,15 +60,13 @@ class MasterSettings:
     body_limit: int = 3 * 1024 * 1024
     max_connections: int = 4096  # open client connections (idle ones included); more wait to be accepted
     max_log_streams: int = 32  # concurrent pods/log streams; more get 429
+    idle_timeout: int = 90  # seconds an idle keep-alive connection stays open (kube-apiserver: 90 s)
     log_compaction_entries: int = 5000
     event_window: int = 10_000
     tls_cert_file: str | None = None  # with tls_key_file: serve HTTPS (kubectl sends tokens only over TLS)
     tls_key_file: str | None = None
     kubelet_token_file: str | None = None  # presented to node agents when proxying pods/log
     internal_token: str | None = None  # accepted for this process's own controllers and scheduler
-
-
-IDLE_TIMEOUT = 90  # seconds an idle keep-alive connection stays open (kube-apiserver: 90 s)
 
 
 def raise_open_files_limit() -> None:
@@ -144,10 +142,11 @@ class Master:
         raise_open_files_limit()
         self.server = waitress.server.create_server(
             sending_headers_early(self.app), host=host, port=port, threads=settings.api_threads, ident="minik8s",
-            # Idle keep-alive connections are closed after IDLE_TIMEOUT (a connection with a request
+            # Idle keep-alive connections are closed after idle_timeout (a connection with a request
             # in progress, such as a watch, never counts as idle); poll() instead of select(),
             # which cannot watch more than 1024 sockets.
-            channel_timeout=IDLE_TIMEOUT, cleanup_interval=10, asyncore_use_poll=True,
+            channel_timeout=settings.idle_timeout, cleanup_interval=min(10, settings.idle_timeout),
+            asyncore_use_poll=True,
             connection_limit=settings.max_connections,
             # Read ahead one request so that a client that goes away is noticed while its request
             # (a quiet watch, a log stream) is still running (environ["waitress.client_disconnected"]).

@@ -1,6 +1,7 @@
 """Hostile clients against a 3-master cluster: it keeps answering throughout and recovers by itself.
 
-A separate process (`minik8s.chaos.hostile_clients`) floods the API and every Raft port at once:
+A separate process (`minik8s.chaos.hostile_clients`) floods the API (plain HTTP, and HTTPS through
+the TLS front kubectl uses) and every Raft port at once:
 a 2 GiB frame announced and 48 MiB streamed to each Raft port, garbage connections, 200 KB methods
 and 1 MB headers, 1000 idle sockets, 40 `pods/log -f` streams from a node that accepts and never
 answers, 300 malformed watches. Meanwhile this process probes every master's `/readyz` and makes a
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -55,6 +57,7 @@ class Prober:
     def _run(self) -> None:
         session = requests.Session()
         session.trust_env = False
+        session.verify = self.cluster.ca_file or True
         session.headers["Authorization"] = f"Bearer {TOKEN}"
         i = 0
         while not self._stop.wait(PROBE_INTERVAL):
@@ -74,14 +77,34 @@ class Prober:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(params=[False, True], ids=["plain-http", "https"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     kubelet_token = tmp_path / "kubelet-token"
     kubelet_token.write_text("kubelet-token-0123456789\n")
     kubelet_token.chmod(0o600)
-    with running(tmp_path / "cluster", 3,
+    with running(tmp_path / "cluster", 3, tls=request.param,
                  extra_args=["--no-control-loops", "--kubelet-token-file", str(kubelet_token)]) as c:
         yield c
+
+
+def assert_attacks_were_refused(report: dict[str, Any], raft_members: int, idle: int, *, tls: bool) -> None:
+    """What each attack got back: refusals, closed connections and capped streams, never a success or a 5xx."""
+    assert not [k for k, v in report.items() if "error" in v], report
+    for i in range(raft_members):
+        flood = report[f"raft_flood_{i}"]
+        assert flood["dropped"] and flood["sent"] <= 16 * 1024 * 1024, flood  # cut off long before 48 MiB
+        garbage = report[f"raft_garbage_{i}"]
+        assert garbage["opened"] == 60 and garbage["closed_by_server"] == 60, garbage
+    assert report["idle_sockets"]["opened"] == idle, report["idle_sockets"]
+    if tls:  # the TLS front wants a handshake within 10 s; the sockets are held for 15 s
+        assert report["idle_sockets"]["open_at_end"] == 0, report["idle_sockets"]
+    assert report["api_garbage"]["opened"] == 100, report["api_garbage"]
+    huge = report["huge_requests"]["answers"]
+    assert sum(huge.values()) == 40, huge
+    assert all(line == "closed" or line.split()[1].startswith("4") for line in huge), huge  # 4xx, or dropped
+    assert report["bad_watches"]["codes"] == {"400": 300}, report["bad_watches"]
+    logs = report["stuck_logs"]["answers"]
+    assert sum(logs.values()) == 40 and set(logs) <= {"429", "503", "504"}, logs  # capped, or the node timed out
 
 
 def test_cluster_keeps_answering_under_hostile_clients(cluster: Cluster) -> None:
@@ -99,13 +122,15 @@ def test_cluster_keeps_answering_under_hostile_clients(cluster: Cluster) -> None
         attack = [sys.executable, "-m", "minik8s.chaos.hostile_clients", "--api-url", cluster.masters[0].url,
                   "--raft", ",".join(m.raft_addr for m in cluster.masters),
                   "--log-path", "/api/v1/namespaces/default/pods/stuck/log", "--seconds", "15"]
+        if cluster.ca_file:
+            attack += ["--ca-file", cluster.ca_file]
         with Prober(cluster) as prober:
             done = subprocess.run(attack, capture_output=True, text=True, timeout=240, cwd=REPO,
                                   env={**os.environ, "MINIK8S_TOKEN": TOKEN})
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         print(json.dumps(report, indent=1), f"\nprobes {prober.probes}, slowest {prober.slowest:.2f}s")
-        assert not [k for k, v in report.items() if "error" in v], report
+        assert_attacks_were_refused(report, len(cluster.masters), idle=1000, tls=cluster.ca_file is not None)
         assert prober.probes > 40
         assert not prober.failures, prober.failures[:20]
 

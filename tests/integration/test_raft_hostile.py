@@ -273,3 +273,62 @@ def test_raft_large_entries_and_snapshots_still_replicate(tmp_path: Path) -> Non
             for name in ["big-live", "big-lag-10", "big-lag-30", "big-lag-50"]:
                 assert items[name]["data"]["v"] == big, f"{name} is wrong on {cluster.masters[i].name}"
             assert {f"small-{n}" for n in range(60)} <= set(items)
+
+
+def _insider_handshake(addr: str, secret: str, claim: object) -> socket.socket:
+    """pysyncobj's handshake, made by a client that knows the cluster secret: our connection key,
+    then (the member's key, `claim`) where a real peer sends its own Raft address."""
+    import pickle
+    import zlib
+
+    from pysyncobj.encryptor import getEncryptor
+
+    fernet = getEncryptor(secret)
+
+    def frame(message: object) -> bytes:
+        token = fernet.encrypt_at_time(zlib.compress(pickle.dumps(message), 3), int(time.monotonic()))
+        return struct.pack("i", len(token)) + token
+
+    sock = socket.create_connection(_hostport(addr), timeout=5)
+    key = os.urandom(32)
+    sock.sendall(frame(key))
+    header = b""
+    while len(header) < 4:
+        header += sock.recv(4 - len(header))
+    (length,) = struct.unpack("i", header)
+    reply = b""
+    while len(reply) < length:
+        reply += sock.recv(length - len(reply))
+    our_key, member_key = pickle.loads(zlib.decompress(fernet.decrypt(reply)))  # bound to our key, as peers do
+    assert our_key == key and isinstance(member_key, bytes) and len(member_key) == 32, "no key from the member"
+    sock.sendall(frame((member_key, claim)))
+    sock.setblocking(False)
+    return sock
+
+
+@pytest.mark.parametrize("claim", [
+    pytest.param("127.0.0.1:1", id="address-not-in-peers"),
+    pytest.param("readonly", id="read-only-node"),
+    pytest.param(["status"], id="admin-command"),
+    pytest.param(["add", "127.0.0.1:2"], id="admin-add-member"),
+])
+def test_raft_insider_claims_outside_peers_are_refused(cluster3: Cluster, claim: object) -> None:
+    """A client holding the cluster secret but claiming an address outside --peers, a read-only node
+    or an admin command is dropped right after the handshake; membership and writes are unchanged."""
+    with steady_leader(cluster3) as leader, Writer(cluster3, leader, "insider") as writer:
+        member = cluster3.masters[leader]
+        log_before = member.log_path.stat().st_size
+        socks = [_insider_handshake(member.raft_addr, cluster3.secret_file.read_text().strip(), claim)
+                 for _ in range(3)]
+        try:
+            _wait_all_closed(socks, HANDSHAKE_CLOSE_S)
+        finally:
+            for sock in socks:
+                sock.close()
+        with member.log_path.open("rb") as log:
+            log.seek(log_before)
+            refusals = log.read().decode(errors="replace").count("is not one of the peers")
+        assert refusals == 3, f"expected 3 refusals in {member.name}'s log, found {refusals}"
+        wait_for(lambda: len(writer.results) >= 5, timeout=10, what="writes after the refusals")
+    writer.assert_all_fast(minimum=5)
+    assert_cluster_serves(cluster3, "insider")
