@@ -13,6 +13,8 @@ pysyncobj is used as it is, with four hooks (it is pinned to 0.3.17 for them):
 Entries applied during one tick go into one store batch (one LMDB commit); completion
 callbacks are held until that commit, so a caller is answered only once its write is visible
 to readers of this member.
+
+The few pysyncobj internals the facade reports (role, leader) are read here and nowhere else.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .transport import HardenedTCPTransport, PeerLimits
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Any, int], None]
+
+ROLES = {0: "follower", 1: "candidate", 2: "leader"}  # pysyncobj's raft states
 
 _journal_lock = threading.Lock()  # the journal factory is module-global in pysyncobj
 
@@ -109,6 +113,22 @@ class RaftMember(SyncObj):
     def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N802
         self.journal.sync()
         SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)  # type: ignore[attr-defined]
+
+    @property
+    def role(self) -> str:
+        """follower, candidate or leader."""
+        return ROLES.get(self._SyncObj__raftState, "follower")  # type: ignore[attr-defined]
+
+    @property
+    def leader(self) -> str | None:
+        """The address of the last known leader (None while unknown)."""
+        node = self._getLeader()
+        return str(node.id if hasattr(node, "id") else node) if node is not None else None
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this member is the leader now (another may already have been elected)."""
+        return bool(self._isLeader())
 
     @property
     def leader_commit_index(self) -> int | None:

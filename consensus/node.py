@@ -5,6 +5,9 @@ may never call back at all when a leader dies. So `propose` waits with its own d
 re-proposes the *same* command (same request id) until it gets a definite answer: the store's
 de-duplication turns a repeat into the first result, so a client never sees a duplicate or a
 lost acknowledged write.
+
+Raft state is exposed as read-only properties (`term`, `commit_index`, `applied_index`,
+`is_leader`, `role`, `leader`), so nothing outside this package reads pysyncobj's attributes.
 """
 
 from __future__ import annotations
@@ -23,13 +26,12 @@ from pysyncobj import FAIL_REASON, SyncObjConf
 from minik8s.store import Store
 
 from .journal import read_entries
-from .member import RaftMember
+from .member import ROLES, RaftMember
 from .snapshot import make_serializers, read_header
 from .transport import PeerLimits
 
 log = logging.getLogger(__name__)
 
-_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 _RETRY_WITH_SAME_ID = {
     FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER, FAIL_REASON.QUEUE_FULL, FAIL_REASON.DISCARDED,
     FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME,
@@ -142,7 +144,7 @@ class Consensus:
 
     def _log_role(self, old: int, new: int) -> None:
         term = self._member.raftCurrentTerm if self._member is not None else "?"
-        log.info("raft: %s -> %s (term %s)", _ROLES.get(old, old), _ROLES.get(new, new), term)
+        log.info("raft: %s -> %s (term %s)", ROLES.get(old, old), ROLES.get(new, new), term)
 
     def _flush(self) -> None:
         if self._member is not None:
@@ -155,7 +157,7 @@ class Consensus:
             self._member = None
 
     @property
-    def member(self) -> RaftMember:
+    def _started(self) -> RaftMember:
         if self._member is None:
             raise ConsensusError("consensus is not started")
         return self._member
@@ -196,8 +198,8 @@ class Consensus:
             box.append((result, reason))
             done.set()
 
-        member = self.member
-        leader = member._getLeader()
+        member = self._started
+        leader = member.leader
         member.submit(command, on_done)
         deadline = time.monotonic() + wait
         # pysyncobj never answers a command forwarded to a leader that died; re-propose as soon
@@ -205,7 +207,7 @@ class Consensus:
         while not done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 return None
-            current = member._getLeader()
+            current = member.leader
             if current is not None and current != leader:
                 return None
         return box[0]
@@ -248,27 +250,60 @@ class Consensus:
 
     # ---- status -----------------------------------------------------------------------------
 
+    @property
+    def term(self) -> int:
+        """The current Raft term as this member knows it."""
+        return int(self._started.raftCurrentTerm)
+
+    @property
+    def commit_index(self) -> int:
+        """The highest log index this member knows to be committed."""
+        return int(self._started.raftCommitIndex)
+
+    @property
+    def applied_index(self) -> int:
+        """The highest log index applied to this member's store."""
+        return int(self._started.raftLastApplied)
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this member leads now (another may already have been elected)."""
+        return self._started.is_leader
+
+    @property
+    def role(self) -> str:
+        """follower, candidate or leader."""
+        return self._started.role
+
+    @property
+    def leader(self) -> str | None:
+        """The Raft address of the last known leader (None while unknown)."""
+        return self._started.leader
+
+    @property
+    def has_quorum(self) -> bool:
+        """Whether this member hears from a majority of the cluster."""
+        return bool(self._started.hasQuorum)
+
     def status(self) -> dict[str, Any]:
         """This member's view: role, leader, term, indices, revision, members."""
-        member = self.member
-        leader = member._getLeader()
         return {
             "name": self.settings.name,
             "raftAddr": self.settings.raft_addr,
-            "role": _ROLES.get(member._SyncObj__raftState, "follower"),  # type: ignore[attr-defined]
-            "leader": str(leader.id if hasattr(leader, "id") else leader) if leader is not None else None,
-            "term": member.raftCurrentTerm,
-            "commitIndex": member.raftCommitIndex,
-            "appliedIndex": member.raftLastApplied,
+            "role": self.role,
+            "leader": self.leader,
+            "term": self.term,
+            "commitIndex": self.commit_index,
+            "appliedIndex": self.applied_index,
             "revision": self.store.revision,
             "members": sorted([self.settings.raft_addr, *self.settings.peers]),
-            "hasQuorum": member.hasQuorum,
+            "hasQuorum": self.has_quorum,
         }
 
     def is_ready(self) -> bool:
         """A leader is known and this member has applied what the leader last reported committed."""
         member = self._member
-        if member is None or member._getLeader() is None:
+        if member is None or member.leader is None:
             return False
         leader_commit = member.leader_commit_index
         return leader_commit is not None and member.raftLastApplied >= leader_commit
