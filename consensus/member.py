@@ -14,7 +14,9 @@ Entries applied during one tick go into one store batch (one LMDB commit); compl
 callbacks are held until that commit, so a caller is answered only once its write is visible
 to readers of this member.
 
-The few pysyncobj internals the facade reports (role, leader) are read here and nowhere else.
+This is the Raft boundary of the typed store commands: a log entry is the command's bytes
+(`minik8s.store.encode_command`), decoded on every member right before it is applied. The few
+pysyncobj internals the facade reports (role, leader) are read here and nowhere else.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pysyncobj.syncobj as _syncobj
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 
-from minik8s.store import Store
+from minik8s.store import Result, Store, decode_command
 
 from .journal import DurableJournal
 from .transport import HardenedTCPTransport, PeerLimits
@@ -61,20 +63,20 @@ class RaftMember(SyncObj):
         self.addOnTickCallback(self._end_of_tick)
 
     @replicated
-    def apply_command(self, command: dict[str, Any]) -> dict[str, Any]:
-        """The replicated method: runs on every member for every committed command."""
+    def apply_command(self, entry: bytes) -> Result:
+        """The replicated method: runs on every member for every committed entry (an encoded command)."""
         # raftLastApplied is bumped only after this returns, so this entry's index is +1.
         self._store.begin_batch()
-        return self._store.apply(command, self.raftLastApplied + 1)
+        return self._store.apply(decode_command(entry), self.raftLastApplied + 1)
 
-    def submit(self, command: dict[str, Any], callback: Callback) -> None:
-        """Propose `command`; `callback(result, fail_reason)` runs after it is applied and committed here."""
+    def submit(self, entry: bytes, callback: Callback) -> None:
+        """Propose an encoded command; `callback(result, fail_reason)` runs once it is applied and committed here."""
 
         def deferred(result: Any, reason: int) -> None:
             with self._pending_lock:
                 self._pending.append((callback, result, reason))
 
-        self.apply_command(command, callback=deferred)
+        self.apply_command(entry, callback=deferred)
         self._notifier.notify()  # wake the tick thread now rather than at its next poll timeout
 
     def _end_of_tick(self) -> None:

@@ -6,8 +6,10 @@ re-proposes the *same* command (same request id) until it gets a definite answer
 de-duplication turns a repeat into the first result, so a client never sees a duplicate or a
 lost acknowledged write.
 
-Raft state is exposed as read-only properties (`term`, `commit_index`, `applied_index`,
-`is_leader`, `role`, `leader`), so nothing outside this package reads pysyncobj's attributes.
+Callers hand `propose` a typed store command and get a typed result; the command is encoded
+once here, the only place it becomes bytes. Raft state is exposed as read-only properties
+(`term`, `commit_index`, `applied_index`, `is_leader`, `role`, `leader`), so nothing outside
+this package reads pysyncobj's attributes.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 
-from minik8s.store import Store
+from minik8s.store import Command, Noop, Reason, Rejected, Result, Store, encode_command
 
 from .journal import read_entries
 from .member import ROLES, RaftMember
@@ -164,33 +166,36 @@ class Consensus:
 
     # ---- writes -----------------------------------------------------------------------------
 
-    def propose(self, command: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+    def propose(self, command: Command, *, timeout: float = 10.0) -> Result:
         """Replicate `command` and return the store's result as applied on this member.
 
-        Re-proposes the same command (same request id) after an unclear failure, until
-        `timeout`; raises ConsensusError when no definite answer came by then.
+        A write without a request id gets one. Re-proposes the same command (same request id)
+        after an unclear failure, until `timeout`; raises ConsensusError when no definite answer
+        came by then, and `minik8s.store.UnencodableError` (before proposing anything) when the
+        command cannot be encoded.
         """
-        command = dict(command)
-        command.setdefault("request_id", uuid.uuid4().hex)
+        if not isinstance(command, Noop) and not command.request_id:
+            command = replace(command, request_id=uuid.uuid4().hex)
+        entry = encode_command(command)
         deadline = time.monotonic() + timeout
         last_problem = "no answer"
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ConsensusError(f"write not confirmed within {timeout:.0f}s ({last_problem})")
-            outcome = self._propose_once(command, min(remaining, self.settings.attempt_timeout))
+            outcome = self._propose_once(entry, min(remaining, self.settings.attempt_timeout))
             if outcome is None:
                 last_problem = "timed out waiting for the cluster"
                 continue
             result, reason = outcome
-            if reason == FAIL_REASON.SUCCESS and result.get("reason") != "AlreadyApplied":
+            if reason == FAIL_REASON.SUCCESS and not _already_applied(result):
                 return result
             last_problem = f"raft: {_reason_name(reason)}"
             if reason not in _RETRY_WITH_SAME_ID and reason != FAIL_REASON.SUCCESS:
                 raise ConsensusError(f"write refused ({last_problem})")
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    def _propose_once(self, command: dict[str, Any], wait: float) -> tuple[Any, int] | None:
+    def _propose_once(self, entry: bytes, wait: float) -> tuple[Any, int] | None:
         done = threading.Event()
         box: list[tuple[Any, int]] = []
 
@@ -200,7 +205,7 @@ class Consensus:
 
         member = self._started
         leader = member.leader
-        member.submit(command, on_done)
+        member.submit(entry, on_done)
         deadline = time.monotonic() + wait
         # pysyncobj never answers a command forwarded to a leader that died; re-propose as soon
         # as another leader is known instead of waiting out the whole attempt.
@@ -235,7 +240,7 @@ class Consensus:
                 generation = self._barrier_started
                 self._barrier.release()
                 try:
-                    self.propose({"op": "noop"}, timeout=remaining)
+                    self.propose(Noop(), timeout=remaining)
                     succeeded = True
                 except ConsensusError:
                     succeeded = False
@@ -307,6 +312,11 @@ class Consensus:
             return False
         leader_commit = member.leader_commit_index
         return leader_commit is not None and member.raftLastApplied >= leader_commit
+
+
+def _already_applied(result: Result) -> bool:
+    """The entry was a replay of one applied before: its own result is unknown here, so propose again."""
+    return isinstance(result, Rejected) and result.reason is Reason.ALREADY_APPLIED
 
 
 def _reason_name(reason: int) -> str:
