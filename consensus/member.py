@@ -13,6 +13,10 @@ pysyncobj is used as it is, with four hooks (it is pinned to 0.3.17 for them):
 Entries applied during one tick go into one store batch (one LMDB commit); completion
 callbacks are held until that commit, so a caller is answered only once its write is visible
 to readers of this member.
+
+This is the Raft boundary of the typed store commands: a log entry is the command's bytes
+(`minik8s.store.encode_command`), decoded on every member right before it is applied. The few
+pysyncobj internals the facade reports (role, leader) are read here and nowhere else.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pysyncobj.syncobj as _syncobj
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 
-from minik8s.store import Store
+from minik8s.store import Result, Store, decode_command
 
 from .journal import DurableJournal
 from .transport import HardenedTCPTransport, PeerLimits
@@ -34,6 +38,8 @@ from .transport import HardenedTCPTransport, PeerLimits
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Any, int], None]
+
+ROLES = {0: "follower", 1: "candidate", 2: "leader"}  # pysyncobj's raft states
 
 _journal_lock = threading.Lock()  # the journal factory is module-global in pysyncobj
 
@@ -57,20 +63,20 @@ class RaftMember(SyncObj):
         self.addOnTickCallback(self._end_of_tick)
 
     @replicated
-    def apply_command(self, command: dict[str, Any]) -> dict[str, Any]:
-        """The replicated method: runs on every member for every committed command."""
+    def apply_command(self, entry: bytes) -> Result:
+        """The replicated method: runs on every member for every committed entry (an encoded command)."""
         # raftLastApplied is bumped only after this returns, so this entry's index is +1.
         self._store.begin_batch()
-        return self._store.apply(command, self.raftLastApplied + 1)
+        return self._store.apply(decode_command(entry), self.raftLastApplied + 1)
 
-    def submit(self, command: dict[str, Any], callback: Callback) -> None:
-        """Propose `command`; `callback(result, fail_reason)` runs after it is applied and committed here."""
+    def submit(self, entry: bytes, callback: Callback) -> None:
+        """Propose an encoded command; `callback(result, fail_reason)` runs once it is applied and committed here."""
 
         def deferred(result: Any, reason: int) -> None:
             with self._pending_lock:
                 self._pending.append((callback, result, reason))
 
-        self.apply_command(command, callback=deferred)
+        self.apply_command(entry, callback=deferred)
         self._notifier.notify()  # wake the tick thread now rather than at its next poll timeout
 
     def _end_of_tick(self) -> None:
@@ -109,6 +115,22 @@ class RaftMember(SyncObj):
     def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N802
         self.journal.sync()
         SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)  # type: ignore[attr-defined]
+
+    @property
+    def role(self) -> str:
+        """follower, candidate or leader."""
+        return ROLES.get(self._SyncObj__raftState, "follower")  # type: ignore[attr-defined]
+
+    @property
+    def leader(self) -> str | None:
+        """The address of the last known leader (None while unknown)."""
+        node = self._getLeader()
+        return str(node.id if hasattr(node, "id") else node) if node is not None else None
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this member is the leader now (another may already have been elected)."""
+        return bool(self._isLeader())
 
     @property
     def leader_commit_index(self) -> int | None:

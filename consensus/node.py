@@ -5,6 +5,11 @@ may never call back at all when a leader dies. So `propose` waits with its own d
 re-proposes the *same* command (same request id) until it gets a definite answer: the store's
 de-duplication turns a repeat into the first result, so a client never sees a duplicate or a
 lost acknowledged write.
+
+Callers hand `propose` a typed store command and get a typed result; the command is encoded
+once here, the only place it becomes bytes. Raft state is exposed as read-only properties
+(`term`, `commit_index`, `applied_index`, `is_leader`, `role`, `leader`), so nothing outside
+this package reads pysyncobj's attributes.
 """
 
 from __future__ import annotations
@@ -15,21 +20,20 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObjConf
 
-from minik8s.store import Store
+from minik8s.store import Command, Noop, Reason, Rejected, Result, Store, encode_command
 
 from .journal import read_entries
-from .member import RaftMember
+from .member import ROLES, RaftMember
 from .snapshot import make_serializers, read_header
 from .transport import PeerLimits
 
 log = logging.getLogger(__name__)
 
-_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 _RETRY_WITH_SAME_ID = {
     FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER, FAIL_REASON.QUEUE_FULL, FAIL_REASON.DISCARDED,
     FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME,
@@ -142,7 +146,7 @@ class Consensus:
 
     def _log_role(self, old: int, new: int) -> None:
         term = self._member.raftCurrentTerm if self._member is not None else "?"
-        log.info("raft: %s -> %s (term %s)", _ROLES.get(old, old), _ROLES.get(new, new), term)
+        log.info("raft: %s -> %s (term %s)", ROLES.get(old, old), ROLES.get(new, new), term)
 
     def _flush(self) -> None:
         if self._member is not None:
@@ -155,40 +159,43 @@ class Consensus:
             self._member = None
 
     @property
-    def member(self) -> RaftMember:
+    def _started(self) -> RaftMember:
         if self._member is None:
             raise ConsensusError("consensus is not started")
         return self._member
 
     # ---- writes -----------------------------------------------------------------------------
 
-    def propose(self, command: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+    def propose(self, command: Command, *, timeout: float = 10.0) -> Result:
         """Replicate `command` and return the store's result as applied on this member.
 
-        Re-proposes the same command (same request id) after an unclear failure, until
-        `timeout`; raises ConsensusError when no definite answer came by then.
+        A write without a request id gets one. Re-proposes the same command (same request id)
+        after an unclear failure, until `timeout`; raises ConsensusError when no definite answer
+        came by then, and `minik8s.store.UnencodableError` (before proposing anything) when the
+        command cannot be encoded.
         """
-        command = dict(command)
-        command.setdefault("request_id", uuid.uuid4().hex)
+        if not isinstance(command, Noop) and not command.request_id:
+            command = replace(command, request_id=uuid.uuid4().hex)
+        entry = encode_command(command)
         deadline = time.monotonic() + timeout
         last_problem = "no answer"
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ConsensusError(f"write not confirmed within {timeout:.0f}s ({last_problem})")
-            outcome = self._propose_once(command, min(remaining, self.settings.attempt_timeout))
+            outcome = self._propose_once(entry, min(remaining, self.settings.attempt_timeout))
             if outcome is None:
                 last_problem = "timed out waiting for the cluster"
                 continue
             result, reason = outcome
-            if reason == FAIL_REASON.SUCCESS and result.get("reason") != "AlreadyApplied":
+            if reason == FAIL_REASON.SUCCESS and not _already_applied(result):
                 return result
             last_problem = f"raft: {_reason_name(reason)}"
             if reason not in _RETRY_WITH_SAME_ID and reason != FAIL_REASON.SUCCESS:
                 raise ConsensusError(f"write refused ({last_problem})")
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    def _propose_once(self, command: dict[str, Any], wait: float) -> tuple[Any, int] | None:
+    def _propose_once(self, entry: bytes, wait: float) -> tuple[Any, int] | None:
         done = threading.Event()
         box: list[tuple[Any, int]] = []
 
@@ -196,16 +203,16 @@ class Consensus:
             box.append((result, reason))
             done.set()
 
-        member = self.member
-        leader = member._getLeader()
-        member.submit(command, on_done)
+        member = self._started
+        leader = member.leader
+        member.submit(entry, on_done)
         deadline = time.monotonic() + wait
         # pysyncobj never answers a command forwarded to a leader that died; re-propose as soon
         # as another leader is known instead of waiting out the whole attempt.
         while not done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 return None
-            current = member._getLeader()
+            current = member.leader
             if current is not None and current != leader:
                 return None
         return box[0]
@@ -233,7 +240,7 @@ class Consensus:
                 generation = self._barrier_started
                 self._barrier.release()
                 try:
-                    self.propose({"op": "noop"}, timeout=remaining)
+                    self.propose(Noop(), timeout=remaining)
                     succeeded = True
                 except ConsensusError:
                     succeeded = False
@@ -248,30 +255,68 @@ class Consensus:
 
     # ---- status -----------------------------------------------------------------------------
 
+    @property
+    def term(self) -> int:
+        """The current Raft term as this member knows it."""
+        return int(self._started.raftCurrentTerm)
+
+    @property
+    def commit_index(self) -> int:
+        """The highest log index this member knows to be committed."""
+        return int(self._started.raftCommitIndex)
+
+    @property
+    def applied_index(self) -> int:
+        """The highest log index applied to this member's store."""
+        return int(self._started.raftLastApplied)
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this member leads now (another may already have been elected)."""
+        return self._started.is_leader
+
+    @property
+    def role(self) -> str:
+        """follower, candidate or leader."""
+        return self._started.role
+
+    @property
+    def leader(self) -> str | None:
+        """The Raft address of the last known leader (None while unknown)."""
+        return self._started.leader
+
+    @property
+    def has_quorum(self) -> bool:
+        """Whether this member hears from a majority of the cluster."""
+        return bool(self._started.hasQuorum)
+
     def status(self) -> dict[str, Any]:
         """This member's view: role, leader, term, indices, revision, members."""
-        member = self.member
-        leader = member._getLeader()
         return {
             "name": self.settings.name,
             "raftAddr": self.settings.raft_addr,
-            "role": _ROLES.get(member._SyncObj__raftState, "follower"),  # type: ignore[attr-defined]
-            "leader": str(leader.id if hasattr(leader, "id") else leader) if leader is not None else None,
-            "term": member.raftCurrentTerm,
-            "commitIndex": member.raftCommitIndex,
-            "appliedIndex": member.raftLastApplied,
+            "role": self.role,
+            "leader": self.leader,
+            "term": self.term,
+            "commitIndex": self.commit_index,
+            "appliedIndex": self.applied_index,
             "revision": self.store.revision,
             "members": sorted([self.settings.raft_addr, *self.settings.peers]),
-            "hasQuorum": member.hasQuorum,
+            "hasQuorum": self.has_quorum,
         }
 
     def is_ready(self) -> bool:
         """A leader is known and this member has applied what the leader last reported committed."""
         member = self._member
-        if member is None or member._getLeader() is None:
+        if member is None or member.leader is None:
             return False
         leader_commit = member.leader_commit_index
         return leader_commit is not None and member.raftLastApplied >= leader_commit
+
+
+def _already_applied(result: Result) -> bool:
+    """The entry was a replay of one applied before: its own result is unknown here, so propose again."""
+    return isinstance(result, Rejected) and result.reason is Reason.ALREADY_APPLIED
 
 
 def _reason_name(reason: int) -> str:

@@ -1,10 +1,10 @@
 """The LMDB object store: objects, one global revision, an event log and its compaction.
 
-This is the replicated state machine. `apply(command, raft_index)` is a pure function of
-(state, command): the API server fixes uids, timestamps and names before proposing, and the
-clock used for age-based compaction is the command's own `now`. Apply never raises and never
-blocks; failures are results (`{"ok": False, "reason": ...}`), because an exception inside a
-pysyncobj apply would block the Raft log forever.
+This is the replicated state machine. `apply(command, raft_index)` takes a typed command
+(`commands.py`) and is a pure function of (state, command): the API server fixes uids, timestamps
+and names before proposing, and the clock used for age-based compaction is the command's own
+`now`. Apply never raises and never blocks; failures are `Rejected` results, because an
+exception inside a pysyncobj apply would block the Raft log forever.
 
 Idempotence: the Raft index of the last applied entry is written in the same LMDB transaction
 as its effects, so entries replayed after a restart are skipped; and every write carries a
@@ -30,6 +30,8 @@ from typing import Any
 import lmdb
 
 from .codec import decode_revision, dump_json, encode_revision, load_json
+from .command_codec import decode_result, encode_result
+from .commands import Applied, Command, Create, Delete, Noop, Reason, Rejected, Result, Undecodable, Update, Write
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,6 @@ _META_CLUSTER = b"cluster_id"
 _META_REQUEST_SEQ = b"request_seq"
 
 _TABLES = (b"objects", b"events", b"meta", b"requests", b"request_order")
-
-Command = dict[str, Any]
-Result = dict[str, Any]
 
 
 class CompactedError(Exception):
@@ -74,10 +73,6 @@ class Event:
     key: str
     object: dict[str, Any]
     previous: dict[str, Any] | None = None  # the state before a MODIFIED (for selector transitions)
-
-
-def _fail(reason: str, message: str) -> Result:
-    return {"ok": False, "reason": reason, "message": message}
 
 
 class Store:
@@ -220,7 +215,7 @@ class Store:
             except Exception:  # a listener must never break the apply path
                 log.exception("store listener failed")
 
-    def apply(self, command: Command, raft_index: int | None = None) -> Result:
+    def apply(self, command: Command | Undecodable, raft_index: int | None = None) -> Result:
         """Apply one command; never raises. `raft_index` enables the replay guard."""
         try:
             if self._batch is not None:
@@ -243,84 +238,85 @@ class Store:
             self._notify(revision)
             return result
         except Exception as exc:  # deterministic inputs; this is a bug or a full disk
-            log.exception("apply failed for %s", command.get("op"))
-            return _fail("Internal", f"apply failed: {exc}")
+            log.exception("apply failed for %s", type(command).__name__)
+            return Rejected(Reason.INTERNAL, f"apply failed: {exc}")
 
-    def _apply_in(self, txn: lmdb.Transaction, command: Command, raft_index: int | None) -> Result:
-        meta = self._db[b"meta"]
+    def _apply_in(self, txn: lmdb.Transaction, command: Command | Undecodable, raft_index: int | None) -> Result:
         if raft_index is not None:
             if raft_index <= self._meta_int(txn, _META_APPLIED):
-                return _fail("AlreadyApplied", f"raft entry {raft_index} was applied before")
-            txn.put(_META_APPLIED, str(raft_index).encode(), db=meta)
-        op = command.get("op")
-        if op == "noop":
-            return {"ok": True, "revision": self._meta_int(txn, _META_REVISION)}
-        request_id = command.get("request_id")
-        if request_id:
-            previous = txn.get(request_id.encode(), db=self._db[b"requests"])
+                return Rejected(Reason.ALREADY_APPLIED, f"raft entry {raft_index} was applied before")
+            txn.put(_META_APPLIED, str(raft_index).encode(), db=self._db[b"meta"])
+        if isinstance(command, Undecodable):
+            return Rejected(Reason.BAD_COMMAND, command.problem)
+        if isinstance(command, Noop):
+            return Applied(self._meta_int(txn, _META_REVISION))
+        return self._apply_write(txn, command)
+
+    def _apply_write(self, txn: lmdb.Transaction, command: Write) -> Result:
+        """Run the command's apply function once per request id; compact after a change."""
+        if command.request_id:
+            previous = txn.get(command.request_id.encode(), db=self._db[b"requests"])
             if previous is not None:
-                return load_json(previous)
-        handler = {"create": self._create, "update": self._update, "delete": self._delete}.get(op)
-        if handler is None:
-            result = _fail("BadCommand", f"unknown op {op!r}")
-        else:
-            result = handler(txn, command)
-        if request_id:
-            self._remember_request(txn, request_id, result)
-        if result.get("ok"):
-            self._compact(txn, float(command.get("now") or 0))
+                return decode_result(previous)
+        match command:  # one apply function per command type
+            case Create():
+                result = self._create(txn, command)
+            case Update():
+                result = self._update(txn, command)
+            case Delete():
+                result = self._delete(txn, command)
+        if command.request_id:
+            self._remember_request(txn, command.request_id, result)
+        if isinstance(result, Applied):
+            self._compact(txn, command.now)
         return result
 
-    def _create(self, txn: lmdb.Transaction, command: Command) -> Result:
-        key = command["key"]
+    def _create(self, txn: lmdb.Transaction, command: Create) -> Result:
+        key = command.key
         if txn.get(key.encode(), db=self._db[b"objects"]) is not None:
-            return _fail("AlreadyExists", f"{key} already exists")
-        return self._write(txn, "ADDED", key, command["object"], command)
+            return Rejected(Reason.ALREADY_EXISTS, f"{key} already exists")
+        return self._write(txn, "ADDED", key, command.object, command.now)
 
-    def _update(self, txn: lmdb.Transaction, command: Command) -> Result:
-        key = command["key"]
-        current, failure = self._check_preconditions(txn, key, command)
-        if failure:
-            return failure
-        assert current is not None
-        return self._write(txn, "MODIFIED", key, command["object"], command, previous=current)
+    def _update(self, txn: lmdb.Transaction, command: Update) -> Result:
+        current = self._check_preconditions(txn, command)
+        if isinstance(current, Rejected):
+            return current
+        return self._write(txn, "MODIFIED", command.key, command.object, command.now, previous=current)
 
-    def _delete(self, txn: lmdb.Transaction, command: Command) -> Result:
-        key = command["key"]
-        current, failure = self._check_preconditions(txn, key, command)
-        if failure:
-            return failure
-        assert current is not None
-        txn.delete(key.encode(), db=self._db[b"objects"])
-        return self._write(txn, "DELETED", key, current, command, store_object=False)
+    def _delete(self, txn: lmdb.Transaction, command: Delete) -> Result:
+        current = self._check_preconditions(txn, command)
+        if isinstance(current, Rejected):
+            return current
+        txn.delete(command.key.encode(), db=self._db[b"objects"])
+        return self._write(txn, "DELETED", command.key, current, command.now, store_object=False)
 
-    def _check_preconditions(
-        self, txn: lmdb.Transaction, key: str, command: Command
-    ) -> tuple[dict[str, Any] | None, Result | None]:
+    def _check_preconditions(self, txn: lmdb.Transaction, command: Update | Delete) -> dict[str, Any] | Rejected:
+        """The current object at the command's key, or why the command may not change it."""
+        key = command.key
         raw = txn.get(key.encode(), db=self._db[b"objects"])
         if raw is None:
-            return None, _fail("NotFound", f"{key} not found")
-        current = load_json(raw)
+            return Rejected(Reason.NOT_FOUND, f"{key} not found")
+        current: dict[str, Any] = load_json(raw)
         metadata = current.get("metadata", {})
-        expected_revision = command.get("expected_revision")
-        if expected_revision is not None and int(metadata.get("resourceVersion", 0)) != int(expected_revision):
-            return current, _fail(
-                "Conflict",
+        expected_revision = command.expected_revision
+        if expected_revision is not None and int(metadata.get("resourceVersion", 0)) != expected_revision:
+            return Rejected(
+                Reason.CONFLICT,
                 f"the object has been modified; please apply your changes to the latest version and try again "
                 f"(expected resourceVersion {expected_revision}, current {metadata.get('resourceVersion')})",
             )
-        expected_uid = command.get("expected_uid")
+        expected_uid = command.expected_uid
         if expected_uid is not None and metadata.get("uid") != expected_uid:
-            return current, _fail(
-                "Conflict", f"precondition failed: UID in precondition: {expected_uid}, UID in object meta: "
+            return Rejected(
+                Reason.CONFLICT, f"precondition failed: UID in precondition: {expected_uid}, UID in object meta: "
                 f"{metadata.get('uid')}",
             )
-        return current, None
+        return current
 
     def _write(
-        self, txn: lmdb.Transaction, event_type: str, key: str, obj: dict[str, Any], command: Command,
+        self, txn: lmdb.Transaction, event_type: str, key: str, obj: dict[str, Any], now: float,
         *, store_object: bool = True, previous: dict[str, Any] | None = None,
-    ) -> Result:
+    ) -> Applied:
         meta = self._db[b"meta"]
         revision = self._meta_int(txn, _META_REVISION) + 1
         txn.put(_META_REVISION, str(revision).encode(), db=meta)
@@ -328,17 +324,17 @@ class Store:
         stamped.setdefault("metadata", {})["resourceVersion"] = str(revision)
         if store_object:
             txn.put(key.encode(), dump_json(stamped), db=self._db[b"objects"])
-        event = {"type": event_type, "key": key, "object": stamped, "ts": float(command.get("now") or 0)}
+        event = {"type": event_type, "key": key, "object": stamped, "ts": float(now)}
         if previous is not None:
             event["previous"] = previous
         txn.put(encode_revision(revision), dump_json(event), db=self._db[b"events"])
-        return {"ok": True, "revision": revision, "object": stamped}
+        return Applied(revision, stamped)
 
     def _remember_request(self, txn: lmdb.Transaction, request_id: str, result: Result) -> None:
         meta, order = self._db[b"meta"], self._db[b"request_order"]
         seq = self._meta_int(txn, _META_REQUEST_SEQ) + 1
         txn.put(_META_REQUEST_SEQ, str(seq).encode(), db=meta)
-        txn.put(request_id.encode(), dump_json(result), db=self._db[b"requests"])
+        txn.put(request_id.encode(), encode_result(result), db=self._db[b"requests"])
         txn.put(encode_revision(seq), request_id.encode(), db=order)
         oldest = seq - self.settings.request_window
         if oldest > 0:

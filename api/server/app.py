@@ -41,10 +41,10 @@ class Metrics:
                                       ["verb", "resource"], registry=self.registry,
                                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         gauges = {
-            "raft_term": ("Current Raft term", lambda: consensus.member.raftCurrentTerm),
-            "raft_commit_index": ("Raft commit index", lambda: consensus.member.raftCommitIndex),
-            "raft_applied_index": ("Raft last applied index", lambda: consensus.member.raftLastApplied),
-            "raft_is_leader": ("1 when this master leads", lambda: int(consensus.member._isLeader())),
+            "raft_term": ("Current Raft term", lambda: consensus.term),
+            "raft_commit_index": ("Raft commit index", lambda: consensus.commit_index),
+            "raft_applied_index": ("Raft last applied index", lambda: consensus.applied_index),
+            "raft_is_leader": ("1 when this master leads", lambda: int(consensus.is_leader)),
             "store_revision": ("Global store revision", lambda: hub.revision),
             "apiserver_open_watches": ("Open streaming watches", lambda: hub.open_watches),
         }

@@ -1,26 +1,26 @@
 """Object semantics between HTTP and consensus: what create, update and delete mean.
 
 Everything non-deterministic is fixed here before proposing (uid, timestamps, generated
-names, defaults), so the replicated apply stays a pure function. Store results are turned
-into API errors here, once.
+names, defaults), so the replicated apply stays a pure function. Writes are typed store
+commands; a rejected one becomes an API error here, once, through the `Reason` table below.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import random
 import string
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors, objects, validation
 from minik8s.api.kinds import BUILTIN_NAMESPACES, RESOURCES, ResourceType, resolve
 from minik8s.consensus import Consensus, ConsensusError
-from minik8s.store import Store
+from minik8s.store import Create, Delete, Reason, Rejected, Result, Store, UnencodableError, Update, Write
 
 Obj = dict[str, Any]
 
@@ -37,6 +37,44 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(min(max(ts, 0.0), _LAST_SECOND), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _not_found(rt: ResourceType, name: str, message: str) -> errors.NotFoundError:
+    return errors.NotFoundError(f'{rt.group_plural} "{name}" not found', name=name, kind=rt.plural, group=rt.group)
+
+
+def _already_exists(rt: ResourceType, name: str, message: str) -> errors.ApiError:
+    return errors.AlreadyExistsError(f'{rt.group_plural} "{name}" already exists', name=name, kind=rt.plural,
+                                     group=rt.group)
+
+
+def _conflict(rt: ResourceType, name: str, message: str) -> errors.ApiError:
+    return errors.ConflictError(f'Operation cannot be fulfilled on {rt.group_plural} "{name}": {message}',
+                                name=name, kind=rt.plural, group=rt.group)
+
+
+def _internal(rt: ResourceType, name: str, message: str) -> errors.ApiError:
+    return errors.InternalError(f"store error: {message}")
+
+
+# The one place where a store rejection becomes what the client sees.
+_API_ERRORS: dict[Reason, Callable[[ResourceType, str, str], errors.ApiError]] = {
+    Reason.NOT_FOUND: _not_found,
+    Reason.ALREADY_EXISTS: _already_exists,
+    Reason.CONFLICT: _conflict,
+    Reason.ALREADY_APPLIED: _internal,  # consensus re-proposes a replayed entry; never answered with it
+    Reason.BAD_COMMAND: _internal,
+    Reason.INTERNAL: _internal,
+}
+
+
+def api_error(rejected: Rejected, rt: ResourceType, name: str) -> errors.ApiError:
+    """The API error for a rejected write of `name` (of kind `rt`)."""
+    return _API_ERRORS[rejected.reason](rt, name, rejected.message)
+
+
+def _rejected_for(result: Result, reason: Reason) -> bool:
+    return isinstance(result, Rejected) and result.reason is reason
+
+
 class Registry:
     """CRUD on API objects through Raft; reads from the local replica (after a barrier if asked)."""
 
@@ -49,14 +87,11 @@ class Registry:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def _propose(self, command: Obj) -> Obj:
-        command["now"] = self.clock()
-        try:  # what reaches the Raft log must apply on every member: the store encodes it like this
-            json.dumps(command, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+    def _propose(self, command: Write) -> Result:
+        try:  # consensus refuses, before proposing, what could not decode and apply on every member
+            return self.consensus.propose(replace(command, now=self.clock()), timeout=self.write_timeout)
+        except UnencodableError as exc:
             raise errors.InternalError(f"refusing to replicate an object the store cannot encode: {exc}") from exc
-        try:
-            return self.consensus.propose(command, timeout=self.write_timeout)
         except ConsensusError as exc:
             raise errors.TimeoutError_(f"the write could not be confirmed by a quorum of masters: {exc}") from exc
 
@@ -70,24 +105,16 @@ class Registry:
             raise errors.ServiceUnavailableError(f"cannot confirm a consistent read: {exc}") from exc
 
     @staticmethod
-    def _raise_for(result: Obj, rt: ResourceType, name: str) -> Obj:
-        if result.get("ok"):
-            return result["object"]
-        reason = result.get("reason")
-        res = rt.group_plural
-        if reason == "NotFound":
-            raise errors.NotFoundError(f'{res} "{name}" not found', name=name, kind=rt.plural, group=rt.group)
-        if reason == "AlreadyExists":
-            raise errors.AlreadyExistsError(f'{res} "{name}" already exists', name=name, kind=rt.plural,
-                                            group=rt.group)
-        if reason == "Conflict":
-            raise errors.ConflictError(f'Operation cannot be fulfilled on {res} "{name}": {result.get("message")}',
-                                       name=name, kind=rt.plural, group=rt.group)
-        raise errors.InternalError(f"store error: {result.get('message')}")
+    def _raise_for(result: Result, rt: ResourceType, name: str) -> Obj:
+        """The object a write stored, or the API error for why it was rejected."""
+        if isinstance(result, Rejected):
+            raise api_error(result, rt, name)
+        assert result.object is not None  # writes always return their object
+        return result.object
 
     def not_found(self, rt: ResourceType, name: str) -> errors.NotFoundError:
-        return errors.NotFoundError(f'{rt.group_plural} "{name}" not found', name=name, kind=rt.plural,
-                                    group=rt.group)
+        """The 404 for `name` of kind `rt`."""
+        return _not_found(rt, name, "")
 
     # ---- reads ------------------------------------------------------------------------------
 
@@ -131,9 +158,9 @@ class Registry:
                 obj["metadata"]["managedFields"] = managed_fields
             validation.validate(rt, obj)
             name = obj["metadata"]["name"]
-            result = self._propose({"op": "create", "key": rt.store_key(name, namespace), "object": obj})
+            result = self._propose(Create(key=rt.store_key(name, namespace), object=obj))
             generated = not (body.get("metadata") or {}).get("name")
-            if result.get("reason") == "AlreadyExists" and generated:
+            if _rejected_for(result, Reason.ALREADY_EXISTS) and generated:
                 continue
             return self._raise_for(result, rt, name)
         raise errors.AlreadyExistsError("could not generate a unique name; try again")
@@ -150,9 +177,8 @@ class Registry:
                     return self.create(rt, body, namespace)
                 raise self.not_found(rt, name)
             if wanted_rv is not None and wanted_rv != old["metadata"].get("resourceVersion"):
-                return self._raise_for({"ok": False, "reason": "Conflict", "message":
-                                        "the object has been modified; please apply your changes to the latest "
-                                        "version and try again"}, rt, name)
+                return self._raise_for(Rejected(Reason.CONFLICT, "the object has been modified; please apply your "
+                                                "changes to the latest version and try again"), rt, name)
             if subresource == "status":
                 new = objects.prepare_status_update(rt, body, old)
             else:
@@ -162,9 +188,9 @@ class Registry:
             if _same_content(new, old):
                 return old  # a no-op write is not written (no new resourceVersion), as in Kubernetes
             validation.validate(rt, new, old=old)
-            result = self._propose({"op": "update", "key": rt.store_key(name, namespace), "object": new,
-                                    "expected_revision": int(old["metadata"]["resourceVersion"])})
-            if result.get("reason") == "Conflict" and wanted_rv is None:
+            result = self._propose(Update(key=rt.store_key(name, namespace), object=new,
+                                          expected_revision=int(old["metadata"]["resourceVersion"])))
+            if _rejected_for(result, Reason.CONFLICT) and wanted_rv is None:
                 continue  # unconditional update raced another writer: redo on the new state
             obj = self._raise_for(result, rt, name)
             return self._finish_if_done(rt, name, namespace, obj)
@@ -189,9 +215,9 @@ class Registry:
         for _ in range(10):
             old = self.get(rt, name, namespace)
             new = change(copy.deepcopy(old))
-            result = self._propose({"op": "update", "key": rt.store_key(name, namespace), "object": new,
-                                    "expected_revision": int(old["metadata"]["resourceVersion"])})
-            if result.get("reason") != "Conflict":
+            result = self._propose(Update(key=rt.store_key(name, namespace), object=new,
+                                          expected_revision=int(old["metadata"]["resourceVersion"])))
+            if not _rejected_for(result, Reason.CONFLICT):
                 return self._raise_for(result, rt, name)
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
 
@@ -232,8 +258,7 @@ class Registry:
         pre = options.get("preconditions") or {}
         uid = pre.get("uid")
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-            return self._raise_for({"ok": False, "reason": "Conflict", "message": "precondition failed: "
-                                    "resourceVersion"}, rt, name)
+            return self._raise_for(Rejected(Reason.CONFLICT, "precondition failed: resourceVersion"), rt, name)
         grace = options.get("gracePeriodSeconds")
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)
                                   or not validation.INT64[0] <= grace <= validation.INT64[1]):
@@ -288,8 +313,8 @@ class Registry:
                 pass
 
     def _delete_now(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj, *, uid: str | None) -> Obj:
-        result = self._propose({"op": "delete", "key": rt.store_key(name, namespace),
-                                "expected_uid": uid or obj["metadata"].get("uid")})
+        expected_uid = uid or obj["metadata"].get("uid")
+        result = self._propose(Delete(key=rt.store_key(name, namespace), expected_uid=expected_uid))
         return self._raise_for(result, rt, name)
 
     def _delete_namespace(self, name: str, ns: Obj) -> Obj:

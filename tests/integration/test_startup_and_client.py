@@ -63,8 +63,12 @@ def test_metrics_report_requests_raft_and_watches(cluster1: Cluster) -> None:
     cluster1.post(0, CM, configmap("m"))
     text = cluster1.get(0, "/metrics").text
     for name in ("apiserver_request_total", "apiserver_request_duration_seconds_bucket", "raft_term",
-                 "raft_commit_index", "store_revision", "apiserver_open_watches"):
+                 "raft_commit_index", "raft_applied_index", "store_revision", "apiserver_open_watches"):
         assert name in text, name
+    assert "\nraft_is_leader 1.0\n" in text  # the only master leads
+    status = cluster1.status(0)
+    assert status["role"] == "leader" and status["leader"] == status["raftAddr"]
+    assert status["term"] >= 1 and status["commitIndex"] >= status["appliedIndex"] >= 1
     assert 'apiserver_request_total{code="201",resource="configmaps",verb="POST"}' in text
 
 

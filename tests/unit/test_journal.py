@@ -7,7 +7,7 @@ from pathlib import Path
 
 from minik8s.consensus.journal import DurableJournal, read_entries
 from minik8s.consensus.snapshot import install_snapshot, read_header, write_snapshot
-from minik8s.store import Store
+from minik8s.store import Create, Noop, Store
 
 
 def _journal(tmp_path: Path) -> DurableJournal:
@@ -87,8 +87,7 @@ def test_snapshot_installs_only_when_newer(tmp_path: Path) -> None:
     """A snapshot replaces the store only if it holds a later applied index."""
     source = Store(str(tmp_path / "src"))
     for i in range(1, 4):
-        source.apply({"op": "create", "key": f"/registry/configmaps/default/c{i}", "object": {"metadata": {}},
-                      "request_id": str(i)}, i)
+        source.apply(Create(key=f"/registry/configmaps/default/c{i}", object={"metadata": {}}, request_id=str(i)), i)
     snap = str(tmp_path / "snap")
     write_snapshot(snap, ("last", "prev", "cluster"), source)
     header, _ = read_header(snap)
@@ -98,7 +97,7 @@ def test_snapshot_installs_only_when_newer(tmp_path: Path) -> None:
     assert behind.revision == 3 and behind.applied_index == 3
     ahead = Store(str(tmp_path / "ahead"))
     for i in range(1, 6):
-        ahead.apply({"op": "noop"}, i)
+        ahead.apply(Noop(), i)
     install_snapshot(snap, ahead)
     assert ahead.applied_index == 5 and ahead.revision == 0
     for s in (source, behind, ahead):

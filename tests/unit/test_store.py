@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from minik8s.store import CompactedError, Store, StoreSettings
+from minik8s.store import (
+    Applied, CompactedError, Create, Delete, Noop, Reason, Rejected, Store, StoreSettings, Undecodable, Update,
+)
 
 
 def _cm(name: str, value: str = "v") -> dict:
@@ -14,9 +16,10 @@ def _cm(name: str, value: str = "v") -> dict:
             "data": {"k": value}}
 
 
-def _create(store: Store, name: str, *, index: int | None = None, rid: str | None = None, now: float = 0) -> dict:
-    return store.apply({"op": "create", "key": f"/registry/configmaps/default/{name}", "object": _cm(name),
-                        "request_id": rid or f"req-{name}", "now": now}, index)
+def _create(store: Store, name: str, *, index: int | None = None, rid: str | None = None,
+            now: float = 0) -> Applied | Rejected:
+    return store.apply(Create(key=f"/registry/configmaps/default/{name}", object=_cm(name),
+                              request_id=rid or f"req-{name}", now=now), index)
 
 
 @pytest.fixture
@@ -29,7 +32,7 @@ def store(tmp_path) -> Store:
 def test_store_create_stamps_revision(store: Store) -> None:
     """A create bumps the global revision and stamps it as the object's resourceVersion."""
     result = _create(store, "a")
-    assert result["ok"] and result["revision"] == 1
+    assert isinstance(result, Applied) and result.revision == 1
     assert store.get("/registry/configmaps/default/a")["metadata"]["resourceVersion"] == "1"
     assert store.revision == 1
 
@@ -38,7 +41,7 @@ def test_store_create_twice_is_already_exists(store: Store) -> None:
     """Creating an existing key fails with AlreadyExists and changes nothing."""
     _create(store, "a")
     result = _create(store, "a", rid="other")
-    assert result == {"ok": False, "reason": "AlreadyExists", "message": "/registry/configmaps/default/a already exists"}
+    assert result == Rejected(Reason.ALREADY_EXISTS, "/registry/configmaps/default/a already exists")
     assert store.revision == 1
 
 
@@ -46,19 +49,17 @@ def test_store_update_checks_expected_revision(store: Store) -> None:
     """An update with a stale expected revision is a Conflict; with the current one it succeeds."""
     _create(store, "a")
     key = "/registry/configmaps/default/a"
-    stale = store.apply({"op": "update", "key": key, "object": _cm("a", "x"), "expected_revision": 0,
-                         "request_id": "u1"})
-    assert stale["reason"] == "Conflict"
-    ok = store.apply({"op": "update", "key": key, "object": _cm("a", "x"), "expected_revision": 1,
-                      "request_id": "u2"})
-    assert ok["ok"] and store.get(key)["data"]["k"] == "x"
+    stale = store.apply(Update(key=key, object=_cm("a", "x"), expected_revision=0, request_id="u1"))
+    assert isinstance(stale, Rejected) and stale.reason is Reason.CONFLICT
+    ok = store.apply(Update(key=key, object=_cm("a", "x"), expected_revision=1, request_id="u2"))
+    assert isinstance(ok, Applied) and store.get(key)["data"]["k"] == "x"
 
 
 def test_store_delete_logs_last_state(store: Store) -> None:
     """A delete removes the key and logs the last state stamped with the delete revision."""
     _create(store, "a")
-    result = store.apply({"op": "delete", "key": "/registry/configmaps/default/a", "request_id": "d"})
-    assert result["ok"] and store.get("/registry/configmaps/default/a") is None
+    result = store.apply(Delete(key="/registry/configmaps/default/a", request_id="d"))
+    assert isinstance(result, Applied) and store.get("/registry/configmaps/default/a") is None
     events, revision = store.events_since(0)
     assert [(e.revision, e.type) for e in events] == [(1, "ADDED"), (2, "DELETED")]
     assert events[1].object["metadata"]["resourceVersion"] == "2" and revision == 2
@@ -66,31 +67,56 @@ def test_store_delete_logs_last_state(store: Store) -> None:
 
 def test_store_missing_key_is_not_found(store: Store) -> None:
     """Update and delete of a missing key report NotFound."""
-    for op in ("update", "delete"):
-        result = store.apply({"op": op, "key": "/registry/configmaps/default/x", "object": _cm("x"),
-                              "request_id": op})
-        assert result["reason"] == "NotFound"
+    key = "/registry/configmaps/default/x"
+    for command in (Update(key=key, object=_cm("x"), request_id="update"), Delete(key=key, request_id="delete")):
+        result = store.apply(command)
+        assert isinstance(result, Rejected) and result.reason is Reason.NOT_FOUND
 
 
 def test_store_request_id_dedup_returns_first_result(store: Store) -> None:
     """A repeated request id returns the first result and applies nothing."""
     first = _create(store, "a", rid="same")
-    again = store.apply({"op": "create", "key": "/registry/configmaps/default/b", "object": _cm("b"),
-                         "request_id": "same"})
+    again = store.apply(Create(key="/registry/configmaps/default/b", object=_cm("b"), request_id="same"))
     assert again == first and store.revision == 1 and store.get("/registry/configmaps/default/b") is None
+
+
+def test_store_request_id_dedup_returns_the_first_rejection(store: Store) -> None:
+    """A repeat of a rejected request gets the same typed rejection, even after the state changed."""
+    key = "/registry/configmaps/default/a"
+    first = store.apply(Update(key=key, object=_cm("a"), request_id="u"))
+    assert isinstance(first, Rejected) and first.reason is Reason.NOT_FOUND
+    _create(store, "a")
+    again = store.apply(Update(key=key, object=_cm("a", "x"), request_id="u"))
+    assert again == first and store.get(key)["data"]["k"] == "v"
+
+
+def test_store_undecodable_entry_is_rejected_as_bad_command(store: Store) -> None:
+    """An entry that did not decode is Rejected(BadCommand) without raising; its Raft index still counts."""
+    result = store.apply(Undecodable("undecodable raft entry: not JSON"), 4)
+    assert result == Rejected(Reason.BAD_COMMAND, "undecodable raft entry: not JSON")
+    assert store.applied_index == 4 and store.revision == 0
+    assert isinstance(_create(store, "a", index=5), Applied)
+
+
+def test_store_noop_changes_nothing(store: Store) -> None:
+    """A no-op reports the current revision and writes no event."""
+    _create(store, "a")
+    assert store.apply(Noop(), 7) == Applied(1)
+    assert store.revision == 1 and store.applied_index == 7 and len(store.events_since(0)[0]) == 1
 
 
 def test_store_raft_index_guard_skips_replays(store: Store) -> None:
     """Entries at or below the applied Raft index are skipped."""
     _create(store, "a", index=5)
     replay = _create(store, "b", index=5)
-    assert replay["reason"] == "AlreadyApplied" and store.applied_index == 5 and store.revision == 1
+    assert replay == Rejected(Reason.ALREADY_APPLIED, "raft entry 5 was applied before")
+    assert store.applied_index == 5 and store.revision == 1
 
 
 def test_store_list_by_prefix_and_revision(store: Store) -> None:
     """List returns only keys under the prefix, with the revision read."""
     _create(store, "a")
-    store.apply({"op": "create", "key": "/registry/configmaps/default2/z", "object": _cm("z"), "request_id": "z"})
+    store.apply(Create(key="/registry/configmaps/default2/z", object=_cm("z"), request_id="z"))
     items, revision = store.list("/registry/configmaps/default/")
     assert [i["metadata"]["name"] for i in items] == ["a"] and revision == 2
 
@@ -134,11 +160,10 @@ def test_store_failed_apply_in_batch_rolls_back_only_itself(store: Store) -> Non
     """A failing command inside a batch does not undo the others."""
     store.begin_batch()
     _create(store, "a", index=1)
-    bad = store.apply({"op": "create", "key": "/registry/configmaps/default/x", "object": object(),
-                       "request_id": "bad"}, 2)
+    bad = store.apply(Create(key="/registry/configmaps/default/x", object={"v": object()}, request_id="bad"), 2)
     _create(store, "b", index=3)
     store.commit_batch()
-    assert bad["reason"] == "Internal"
+    assert isinstance(bad, Rejected) and bad.reason is Reason.INTERNAL
     assert store.revision == 2 and store.applied_index == 3
 
 
