@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from minik8s.api import kinds, tables
+from minik8s.api.kinds.pod import pod_status
 
 NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 KUBECTL_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
@@ -181,7 +182,7 @@ def test_pod_restarts_without_restart_time_is_plain_count() -> None:
     pod = json.loads(json.dumps(FIXTURES["pods"]))
     del pod["status"]["containerStatuses"][0]["lastState"]
     assert tables.cells_for(kinds.resolve("pods"), pod, now=NOW)[3] == "3"
-    assert tables.pod_status(pod) == "Running"
+    assert pod_status(pod) == "Running"
 
 
 # -- Table ---------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from minik8s.api.errors import InvalidError
 from minik8s.api.kinds import RESOURCES, resolve
-from minik8s.api.validation import parse_quantity, validate
+from minik8s.api.quantity import parse_quantity
+from minik8s.api.validation import validate
 
 CONTAINER = {
     "name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80, "name": "http"}],
