@@ -62,6 +62,8 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "source": {"component": "kubelet", "host": "n1"},
     },
     "configmaps": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("cfg"), "data": {"a": "1", "b": "2"}},
+    "secrets": {"apiVersion": "v1", "kind": "Secret", "metadata": meta("creds"), "type": "Opaque",
+                "data": {"user": "YWRtaW4=", "password": "aHVudGVyMg=="}},
     "replicasets": {
         "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta("web-abc"),
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": TEMPLATE},
@@ -98,6 +100,7 @@ COLUMN_NAMES = {
     "namespaces": ["Name", "Status", "Age"],
     "endpoints": ["Name", "Endpoints", "Age"],
     "configmaps": ["Name", "Data", "Age"],
+    "secrets": ["Name", "Type", "Data", "Age"],
     "events": ["Last Seen", "Type", "Reason", "Object", "Subobject", "Source", "Message", "First Seen", "Count",
                "Name"],
     "leases": ["Name", "Holder", "Age"],
