@@ -4,8 +4,8 @@ The API server filters lists and watches with them (`?labelSelector=`, `?fieldSe
 controllers turn a workload's `spec.selector` object into a `LabelSelector` to find their pods,
 and the CLI passes `-l` / `--field-selector` through unchanged. The grammar and the matching
 rules follow Kubernetes (`apimachinery/pkg/labels` and `pkg/fields`) so kubectl's selectors
-work as they do against a real cluster. The syntax of label keys and values lives here too, and
-`minik8s.api.validation` reports it for stored labels. Pure: no I/O.
+work as they do against a real cluster. The syntax of label keys and values is in
+`minik8s.api.names`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from minik8s.api.errors import BadRequestError
+from minik8s.api.names import LABEL_VALUE, label_key_problems
 
 # Label-selector operators, in their query-string spelling.
 EQUALS, NOT_EQUALS, IN, NOT_IN, EXISTS, DOES_NOT_EXIST = "=", "!=", "in", "notin", "exists", "!"
@@ -26,51 +27,6 @@ EXPRESSION_OPERATORS: dict[str, str] = {
 }
 
 _TOKEN = re.compile(r"==|!=|[=!(),]|[^\s=!(),]+")
-
-
-# --- the syntax of label keys and values ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class NameRule:
-    """A name syntax (pattern and length limit) with Kubernetes' wording of what is wrong."""
-
-    pattern: re.Pattern[str]
-    max_length: int
-    message: str
-
-    def problems(self, value: str) -> list[str]:
-        """What is wrong with `value`, in Kubernetes' words; empty when it is valid."""
-        too_long = [f"must be no more than {self.max_length} characters"] if len(value) > self.max_length else []
-        return too_long + ([] if self.pattern.fullmatch(value) else [self.message])
-
-
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS_SUBDOMAIN = NameRule(re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"), 253, (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-    "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
-    f"'{_DNS_LABEL}(\\.{_DNS_LABEL})*')"))
-LABEL_VALUE = NameRule(re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"), 63, (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
-    "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
-    "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"))
-_QUALIFIED_NAME = NameRule(re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"), 63, (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-    "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"))
-
-
-def label_key_problems(key: str) -> list[str]:
-    """What is wrong with a label (or annotation) key `[DNS-subdomain prefix/]name`; empty when valid."""
-    parts = key.split("/")
-    if len(parts) > 2:
-        return [f"a qualified name {_QUALIFIED_NAME.message} with an optional DNS subdomain prefix and '/' "
-                "(e.g. 'example.com/MyName')"]
-    problems = []
-    if len(parts) == 2:
-        prefix = DNS_SUBDOMAIN.problems(parts[0]) if parts[0] else ["must be non-empty"]
-        problems = [f"prefix part {p}" for p in prefix]
-    name = _QUALIFIED_NAME.problems(parts[-1]) if parts[-1] else ["must be non-empty"]
-    return problems + [f"name part {p}" for p in name]
 
 
 # --- label selectors -----------------------------------------------------------------------------
@@ -262,29 +218,18 @@ class _LabelParser:
 
 # --- field selectors -----------------------------------------------------------------------------
 
-# The supported fields, and where each one is read from in the object.
-FIELD_PATHS: dict[str, tuple[str, ...]] = {
-    field: tuple(field.split("."))
-    for field in (
-        "metadata.name", "metadata.namespace", "spec.nodeName", "spec.unschedulable", "status.phase",
-        "status.podIP", "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
-        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-        "involvedObject.fieldPath", "reason", "type",
-    )
-} | {"source": ("source", "component")}
-
-
 @dataclass(frozen=True)
 class FieldRequirement:
     """`field=value` or `field!=value`."""
 
     field: str
+    path: tuple[str, ...]  # where the field is in the object
     operator: str
     value: str
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         """Compare the object's field, read as a string ("" when missing), with the value."""
-        equal = _field_value(obj, FIELD_PATHS[self.field]) == self.value
+        equal = _field_value(obj, self.path) == self.value
         return equal if self.operator == EQUALS else not equal
 
 
@@ -306,20 +251,21 @@ class FieldSelector:
         return only.value if only.field == "metadata.name" and only.operator == EQUALS else None
 
 
-def parse_field_selector(text: str) -> FieldSelector:
-    """Parse `f=v,g!=w` (also `f==v`) over the supported fields; an empty string selects everything."""
+def parse_field_selector(text: str, fields: Mapping[str, tuple[str, ...]]) -> FieldSelector:
+    """Parse `f=v,g!=w` (also `f==v`) over `fields` (the kind's selectable fields and where each is in
+    the object: `Strategy.field_paths()`); an empty string selects everything."""
     terms = (term for term in text.split(",") if term.strip())
-    return FieldSelector(tuple(_field_requirement(term) for term in terms))
+    return FieldSelector(tuple(_field_requirement(term, fields) for term in terms))
 
 
-def _field_requirement(term: str) -> FieldRequirement:
+def _field_requirement(term: str, fields: Mapping[str, tuple[str, ...]]) -> FieldRequirement:
     for op in ("!=", "==", "="):
         field, found, value = term.partition(op)
         if found:
             field = field.strip()
-            if field not in FIELD_PATHS:
+            if field not in fields:
                 raise BadRequestError(f"field label not supported: {field}")
-            return FieldRequirement(field, NOT_EQUALS if op == "!=" else EQUALS, value.strip())
+            return FieldRequirement(field, fields[field], NOT_EQUALS if op == "!=" else EQUALS, value.strip())
     raise BadRequestError(f"invalid selector: '{term}'; can't understand '{term}'")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from minik8s.api.validation import parse_quantity
+from minik8s.api.quantity import parse_quantity
 
 from .runtime.base import ContainerConfig, Mount
 

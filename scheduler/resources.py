@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from minik8s.api.validation import parse_quantity
+from minik8s.api.quantity import parse_quantity
 
 Resources = dict[str, int]
 

@@ -6,342 +6,29 @@ kubectl uses `/openapi/v3` for three things: to learn that the server validates 
 patches (schemas carrying `x-kubernetes-patch-merge-key` / `x-kubernetes-patch-strategy`, found
 through `x-kubernetes-group-version-kind`) and for `kubectl explain`.
 
-Schemas are written in a compact notation (`_TYPES`) and expanded once at registration. Field
-types: `str int bool num time` scalars, `intstr` (int-or-string), `quantity` (a resource quantity:
-a string such as "500m", or a number), `map` (string to string), `map:quantity`, `obj` (free-form),
-`[T]` a list, `[T/key]` a list merged by `key`,
-`[T/]` a list merged as a set; a capitalised name refers to another schema (looked up in its own
-package, then core/v1, then meta/v1). Every object keeps unknown fields
-(`x-kubernetes-preserve-unknown-fields`): the descriptions are partial and must never make a
-client reject a valid object. Kinds without a description get a free-form `spec` and `status`.
+The schemas are expanded from the one field schema of the served kinds (`minik8s.api.schema`):
+what kubectl reads here is what the server's strategic merge, strict field validation and type
+checks use. Every object is marked `x-kubernetes-preserve-unknown-fields`, so a client never refuses
+an object for a field the schema lacks: the server decides (strict validation drops or refuses it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import falcon
 
-from minik8s.api import errors
+from minik8s.api import errors, schema
 from minik8s.api.kinds import RESOURCES, ResourceType
 
 from .discovery import subresource, subresource_kind
 
 Json = dict[str, Any]
 
-_META = "io.k8s.apimachinery.pkg.apis.meta.v1"
-_CORE = "io.k8s.api.core.v1"
 _REF = "#/components/schemas/"
-
-_COND = "[Condition/type]"
-_TYPES: dict[str, dict[str, dict[str, str]]] = {
-    _META: {
-        "ObjectMeta": {"name": "str", "generateName": "str", "namespace": "str", "uid": "str",
-                       "resourceVersion": "str", "generation": "int", "creationTimestamp": "time",
-                       "deletionTimestamp": "time", "deletionGracePeriodSeconds": "int", "labels": "map",
-                       "annotations": "map", "ownerReferences": "[OwnerReference/uid]", "finalizers": "[str/]",
-                       "managedFields": "[ManagedFieldsEntry]", "selfLink": "str"},
-        "ManagedFieldsEntry": {"manager": "str", "operation": "str", "apiVersion": "str", "time": "time",
-                               "fieldsType": "str", "fieldsV1": "obj", "subresource": "str"},
-        "Condition": {"type": "str", "status": "str", "reason": "str", "message": "str",
-                      "lastTransitionTime": "time", "lastProbeTime": "time", "lastHeartbeatTime": "time",
-                      "lastUpdateTime": "time", "observedGeneration": "int"},
-        "DeleteOptions": {"kind": "str", "apiVersion": "str", "gracePeriodSeconds": "int",
-                          "preconditions": "Preconditions", "orphanDependents": "bool", "propagationPolicy": "str",
-                          "dryRun": "[str]"},
-        "Preconditions": {"uid": "str", "resourceVersion": "str"},
-        "OwnerReference": {"apiVersion": "str", "kind": "str", "name": "str", "uid": "str", "controller": "bool",
-                           "blockOwnerDeletion": "bool"},
-        "ListMeta": {"resourceVersion": "str", "continue": "str", "remainingItemCount": "int"},
-        "LabelSelector": {"matchLabels": "map", "matchExpressions": "[LabelSelectorRequirement]"},
-        "LabelSelectorRequirement": {"key": "str", "operator": "str", "values": "[str]"},
-    },
-    _CORE: {
-        "Namespace": {"spec": "NamespaceSpec", "status": "NamespaceStatus"},
-        "NamespaceSpec": {"finalizers": "[str]"},
-        "NamespaceStatus": {"phase": "str", "conditions": _COND},
-        "Pod": {"spec": "PodSpec", "status": "PodStatus"},
-        "PodTemplateSpec": {"metadata": "ObjectMeta", "spec": "PodSpec"},
-        "PodSpec": {"containers": "[Container/name]", "initContainers": "[Container/name]",
-                    "ephemeralContainers": "[Container/name]", "volumes": "[Volume/name]", "restartPolicy": "str",
-                    "terminationGracePeriodSeconds": "int", "activeDeadlineSeconds": "int", "dnsPolicy": "str",
-                    "dnsConfig": "PodDNSConfig", "nodeSelector": "map", "serviceAccountName": "str",
-                    "serviceAccount": "str", "automountServiceAccountToken": "bool", "nodeName": "str",
-                    "hostNetwork": "bool", "hostPID": "bool", "hostIPC": "bool", "shareProcessNamespace": "bool",
-                    "securityContext": "PodSecurityContext", "imagePullSecrets": "[LocalObjectReference/name]",
-                    "hostname": "str", "subdomain": "str", "affinity": "Affinity", "schedulerName": "str",
-                    "tolerations": "[Toleration]",
-                    "hostAliases": "[HostAlias/ip]", "priorityClassName": "str", "priority": "int",
-                    "readinessGates": "[PodReadinessGate]", "runtimeClassName": "str", "enableServiceLinks": "bool",
-                    "preemptionPolicy": "str", "setHostnameAsFQDN": "bool", "hostUsers": "bool", "os": "PodOS",
-                    "schedulingGates": "[PodSchedulingGate/name]", "resourceClaims": "[PodResourceClaim/name]",
-                    "overhead": "map:quantity", "topologySpreadConstraints": "[TopologySpreadConstraint/topologyKey]"},
-        "Container": {"name": "str", "image": "str", "command": "[str]", "args": "[str]", "workingDir": "str",
-                      "ports": "[ContainerPort/containerPort]", "envFrom": "[EnvFromSource]",
-                      "env": "[EnvVar/name]", "resources": "ResourceRequirements",
-                      "volumeMounts": "[VolumeMount/mountPath]", "volumeDevices": "[VolumeDevice/devicePath]",
-                      "livenessProbe": "Probe", "readinessProbe": "Probe", "startupProbe": "Probe",
-                      "lifecycle": "Lifecycle", "terminationMessagePath": "str", "terminationMessagePolicy": "str",
-                      "imagePullPolicy": "str", "securityContext": "SecurityContext", "restartPolicy": "str",
-                      "stdin": "bool", "stdinOnce": "bool", "tty": "bool",
-                      "resizePolicy": "[ContainerResizePolicy]"},
-        "ContainerResizePolicy": {"resourceName": "str", "restartPolicy": "str"},
-        "ContainerPort": {"name": "str", "hostPort": "int", "containerPort": "int", "protocol": "str",
-                          "hostIP": "str"},
-        "EnvVar": {"name": "str", "value": "str", "valueFrom": "EnvVarSource"},
-        "EnvVarSource": {"fieldRef": "ObjectFieldSelector", "resourceFieldRef": "ResourceFieldSelector",
-                         "configMapKeyRef": "ConfigMapKeySelector", "secretKeyRef": "SecretKeySelector"},
-        "ObjectFieldSelector": {"apiVersion": "str", "fieldPath": "str"},
-        "ResourceFieldSelector": {"containerName": "str", "resource": "str", "divisor": "quantity"},
-        "ConfigMapKeySelector": {"name": "str", "key": "str", "optional": "bool"},
-        "SecretKeySelector": {"name": "str", "key": "str", "optional": "bool"},
-        "EnvFromSource": {"prefix": "str", "configMapRef": "ConfigMapEnvSource", "secretRef": "SecretEnvSource"},
-        "ConfigMapEnvSource": {"name": "str", "optional": "bool"},
-        "SecretEnvSource": {"name": "str", "optional": "bool"},
-        "Lifecycle": {"postStart": "LifecycleHandler", "preStop": "LifecycleHandler"},
-        "LifecycleHandler": {"exec": "ExecAction", "httpGet": "HTTPGetAction", "tcpSocket": "TCPSocketAction",
-                             "sleep": "SleepAction"},
-        "SleepAction": {"seconds": "int"},
-        "PodSecurityContext": {"seLinuxOptions": "SELinuxOptions", "runAsUser": "int", "runAsGroup": "int",
-                               "runAsNonRoot": "bool", "supplementalGroups": "[int]", "fsGroup": "int",
-                               "sysctls": "[Sysctl]", "fsGroupChangePolicy": "str", "seccompProfile": "SeccompProfile",
-                               "appArmorProfile": "AppArmorProfile", "windowsOptions": "WindowsSecurityContextOptions",
-                               "supplementalGroupsPolicy": "str", "seLinuxChangePolicy": "str"},
-        "SELinuxOptions": {"user": "str", "role": "str", "type": "str", "level": "str"},
-        "SeccompProfile": {"type": "str", "localhostProfile": "str"},
-        "AppArmorProfile": {"type": "str", "localhostProfile": "str"},
-        "Sysctl": {"name": "str", "value": "str"},
-        "WindowsSecurityContextOptions": {"gmsaCredentialSpecName": "str", "gmsaCredentialSpec": "str",
-                                          "runAsUserName": "str", "hostProcess": "bool"},
-        "SecurityContext": {"capabilities": "Capabilities", "privileged": "bool", "seLinuxOptions": "SELinuxOptions",
-                            "runAsUser": "int", "runAsGroup": "int", "runAsNonRoot": "bool",
-                            "readOnlyRootFilesystem": "bool", "allowPrivilegeEscalation": "bool", "procMount": "str",
-                            "seccompProfile": "SeccompProfile", "appArmorProfile": "AppArmorProfile",
-                            "windowsOptions": "WindowsSecurityContextOptions"},
-        "Capabilities": {"add": "[str]", "drop": "[str]"},
-        "PodDNSConfig": {"nameservers": "[str]", "searches": "[str]", "options": "[PodDNSConfigOption]"},
-        "PodDNSConfigOption": {"name": "str", "value": "str"},
-        "PodOS": {"name": "str"},
-        "PodResourceClaim": {"name": "str", "resourceClaimName": "str", "resourceClaimTemplateName": "str"},
-        "Affinity": {"nodeAffinity": "NodeAffinity", "podAffinity": "PodAffinity", "podAntiAffinity": "PodAffinity"},
-        "NodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": "NodeSelector",
-                         "preferredDuringSchedulingIgnoredDuringExecution": "[PreferredSchedulingTerm]"},
-        "NodeSelector": {"nodeSelectorTerms": "[NodeSelectorTerm]"},
-        "NodeSelectorTerm": {"matchExpressions": "[NodeSelectorRequirement]",
-                             "matchFields": "[NodeSelectorRequirement]"},
-        "NodeSelectorRequirement": {"key": "str", "operator": "str", "values": "[str]"},
-        "PreferredSchedulingTerm": {"weight": "int", "preference": "NodeSelectorTerm"},
-        "PodAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": "[PodAffinityTerm]",
-                        "preferredDuringSchedulingIgnoredDuringExecution": "[WeightedPodAffinityTerm]"},
-        "PodAffinityTerm": {"labelSelector": "LabelSelector", "namespaces": "[str]", "topologyKey": "str",
-                            "namespaceSelector": "LabelSelector", "matchLabelKeys": "[str]",
-                            "mismatchLabelKeys": "[str]"},
-        "WeightedPodAffinityTerm": {"weight": "int", "podAffinityTerm": "PodAffinityTerm"},
-        "TopologySpreadConstraint": {"maxSkew": "int", "topologyKey": "str", "whenUnsatisfiable": "str",
-                                     "labelSelector": "LabelSelector", "minDomains": "int",
-                                     "nodeAffinityPolicy": "str", "nodeTaintsPolicy": "str",
-                                     "matchLabelKeys": "[str]"},
-        "ResourceRequirements": {"limits": "map:quantity", "requests": "map:quantity",
-                                 "claims": "[ResourceClaim/name]"},
-        "VolumeMount": {"name": "str", "readOnly": "bool", "mountPath": "str", "subPath": "str",
-                        "mountPropagation": "str", "subPathExpr": "str", "recursiveReadOnly": "str"},
-        "Probe": {"exec": "ExecAction", "httpGet": "HTTPGetAction", "tcpSocket": "TCPSocketAction",
-                  "grpc": "GRPCAction",
-                  "initialDelaySeconds": "int", "timeoutSeconds": "int", "periodSeconds": "int",
-                  "successThreshold": "int", "failureThreshold": "int", "terminationGracePeriodSeconds": "int"},
-        "ExecAction": {"command": "[str]"},
-        "HTTPGetAction": {"path": "str", "port": "intstr", "host": "str", "scheme": "str",
-                          "httpHeaders": "[HTTPHeader]"},
-        "HTTPHeader": {"name": "str", "value": "str"},
-        "GRPCAction": {"port": "int", "service": "str"},
-        "TCPSocketAction": {"port": "intstr", "host": "str"},
-        "Volume": {"name": "str", "emptyDir": "EmptyDirVolumeSource", "hostPath": "HostPathVolumeSource",
-                   "configMap": "ConfigMapVolumeSource",
-                   "secret": "SecretVolumeSource", "persistentVolumeClaim": "PersistentVolumeClaimVolumeSource",
-                   "projected": "ProjectedVolumeSource", "downwardAPI": "DownwardAPIVolumeSource",
-                   "nfs": "NFSVolumeSource", "csi": "CSIVolumeSource", "image": "ImageVolumeSource",
-                   **{source: "obj" for source in (  # the other sources: objects, their fields not described
-                       "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "iscsi", "glusterfs", "rbd",
-                       "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte",
-                       "azureDisk", "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos", "ephemeral")}},
-        "NFSVolumeSource": {"server": "str", "path": "str", "readOnly": "bool"},
-        "CSIVolumeSource": {"driver": "str", "readOnly": "bool", "fsType": "str", "volumeAttributes": "map",
-                            "nodePublishSecretRef": "LocalObjectReference"},
-        "ImageVolumeSource": {"reference": "str", "pullPolicy": "str"},
-        "PersistentVolumeClaimVolumeSource": {"claimName": "str", "readOnly": "bool"},
-        "ProjectedVolumeSource": {"sources": "[VolumeProjection]", "defaultMode": "int"},
-        "VolumeProjection": {"secret": "SecretProjection", "configMap": "ConfigMapProjection",
-                             "downwardAPI": "DownwardAPIProjection",
-                             "serviceAccountToken": "ServiceAccountTokenProjection", "clusterTrustBundle": "obj"},
-        "SecretProjection": {"name": "str", "items": "[KeyToPath]", "optional": "bool"},
-        "ConfigMapProjection": {"name": "str", "items": "[KeyToPath]", "optional": "bool"},
-        "DownwardAPIProjection": {"items": "[DownwardAPIVolumeFile]"},
-        "DownwardAPIVolumeSource": {"items": "[DownwardAPIVolumeFile]", "defaultMode": "int"},
-        "DownwardAPIVolumeFile": {"path": "str", "fieldRef": "ObjectFieldSelector",
-                                  "resourceFieldRef": "ResourceFieldSelector", "mode": "int"},
-        "ServiceAccountTokenProjection": {"audience": "str", "expirationSeconds": "int", "path": "str"},
-        "EmptyDirVolumeSource": {"medium": "str", "sizeLimit": "quantity"},
-        "HostPathVolumeSource": {"path": "str", "type": "str"},
-        "ConfigMapVolumeSource": {"name": "str", "items": "[KeyToPath]", "defaultMode": "int", "optional": "bool"},
-        "SecretVolumeSource": {"secretName": "str", "items": "[KeyToPath]", "defaultMode": "int",
-                               "optional": "bool"},
-        "KeyToPath": {"key": "str", "path": "str", "mode": "int"},
-        "LocalObjectReference": {"name": "str"},
-        "Toleration": {"key": "str", "operator": "str", "value": "str", "effect": "str",
-                       "tolerationSeconds": "int"},
-        "PodStatus": {"phase": "str", "conditions": _COND, "message": "str", "reason": "str",
-                      "nominatedNodeName": "str", "hostIP": "str", "podIP": "str", "podIPs": "[PodIP/ip]",
-                      "hostIPs": "[HostIP/ip]", "startTime": "time", "initContainerStatuses": "[ContainerStatus]",
-                      "containerStatuses": "[ContainerStatus]", "ephemeralContainerStatuses": "[ContainerStatus]",
-                      "qosClass": "str"},
-        "PodIP": {"ip": "str"},
-        "HostIP": {"ip": "str"},
-        "HostAlias": {"ip": "str", "hostnames": "[str]"},
-        "PodReadinessGate": {"conditionType": "str"},
-        "PodSchedulingGate": {"name": "str"},
-        "VolumeDevice": {"name": "str", "devicePath": "str"},
-        "ResourceClaim": {"name": "str", "request": "str"},
-        "ContainerStatus": {"name": "str", "state": "ContainerState", "lastState": "ContainerState", "ready": "bool",
-                            "restartCount": "int", "image": "str", "imageID": "str", "containerID": "str",
-                            "started": "bool"},
-        "ContainerState": {"waiting": "ContainerStateWaiting", "running": "ContainerStateRunning",
-                           "terminated": "ContainerStateTerminated"},
-        "ContainerStateWaiting": {"reason": "str", "message": "str"},
-        "ContainerStateRunning": {"startedAt": "time"},
-        "ContainerStateTerminated": {"exitCode": "int", "signal": "int", "reason": "str", "message": "str",
-                                     "startedAt": "time", "finishedAt": "time", "containerID": "str"},
-        "Binding": {"target": "ObjectReference"},
-        "ObjectReference": {"kind": "str", "namespace": "str", "name": "str", "uid": "str", "apiVersion": "str",
-                            "resourceVersion": "str", "fieldPath": "str"},
-        "Service": {"spec": "ServiceSpec", "status": "ServiceStatus"},
-        "ServiceStatus": {"loadBalancer": "LoadBalancerStatus", "conditions": _COND},
-        "LoadBalancerStatus": {"ingress": "[LoadBalancerIngress]"},
-        "LoadBalancerIngress": {"ip": "str", "hostname": "str", "ipMode": "str", "ports": "[PortStatus]"},
-        "PortStatus": {"port": "int", "protocol": "str", "error": "str"},
-        "SessionAffinityConfig": {"clientIP": "ClientIPConfig"},
-        "ClientIPConfig": {"timeoutSeconds": "int"},
-        "ServiceSpec": {"ports": "[ServicePort/port]", "selector": "map", "clusterIP": "str", "clusterIPs": "[str]",
-                        "type": "str", "externalIPs": "[str]", "sessionAffinity": "str", "loadBalancerIP": "str",
-                        "loadBalancerSourceRanges": "[str]", "externalName": "str", "externalTrafficPolicy": "str",
-                        "internalTrafficPolicy": "str", "publishNotReadyAddresses": "bool",
-                        "sessionAffinityConfig": "SessionAffinityConfig", "ipFamilies": "[str]",
-                        "ipFamilyPolicy": "str", "healthCheckNodePort": "int", "allocateLoadBalancerNodePorts": "bool",
-                        "loadBalancerClass": "str", "trafficDistribution": "str"},
-        "ServicePort": {"name": "str", "protocol": "str", "appProtocol": "str", "port": "int", "targetPort": "intstr",
-                        "nodePort": "int"},
-        "Endpoints": {"subsets": "[EndpointSubset]"},
-        "EndpointSubset": {"addresses": "[EndpointAddress]", "notReadyAddresses": "[EndpointAddress]",
-                           "ports": "[EndpointPort]"},
-        "EndpointAddress": {"ip": "str", "hostname": "str", "nodeName": "str", "targetRef": "ObjectReference"},
-        "EndpointPort": {"name": "str", "port": "int", "protocol": "str", "appProtocol": "str"},
-        "Node": {"spec": "NodeSpec", "status": "NodeStatus"},
-        "NodeSpec": {"podCIDR": "str", "podCIDRs": "[str/]", "providerID": "str", "unschedulable": "bool",
-                     "taints": "[Taint]", "externalID": "str", "configSource": "obj"},
-        "Taint": {"key": "str", "value": "str", "effect": "str", "timeAdded": "time"},
-        "NodeStatus": {"capacity": "map:quantity", "allocatable": "map:quantity", "phase": "str", "conditions": _COND,
-                       "addresses": "[NodeAddress/type]", "daemonEndpoints": "NodeDaemonEndpoints",
-                       "nodeInfo": "NodeSystemInfo", "images": "[ContainerImage]", "volumesInUse": "[str]",
-                       "volumesAttached": "[AttachedVolume]", "config": "obj", "runtimeHandlers": "[obj]",
-                       "features": "obj"},
-        "ContainerImage": {"names": "[str]", "sizeBytes": "int"},
-        "AttachedVolume": {"name": "str", "devicePath": "str"},
-        "NodeAddress": {"type": "str", "address": "str"},
-        "NodeDaemonEndpoints": {"kubeletEndpoint": "DaemonEndpoint"},
-        "DaemonEndpoint": {"Port": "int"},
-        "NodeSystemInfo": {key: "str" for key in (
-            "machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion",
-            "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture")},
-        "Event": {"involvedObject": "ObjectReference", "reason": "str", "message": "str", "source": "EventSource",
-                  "firstTimestamp": "time", "lastTimestamp": "time", "count": "int", "type": "str",
-                  "eventTime": "time", "series": "EventSeries", "action": "str", "related": "ObjectReference",
-                  "reportingComponent": "str", "reportingInstance": "str"},
-        "EventSource": {"component": "str", "host": "str"},
-        "EventSeries": {"count": "int", "lastObservedTime": "time"},
-        "ConfigMap": {"immutable": "bool", "data": "map", "binaryData": "map"},
-    },
-    "io.k8s.api.apps.v1": {
-        "Deployment": {"spec": "DeploymentSpec", "status": "DeploymentStatus"},
-        "DeploymentSpec": {"replicas": "int", "selector": "LabelSelector", "template": "PodTemplateSpec",
-                           "strategy": "DeploymentStrategy", "minReadySeconds": "int", "revisionHistoryLimit": "int",
-                           "paused": "bool", "progressDeadlineSeconds": "int"},
-        "DeploymentStrategy": {"type": "str", "rollingUpdate": "RollingUpdateDeployment"},
-        "RollingUpdateDeployment": {"maxUnavailable": "intstr", "maxSurge": "intstr"},
-        "DeploymentStatus": {"observedGeneration": "int", "replicas": "int", "updatedReplicas": "int",
-                             "readyReplicas": "int", "availableReplicas": "int", "unavailableReplicas": "int",
-                             "conditions": _COND, "collisionCount": "int"},
-        "ReplicaSet": {"spec": "ReplicaSetSpec", "status": "ReplicaSetStatus"},
-        "ReplicaSetSpec": {"replicas": "int", "minReadySeconds": "int", "selector": "LabelSelector",
-                           "template": "PodTemplateSpec"},
-        "ReplicaSetStatus": {"replicas": "int", "fullyLabeledReplicas": "int", "readyReplicas": "int",
-                             "availableReplicas": "int", "observedGeneration": "int", "conditions": _COND},
-    },
-    "io.k8s.api.autoscaling.v1": {
-        "Scale": {"spec": "ScaleSpec", "status": "ScaleStatus"},
-        "ScaleSpec": {"replicas": "int"},
-        "ScaleStatus": {"replicas": "int", "selector": "str"},
-    },
-    "io.k8s.api.autoscaling.v2": {
-        "HorizontalPodAutoscaler": {"spec": "HorizontalPodAutoscalerSpec", "status": "HorizontalPodAutoscalerStatus"},
-        "HorizontalPodAutoscalerSpec": {"scaleTargetRef": "CrossVersionObjectReference", "minReplicas": "int",
-                                        "maxReplicas": "int", "metrics": "[MetricSpec]",
-                                        "behavior": "HorizontalPodAutoscalerBehavior"},
-        "HorizontalPodAutoscalerBehavior": {"scaleUp": "HPAScalingRules", "scaleDown": "HPAScalingRules"},
-        "HPAScalingRules": {"stabilizationWindowSeconds": "int", "selectPolicy": "str",
-                            "policies": "[HPAScalingPolicy]"},
-        "HPAScalingPolicy": {"type": "str", "value": "int", "periodSeconds": "int"},
-        "CrossVersionObjectReference": {"kind": "str", "name": "str", "apiVersion": "str"},
-        "MetricSpec": {"type": "str", "resource": "ResourceMetricSource", "pods": "PodsMetricSource",
-                       "object": "ObjectMetricSource", "external": "ExternalMetricSource",
-                       "containerResource": "ContainerResourceMetricSource"},
-        "ResourceMetricSource": {"name": "str", "target": "MetricTarget"},
-        "ContainerResourceMetricSource": {"name": "str", "container": "str", "target": "MetricTarget"},
-        "PodsMetricSource": {"metric": "MetricIdentifier", "target": "MetricTarget"},
-        "ExternalMetricSource": {"metric": "MetricIdentifier", "target": "MetricTarget"},
-        "ObjectMetricSource": {"describedObject": "CrossVersionObjectReference", "metric": "MetricIdentifier",
-                               "target": "MetricTarget"},
-        "MetricIdentifier": {"name": "str", "selector": "LabelSelector"},
-        "MetricTarget": {"type": "str", "value": "quantity", "averageValue": "quantity", "averageUtilization": "int"},
-        "HorizontalPodAutoscalerStatus": {"observedGeneration": "int", "lastScaleTime": "time",
-                                          "currentReplicas": "int", "desiredReplicas": "int",
-                                          "currentMetrics": "[MetricStatus]", "conditions": _COND},
-        "MetricStatus": {"type": "str", "resource": "ResourceMetricStatus", "pods": "PodsMetricStatus",
-                         "object": "ObjectMetricStatus", "external": "ExternalMetricStatus",
-                         "containerResource": "ContainerResourceMetricStatus"},
-        "ResourceMetricStatus": {"name": "str", "current": "MetricValueStatus"},
-        "ContainerResourceMetricStatus": {"name": "str", "container": "str", "current": "MetricValueStatus"},
-        "PodsMetricStatus": {"metric": "MetricIdentifier", "current": "MetricValueStatus"},
-        "ExternalMetricStatus": {"metric": "MetricIdentifier", "current": "MetricValueStatus"},
-        "ObjectMetricStatus": {"describedObject": "CrossVersionObjectReference", "metric": "MetricIdentifier",
-                               "current": "MetricValueStatus"},
-        "MetricValueStatus": {"value": "quantity", "averageValue": "quantity", "averageUtilization": "int"},
-    },
-    "io.k8s.api.coordination.v1": {
-        "Lease": {"spec": "LeaseSpec"},
-        "LeaseSpec": {"holderIdentity": "str", "leaseDurationSeconds": "int", "acquireTime": "time",
-                      "renewTime": "time", "leaseTransitions": "int"},
-    },
-    "io.k8s.api.networking.v1": {
-        "Ingress": {"spec": "IngressSpec", "status": "IngressStatus"},
-        "IngressStatus": {"loadBalancer": "IngressLoadBalancerStatus"},
-        "IngressLoadBalancerStatus": {"ingress": "[IngressLoadBalancerIngress]"},
-        "IngressLoadBalancerIngress": {"ip": "str", "hostname": "str", "ports": "[IngressPortStatus]"},
-        "IngressPortStatus": {"port": "int", "protocol": "str", "error": "str"},
-        "IngressSpec": {"ingressClassName": "str", "defaultBackend": "IngressBackend", "tls": "[IngressTLS]",
-                        "rules": "[IngressRule]"},
-        "IngressBackend": {"service": "IngressServiceBackend", "resource": "TypedLocalObjectReference"},
-        "TypedLocalObjectReference": {"apiGroup": "str", "kind": "str", "name": "str"},
-        "IngressServiceBackend": {"name": "str", "port": "ServiceBackendPort"},
-        "ServiceBackendPort": {"name": "str", "number": "int"},
-        "IngressTLS": {"hosts": "[str]", "secretName": "str"},
-        "IngressRule": {"host": "str", "http": "HTTPIngressRuleValue"},
-        "HTTPIngressRuleValue": {"paths": "[HTTPIngressPath]"},
-        "HTTPIngressPath": {"path": "str", "pathType": "str", "backend": "IngressBackend"},
-    },
-}
 
 _INT_OR_STRING: Json = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
 _ATOMS: dict[str, Json] = {
@@ -352,46 +39,31 @@ _ATOMS: dict[str, Json] = {
     "time": {"type": "string", "format": "date-time"},
     "intstr": _INT_OR_STRING,
     "quantity": _INT_OR_STRING,
+    "bytes": {"type": "string", "format": "byte"},
     "map": {"type": "object", "additionalProperties": {"type": "string"}},
     "map:quantity": {"type": "object", "additionalProperties": _INT_OR_STRING},
+    "map:bytes": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
     "obj": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
 }
-_LIST = re.compile(r"^\[(?P<item>[^/\]]+)(?P<merge>/(?P<key>\w*))?\]$")
 
 # ---- schemas ------------------------------------------------------------------------------------
-
-
-def package_of(group: str, version: str) -> str:
-    """The schema-name prefix of a group-version: `io.k8s.api.apps.v1`; other domains reversed."""
-    if not group:
-        return f"io.k8s.api.core.{version}"
-    if "." not in group or group.endswith(".k8s.io"):
-        return f"io.k8s.api.{group.split('.')[0]}.{version}"
-    return ".".join(reversed(group.split("."))) + f".{version}"
-
-
-def _qualify(name: str, package: str) -> str:
-    for candidate in (package, _CORE, _META):
-        if name in _TYPES.get(candidate, {}):
-            return f"{candidate}.{name}"
-    raise KeyError(f"openapi: schema {name!r} (used in {package}) is not described")
 
 
 def _field(expr: str, package: str) -> Json:
     if expr in _ATOMS:
         return dict(_ATOMS[expr])
-    match = _LIST.match(expr)
-    if match is None:
-        return {"$ref": _REF + _qualify(expr, package)}
-    schema: Json = {"type": "array", "items": _field(match["item"], package)}
-    if match["merge"]:
-        schema["x-kubernetes-patch-strategy"] = "merge"
-        if match["key"]:
-            schema["x-kubernetes-patch-merge-key"] = match["key"]
-    return schema
+    listed = schema.parse_list(expr)
+    if listed is None:
+        return {"$ref": _REF + schema.qualified(expr, package)}
+    out: Json = {"type": "array", "items": _field(listed.item, package)}
+    if listed.merged:
+        out["x-kubernetes-patch-strategy"] = "merge"
+        if listed.key:
+            out["x-kubernetes-patch-merge-key"] = listed.key
+    return out
 
 
-def _object(fields: dict[str, str], package: str) -> Json:
+def _object(fields: schema.Fields, package: str) -> Json:
     return {"type": "object", "properties": {name: _field(expr, package) for name, expr in fields.items()},
             "x-kubernetes-preserve-unknown-fields": True}
 
@@ -400,22 +72,22 @@ def _gvk(group: str, version: str, kind: str) -> Json:
     return {"group": group, "version": version, "kind": kind}
 
 
-def _kind_schema(group: str, version: str, kind: str, fields: dict[str, str]) -> Json:
-    package = package_of(group, version)
-    schema = _object({"apiVersion": "str", "kind": "str", "metadata": "ObjectMeta", **fields}, package)
-    schema["x-kubernetes-group-version-kind"] = [_gvk(group, version, kind)]
-    return schema
+def _kind_schema(group: str, version: str, kind: str) -> Json:
+    fields, package = schema.kind_fields(group, version, kind)
+    out = _object(fields, package)
+    out["x-kubernetes-group-version-kind"] = [_gvk(group, version, kind)]
+    return out
 
 
 def _list_schema(rt: ResourceType) -> Json:
-    schema = _object({"apiVersion": "str", "kind": "str", "metadata": "ListMeta"}, _META)
-    schema["properties"]["items"] = {"type": "array", "items": {"$ref": _REF + _name(rt.group, rt.version, rt.kind)}}
-    schema["x-kubernetes-group-version-kind"] = [_gvk(rt.group, rt.version, f"{rt.kind}List")]
-    return schema
+    out = _object({"apiVersion": "str", "kind": "str", "metadata": "ListMeta"}, schema.META)
+    out["properties"]["items"] = {"type": "array", "items": {"$ref": _REF + _name(rt.group, rt.version, rt.kind)}}
+    out["x-kubernetes-group-version-kind"] = [_gvk(rt.group, rt.version, f"{rt.kind}List")]
+    return out
 
 
 def _name(group: str, version: str, kind: str) -> str:
-    return f"{package_of(group, version)}.{kind}"
+    return f"{schema.package_of(group, version)}.{kind}"
 
 
 def _kinds(resources: Sequence[ResourceType]) -> set[tuple[str, str, str]]:
@@ -426,10 +98,9 @@ def _kinds(resources: Sequence[ResourceType]) -> set[tuple[str, str, str]]:
 
 def _all_schemas(resources: Sequence[ResourceType]) -> dict[str, Json]:
     schemas = {f"{package}.{name}": _object(fields, package)
-               for package, types in _TYPES.items() for name, fields in types.items()}
+               for package, types in schema.packages() for name, fields in types.items()}
     for group, version, kind in _kinds(resources):
-        fields = _TYPES.get(package_of(group, version), {}).get(kind, {"spec": "obj", "status": "obj"})
-        schemas[_name(group, version, kind)] = _kind_schema(group, version, kind, fields)
+        schemas[_name(group, version, kind)] = _kind_schema(group, version, kind)
     for rt in resources:
         schemas[_name(rt.group, rt.version, f"{rt.kind}List")] = _list_schema(rt)
     return schemas

@@ -1,9 +1,10 @@
 """PATCH bodies: JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic merge, apply.
 
 Strategic merge follows `k8s.io/apimachinery/pkg/util/strategicpatch`. Lists merge element-wise
-only at the field paths where the Kubernetes types declare `patchStrategy: merge` (`_SCHEMAS`, keyed
-by kind; paths skip list indexes, so `spec.containers.ports` is every container's ports): by their
-`patchMergeKey`, or as a set of values for primitive lists such as `metadata.finalizers`. Every other
+only at the field paths where the Kubernetes types declare `patchStrategy: merge` (the merge keys
+of the object's kind, from its schema: `minik8s.api.schema`; paths skip list indexes, so
+`spec.containers.ports` is every container's ports): by their `patchMergeKey`, or as a set of values
+for primitive lists such as `metadata.finalizers`. Every other
 list is replaced. Directives: `$patch: replace|delete|merge` on a map or as a list element,
 `$setElementOrder/<list>`, `$retainKeys`, `$deleteFromPrimitiveList/<list>`, and null deleting a key.
 Merged lists are ordered as Kubernetes orders them: the patch's items in patch (or
@@ -31,6 +32,7 @@ from typing import Any
 import jsonpatch
 
 from minik8s.api import errors
+from minik8s.api import schema as field_schema
 
 from . import managedfields
 
@@ -39,37 +41,9 @@ JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 APPLY = "application/apply-patch+yaml"
 
-# Field path -> patchMergeKey of the lists Kubernetes merges ("" for a merged list of primitives).
+# Field path (no list indexes) -> patchMergeKey of the lists Kubernetes merges ("" for a merged list of
+# primitives), derived from the schema of the object's kind (`schema_of`).
 _Schema = dict[str, str]
-_META: _Schema = {"metadata.finalizers": "", "metadata.ownerReferences": "uid"}
-_CONDITIONS: _Schema = {"status.conditions": "type"}
-_CONTAINER: _Schema = {"ports": "containerPort", "env": "name", "volumeMounts": "mountPath",
-                       "volumeDevices": "devicePath"}
-_POD_SPEC: _Schema = {
-    "volumes": "name", "imagePullSecrets": "name", "hostAliases": "ip", "topologySpreadConstraints": "topologyKey",
-    "schedulingGates": "name", "resourceClaims": "name",
-    **{kind: "name" for kind in ("containers", "initContainers", "ephemeralContainers")},
-    **{f"{kind}.{field}": key for kind in ("containers", "initContainers", "ephemeralContainers")
-       for field, key in _CONTAINER.items()},
-}
-
-
-def _under(prefix: str, schema: _Schema) -> _Schema:
-    return {f"{prefix}.{path}": key for path, key in schema.items()}
-
-
-_WORKLOAD: _Schema = {**_META, **_CONDITIONS, **_under("spec.template", _META),
-                      **_under("spec.template.spec", _POD_SPEC)}
-_SCHEMAS: dict[str, _Schema] = {
-    "Pod": {**_META, **_CONDITIONS, **_under("spec", _POD_SPEC), "status.podIPs": "ip", "status.hostIPs": "ip",
-            "status.resourceClaimStatuses": "name"},
-    "Service": {**_META, **_CONDITIONS, "spec.ports": "port"},
-    "Node": {**_META, **_CONDITIONS, "spec.podCIDRs": "", "status.addresses": "type"},
-    "Namespace": {**_META, **_CONDITIONS},
-    "ReplicaSet": _WORKLOAD,
-    "Deployment": _WORKLOAD,
-    "HorizontalPodAutoscaler": {**_META, **_CONDITIONS},
-}  # Endpoints, ConfigMap, Event, Lease, Ingress: only metadata lists merge.
 
 _ORDER = "$setElementOrder/"
 _DELETE_FROM = "$deleteFromPrimitiveList/"
@@ -89,14 +63,13 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def strategic_merge(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any] | None:
-    """`obj` patched by a strategic merge `patch` (the schema of `obj`'s kind); None if deleted."""
-    schema = schema_for(obj.get("kind") or "")
-    return _merge_map(copy.deepcopy(obj), copy.deepcopy(patch), "", schema)
+    """`obj` patched by a strategic merge `patch` (the merge keys of `obj`'s kind); None if deleted."""
+    return _merge_map(copy.deepcopy(obj), copy.deepcopy(patch), "", schema_of(obj))
 
 
 def server_side_apply(live: dict[str, Any], applied: dict[str, Any], field_manager: str | None) -> dict[str, Any]:
     """`live` with the `applied` configuration merged in, pruning what `field_manager` applied last time."""
-    schema = schema_for(live.get("kind") or applied.get("kind") or "")
+    schema = schema_of(live if live.get("kind") else applied)
     applied = {k: v for k, v in applied.items()}
     applied_meta = {k: v for k, v in (applied.get("metadata") or {}).items() if k != "managedFields"}
     applied["metadata"] = applied_meta
@@ -113,9 +86,13 @@ def server_side_apply(live: dict[str, Any], applied: dict[str, Any], field_manag
     return result
 
 
-def schema_for(kind: str) -> _Schema:
-    """The merge keys of `kind`'s merged lists."""
-    return _SCHEMAS.get(kind, _META)
+def schema_of(obj: dict[str, Any]) -> _Schema:
+    """The merge keys of the kind `obj` says it is (`apiVersion`, `kind`); metadata's alone when unknown."""
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        api_version, kind = "v1", "Unknown"
+    group, _, version = api_version.rpartition("/")
+    return field_schema.merge_keys(group, version, kind)
 
 
 def apply_patch(obj: dict[str, Any], patch: Any, content_type: str,

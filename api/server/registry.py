@@ -25,8 +25,6 @@ from minik8s.store import Create, Delete, Reason, Rejected, Result, Store, Unenc
 Obj = dict[str, Any]
 
 _NAMESPACES = resolve("namespaces")
-# Kinds whose PUT creates a missing object, as in Kubernetes (AllowCreateOnUpdate).
-_CREATE_ON_UPDATE = {"endpoints", "leases", "events"}
 
 
 _LAST_SECOND = 253402300799.0  # 9999-12-31T23:59:59Z, the last moment RFC 3339 can write
@@ -173,7 +171,7 @@ class Registry:
         for _ in range(10):
             old = self.store.get(rt.store_key(name, namespace))
             if old is None:
-                if rt.plural in _CREATE_ON_UPDATE and subresource is None:
+                if rt.strategy.create_on_update and subresource is None:
                     return self.create(rt, body, namespace)
                 raise self.not_found(rt, name)
             if wanted_rv is not None and wanted_rv != old["metadata"].get("resourceVersion"):
@@ -187,7 +185,7 @@ class Registry:
                 new["metadata"]["managedFields"] = managed_fields
             if _same_content(new, old):
                 return old  # a no-op write is not written (no new resourceVersion), as in Kubernetes
-            validation.validate(rt, new, old=old)
+            validation.validate(rt, new, old=old, status=subresource == "status")
             result = self._propose(Update(key=rt.store_key(name, namespace), object=new,
                                           expected_revision=int(old["metadata"]["resourceVersion"])))
             if _rejected_for(result, Reason.CONFLICT) and wanted_rv is None:
@@ -244,16 +242,16 @@ class Registry:
     def _finish_if_done(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj) -> Obj:
         """An object marked for deletion whose finalizers are all gone is deleted now."""
         meta = obj.get("metadata", {})
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _waits_for_node(rt, obj):
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not rt.strategy.graceful_deletion(obj):
             self._delete_now(rt, name, namespace, obj, uid=meta.get("uid"))
         return obj
 
     def delete(self, rt: ResourceType, name: str, namespace: str | None, options: Obj) -> Obj:
         """Delete, gracefully where Kubernetes would (finalizers, pods bound to a node)."""
-        if rt.plural == "namespaces" and name in BUILTIN_NAMESPACES:
-            raise errors.ForbiddenError(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                        name=name, kind="namespaces")
         obj = self.get(rt, name, namespace)
+        forbidden = rt.strategy.delete_forbidden(obj)
+        if forbidden:
+            raise errors.ForbiddenError(f'{rt.plural} "{name}" is forbidden: {forbidden}', name=name, kind=rt.plural)
         meta = obj["metadata"]
         pre = options.get("preconditions") or {}
         uid = pre.get("uid")
@@ -265,11 +263,11 @@ class Registry:
             raise errors.BadRequestError(f"gracePeriodSeconds must be a 64-bit integer, not {grace!r:.64}")
         if rt.plural == "namespaces":
             return self._delete_namespace(name, obj)
-        if meta.get("finalizers") or (_waits_for_node(rt, obj) and grace != 0):
+        if meta.get("finalizers") or (rt.strategy.graceful_deletion(obj) and grace != 0):
             if meta.get("deletionTimestamp"):
                 return obj
             if grace is None:
-                grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if rt.plural == "pods" else 0
+                grace = rt.strategy.default_grace_period(obj)
 
             def mark(o: Obj) -> Obj:
                 o["metadata"]["deletionTimestamp"] = rfc3339(self.clock() + int(grace))
@@ -346,8 +344,3 @@ def _same_content(new: Obj, old: Obj) -> bool:
     def strip(o: Obj) -> Obj:
         return {**o, "metadata": {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}}
     return strip(new) == strip(old)
-
-
-def _waits_for_node(rt: ResourceType, obj: Obj) -> bool:
-    """A pod bound to a node is removed by that node after its containers stop."""
-    return rt.plural == "pods" and bool((obj.get("spec") or {}).get("nodeName"))

@@ -94,7 +94,8 @@ class ResourceSink:
 
     def _get_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         label_sel = selectors.parse_label_selector(req.get_param("labelSelector") or "")
-        field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "")
+        field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "",
+                                                   t.rt.strategy.field_paths())
         if query_bool(req, "watch"):
             self._watch(req, resp, t, label_sel, field_sel)
             return
@@ -119,7 +120,8 @@ class ResourceSink:
 
     def _delete_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         label_sel = selectors.parse_label_selector(req.get_param("labelSelector") or "")
-        field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "")
+        field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "",
+                                                   t.rt.strategy.field_paths())
         items, revision = self.registry.list(t.rt, t.namespace)
         deleted = []
         for obj in items:

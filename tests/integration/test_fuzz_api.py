@@ -72,6 +72,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
                "series": {"count": 2, "lastObservedTime": "2024-01-01T00:00:00.000000Z"},
                "firstTimestamp": "2024-01-01T00:00:00Z"},
     "configmaps": {"data": {"k": "v"}},
+    "secrets": {"type": "Opaque", "data": {"k": "dg=="}, "stringData": {"s": "v"}},
     "replicasets": {"spec": {"replicas": 2, "selector": _SELECTOR, "template": _TEMPLATE}},
     "deployments": {"spec": {"replicas": 2, "selector": _SELECTOR, "template": _TEMPLATE,
                              "strategy": {"type": "RollingUpdate",

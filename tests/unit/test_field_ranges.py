@@ -119,12 +119,17 @@ def test_unknown_fields_are_dropped_at_every_described_depth() -> None:
     obj = with_value(DEPLOY, "extra", {"x": 1})
     obj["metadata"]["lables"] = {}
     obj["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
-    obj["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {"anything": 1}  # not described: kept
+    # issue 8: probes (and every other nested type) are described now, so their unknown fields go too
+    obj["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {"anything": 1, "periodSeconds": 5}
+    # a free-form field (a volume source the schema leaves open) keeps whatever it holds
+    obj["spec"]["template"]["spec"]["volumes"] = [{"name": "v", "gitRepo": {"anything": 1}}]
     dropped = drop_unknown_fields(resolve("deployments"), obj)
-    assert sorted(dropped) == ["extra", "metadata.lables", "spec.template.spec.containers[0].imagePullPolicyy"]
+    assert sorted(dropped) == ["extra", "metadata.lables", "spec.template.spec.containers[0].imagePullPolicyy",
+                               "spec.template.spec.containers[0].livenessProbe.anything"]
     assert "extra" not in obj and "lables" not in obj["metadata"]
     assert "imagePullPolicyy" not in obj["spec"]["template"]["spec"]["containers"][0]
-    assert obj["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] == {"anything": 1}
+    assert obj["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] == {"periodSeconds": 5}
+    assert obj["spec"]["template"]["spec"]["volumes"][0]["gitRepo"] == {"anything": 1}
     node = with_value(NODE, "status.addresses.0.bogus", 1)
     assert drop_unknown_fields(resolve("nodes"), node) == ["status.addresses[0].bogus"]
     assert drop_unknown_fields(resolve("nodes"), copy.deepcopy(NODE)) == []

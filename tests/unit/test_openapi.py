@@ -10,7 +10,7 @@ import falcon
 import falcon.testing
 import pytest
 
-from minik8s.api import errors
+from minik8s.api import errors, schema
 from minik8s.api.kinds import RESOURCES, ResourceType
 from minik8s.api.server import openapi
 from minik8s.api.server.http import send_json
@@ -87,7 +87,7 @@ def test_protobuf_accept_still_gets_json(client: falcon.testing.TestClient) -> N
 
 def test_hash_changes_when_a_schema_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     before = index(make_client())
-    monkeypatch.setitem(openapi._TYPES[openapi._CORE]["Container"], "newField", "str")
+    monkeypatch.setitem(schema.lookup("Container", schema.CORE)[0], "newField", "str")
     after = index(make_client())
     assert after["api/v1"] != before["api/v1"]
     assert after["apis/apps/v1"] != before["apis/apps/v1"]  # Deployments embed containers
@@ -128,13 +128,13 @@ def test_openapi_v2_is_served_without_kinds(client: falcon.testing.TestClient) -
     ("coordination.k8s.io", "v1", "io.k8s.api.coordination.v1"), ("minik8s.io", "v1", "io.minik8s.v1"),
 ])
 def test_schema_packages_are_named_like_kubernetes(group: str, version: str, expected: str) -> None:
-    assert openapi.package_of(group, version) == expected
+    assert schema.package_of(group, version) == expected
 
 
 @pytest.mark.parametrize("rt", RESOURCES, ids=lambda rt: rt.group_plural)
 def test_every_kind_has_a_schema_with_its_gvk(client: falcon.testing.TestClient, rt: ResourceType) -> None:
     schemas = document(client, rt)["components"]["schemas"]
-    name = f"{openapi.package_of(rt.group, rt.version)}.{rt.kind}"
+    name = f"{schema.package_of(rt.group, rt.version)}.{rt.kind}"
     gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     assert schemas[name]["x-kubernetes-group-version-kind"] == [gvk]
     assert {"apiVersion", "kind", "metadata"} <= set(schemas[name]["properties"])

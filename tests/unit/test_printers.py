@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from minik8s.api import kinds, tables
+from minik8s.api.kinds.pod import pod_status
 from minik8s.cli import printers
 
 NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -75,9 +76,9 @@ def test_human_duration_matches_kubectl(seconds: int, expected: str) -> None:
 
 def test_age_of_missing_or_bad_timestamp_is_unknown() -> None:
     """A missing or unparseable creationTimestamp prints `<unknown>`."""
-    assert printers.age(None, NOW) == "<unknown>"
-    assert printers.age("yesterday", NOW) == "<unknown>"
-    assert printers.age(ago(3 * 3600 + 300), NOW) == "3h5m"
+    assert tables.age(None, NOW) == "<unknown>"
+    assert tables.age("yesterday", NOW) == "<unknown>"
+    assert tables.age(ago(3 * 3600 + 300), NOW) == "3h5m"
 
 
 # -- pod STATUS ----------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def test_age_of_missing_or_bad_timestamp_is_unknown() -> None:
 )
 def test_pod_status_follows_kubectl_rules(obj: dict, expected: str) -> None:
     """STATUS is Terminating, a waiting/terminated reason, an Init: state, or the phase, like kubectl."""
-    assert printers.pod_status(obj) == expected
+    assert pod_status(obj) == expected
 
 
 def test_pod_row_counts_ready_containers_and_recent_restarts() -> None:

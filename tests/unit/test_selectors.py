@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from minik8s.api.errors import BadRequestError
+from minik8s.api.kinds import resolve
+from minik8s.api.names import label_key_problems
 from minik8s.api.selectors import (
-    LabelSelector, label_key_problems, label_selector_from_dict, parse_field_selector, parse_label_selector,
+    LabelSelector, label_selector_from_dict, parse_field_selector, parse_label_selector,
 )
 
 WEB = {"app": "web", "tier": "front", "env": "prod"}
@@ -145,6 +147,9 @@ POD = {
     "spec": {"nodeName": "node-a", "unschedulable": True},
     "status": {"phase": "Running", "podIP": "10.0.0.5"},
 }
+# the pod, node and event fields these cases use, each kind's own
+FIELDS = {**resolve("pods").strategy.field_paths(), **resolve("nodes").strategy.field_paths(),
+          **resolve("events").strategy.field_paths()}
 EVENT = {
     "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "u-1"},
     "reason": "Scheduled", "type": "Normal", "source": {"component": "default-scheduler"},
@@ -171,7 +176,7 @@ EVENT = {
 ])
 def test_field_selector_matches_fields_as_strings(text: str, obj: dict[str, Any], expected: bool) -> None:
     """Fields compare as strings: missing is "", booleans are "true"/"false"."""
-    assert parse_field_selector(text).matches(obj) is expected
+    assert parse_field_selector(text, FIELDS).matches(obj) is expected
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -183,7 +188,7 @@ def test_field_selector_matches_fields_as_strings(text: str, obj: dict[str, Any]
 def test_field_selector_rejects_unsupported(text: str, message: str) -> None:
     """Unknown fields and terms without an operator are a 400 worded like Kubernetes."""
     with pytest.raises(BadRequestError) as caught:
-        parse_field_selector(text)
+        parse_field_selector(text, FIELDS)
     assert caught.value.message == message
 
 
@@ -197,4 +202,15 @@ def test_field_selector_rejects_unsupported(text: str, message: str) -> None:
 ])
 def test_field_selector_exact_name_only_for_single_name_term(text: str, expected: str | None) -> None:
     """The fast path applies only to exactly `metadata.name=X`."""
-    assert parse_field_selector(text).exact_name() == expected
+    assert parse_field_selector(text, FIELDS).exact_name() == expected
+
+
+@pytest.mark.parametrize(("kind", "text"), [
+    pytest.param("configmaps", "spec.nodeName=a", id="pod-field-on-configmaps"),
+    pytest.param("pods", "involvedObject.name=a", id="event-field-on-pods"),
+    pytest.param("nodes", "status.phase=Running", id="pod-field-on-nodes"),
+])
+def test_field_selectors_are_per_kind(kind: str, text: str) -> None:
+    """Each kind accepts only its own selectable fields, as kube-apiserver does."""
+    with pytest.raises(BadRequestError, match="field label not supported"):
+        parse_field_selector(text, resolve(kind).strategy.field_paths())

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from minik8s.api import kinds, tables
+from minik8s.api.kinds.pod import pod_status
 
 NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 KUBECTL_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
@@ -61,6 +62,8 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "source": {"component": "kubelet", "host": "n1"},
     },
     "configmaps": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("cfg"), "data": {"a": "1", "b": "2"}},
+    "secrets": {"apiVersion": "v1", "kind": "Secret", "metadata": meta("creds"), "type": "Opaque",
+                "data": {"user": "YWRtaW4=", "password": "aHVudGVyMg=="}},
     "replicasets": {
         "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta("web-abc"),
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": TEMPLATE},
@@ -97,6 +100,7 @@ COLUMN_NAMES = {
     "namespaces": ["Name", "Status", "Age"],
     "endpoints": ["Name", "Endpoints", "Age"],
     "configmaps": ["Name", "Data", "Age"],
+    "secrets": ["Name", "Type", "Data", "Age"],
     "events": ["Last Seen", "Type", "Reason", "Object", "Subobject", "Source", "Message", "First Seen", "Count",
                "Name"],
     "leases": ["Name", "Holder", "Age"],
@@ -181,7 +185,7 @@ def test_pod_restarts_without_restart_time_is_plain_count() -> None:
     pod = json.loads(json.dumps(FIXTURES["pods"]))
     del pod["status"]["containerStatuses"][0]["lastState"]
     assert tables.cells_for(kinds.resolve("pods"), pod, now=NOW)[3] == "3"
-    assert tables.pod_status(pod) == "Running"
+    assert pod_status(pod) == "Running"
 
 
 # -- Table ---------------------------------------------------------------------------------------

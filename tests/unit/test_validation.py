@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from minik8s.api.errors import InvalidError
 from minik8s.api.kinds import RESOURCES, resolve
-from minik8s.api.validation import parse_quantity, validate
+from minik8s.api.quantity import parse_quantity
+from minik8s.api.validation import validate
 
 CONTAINER = {
     "name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80, "name": "http"}],
@@ -35,6 +36,7 @@ VALID: dict[str, dict[str, Any]] = {
     "Namespace": {"metadata": {"name": "team-a"}},
     "Node": {"metadata": {"name": "node-a.example.com"}},
     "ConfigMap": {"metadata": {"name": "settings"}, "data": {"app.properties": "a=b", "MODE": "prod"}},
+    "Secret": {"metadata": {"name": "creds"}, "type": "Opaque", "data": {"password": "aHVudGVyMg=="}},
     "Event": {"metadata": {"name": "web.1"}, "involvedObject": {"kind": "Pod", "name": "web"}, "count": 1},
     "Lease": {"metadata": {"name": "node-a"}, "spec": {"holderIdentity": "node-a", "leaseDurationSeconds": 40}},
     "HorizontalPodAutoscaler": {"metadata": {"name": "web"}, "spec": {
