@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api.kinds import ResourceType
+from minik8s.api.timefmt import parse_time
 
 Obj = dict[str, Any]
 Column = dict[str, Any]
@@ -36,17 +37,6 @@ def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
         if obj is None:
             return default
     return obj
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime (None when missing or malformed)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def human_duration(seconds: float) -> str:

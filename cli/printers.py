@@ -25,9 +25,9 @@ from minik8s.api.tables import (
     dig,
     format_label_selector,
     format_labels,
-    parse_time,
     pod_status,
 )
+from minik8s.api.timefmt import parse_time
 
 Obj = dict[str, Any]
 

@@ -37,13 +37,13 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient, ensure_type_meta
 from minik8s.api.informer import Informer, Obj
 from minik8s.api.kinds import resolve
+from minik8s.api.timefmt import format_time
 from minik8s.controllers.base import Controller, Result
 from minik8s.controllers.events import record_event
 from minik8s.controllers.node_taints import (
     UNREACHABLE_EFFECTS, eviction_delay, ready_condition, unreachable_effects, with_ready, with_unreachable_taints,
     without_unreachable_taints,
 )
-from minik8s.controllers.timestamps import rfc3339
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 COMPONENT = "node-controller"
@@ -130,7 +130,7 @@ class NodeLifecycleController(Controller):
         if ready.get("status") == "Unknown" and ready.get("reason") == NODE_STATUS_UNKNOWN:
             node = self.client.update_status(with_ready(
                 node, status="True", reason=LEASE_RENEWED, message=LEASE_RENEWED_MESSAGE,
-                now=rfc3339(self._wall_clock()),
+                now=format_time(self._wall_clock()),
             ))
         if unreachable_effects(node):
             self.client.replace(without_unreachable_taints(node))
@@ -138,7 +138,7 @@ class NodeLifecycleController(Controller):
     def _mark_unreachable(self, node: Obj, health: _Health, now: float) -> float:
         """Make sure the node is marked Unknown and tainted; return since when it counts as unreachable."""
         name = node["metadata"]["name"]
-        stamp = rfc3339(self._wall_clock())
+        stamp = format_time(self._wall_clock())
         if (ready_condition(node) or {}).get("status") != "Unknown":
             node = self.client.update_status(with_ready(
                 node, status="Unknown", reason=NODE_STATUS_UNKNOWN, message=NODE_STATUS_UNKNOWN_MESSAGE, now=stamp,

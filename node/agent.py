@@ -18,12 +18,12 @@ import platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.threads import start_thread
+from minik8s.api.timefmt import now_micro_time, now_time
 from minik8s.controllers.events import record_event
 
 from .kubelet import Kubelet, KubeletSettings
@@ -48,14 +48,6 @@ class AgentSettings:
     cpu: str | None = None  # advertised capacity (default: this machine's)
     memory: str | None = None
     backoff_initial: float = 10.0
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _micro_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _machine_memory() -> str:
@@ -96,7 +88,7 @@ class NodeAgent:
     # ---- Node object ------------------------------------------------------------------------
 
     def _ready_conditions(self, old: list[Obj] | None = None) -> list[Obj]:
-        now = _now()
+        now = now_time()
         wanted = {"MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                   "DiskPressure": ("False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                   "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
@@ -151,7 +143,7 @@ class NodeAgent:
 
     def _renew_lease(self) -> None:
         s = self.settings
-        spec = {"holderIdentity": s.name, "leaseDurationSeconds": s.lease_seconds, "renewTime": _micro_now()}
+        spec = {"holderIdentity": s.name, "leaseDurationSeconds": s.lease_seconds, "renewTime": now_micro_time()}
         try:
             lease = self.lease_client.get("leases", s.name, namespace="kube-node-lease")
         except errors.NotFoundError:

@@ -12,20 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.timefmt import format_time
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 MAX_MESSAGE = 1024
-
-
-def _ts(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def truncate(message: str, limit: int = MAX_MESSAGE) -> str:
@@ -48,7 +44,7 @@ class PodEvents:
         uid, namespace = meta.get("uid") or "", meta.get("namespace") or "default"
         message = truncate(message)
         key = (uid, container or "", reason, message)
-        stamp = _ts(time.time() if now is None else now)
+        stamp = format_time(time.time() if now is None else now)
         with self._lock:
             seen = self._seen.get(key)
         if seen is not None:

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import copy
 import secrets
-from datetime import datetime, timezone
 from typing import Any
+
+from minik8s.api.timefmt import format_time
 
 from .framework import Obj
 
 UNSCHEDULABLE = "Unschedulable"
 FAILED_SCHEDULING = "FailedScheduling"
 SCHEDULED = "Scheduled"
-
-
-def rfc3339(ts: float) -> str:
-    """Kubernetes' timestamp format (UTC, second precision)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_condition(pod: Obj) -> dict[str, Any] | None:
@@ -44,7 +40,7 @@ def with_unschedulable(pod: Obj, message: str, now: float) -> Obj:
     old = scheduled_condition(updated) or {}
     transition = old.get("lastTransitionTime") if old.get("status") == "False" else None
     condition = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-                 "lastTransitionTime": transition or rfc3339(now), "reason": UNSCHEDULABLE, "message": message}
+                 "lastTransitionTime": transition or format_time(now), "reason": UNSCHEDULABLE, "message": message}
     status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
     status["conditions"].append(condition)
     status.setdefault("phase", "Pending")
@@ -54,7 +50,7 @@ def with_unschedulable(pod: Obj, message: str, now: float) -> Obj:
 def pod_event(pod: Obj, *, reason: str, message: str, event_type: str, component: str, now: float) -> Obj:
     """A core/v1 Event about `pod` from `component` (named `<pod>.<random hex>` like Kubernetes')."""
     metadata = pod.get("metadata") or {}
-    timestamp = rfc3339(now)
+    timestamp = format_time(now)
     return {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": f"{metadata.get('name')}.{secrets.token_hex(8)}",

@@ -11,8 +11,9 @@ from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.kinds import ResourceType, resolve
+from minik8s.api.timefmt import format_time
 
-from .registry import Registry, rfc3339
+from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class EventRecorder:
         """Record one event about `obj`; logs and swallows any failure."""
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
-        now = rfc3339(self.registry.clock())
+        now = format_time(self.registry.clock())
         event = {
             "metadata": {"name": f"{meta.get('name')}.{secrets.token_hex(8)}", "namespace": namespace},
             "involvedObject": {"kind": rt.kind, "apiVersion": rt.api_version, "name": meta.get("name"),

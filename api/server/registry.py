@@ -14,11 +14,11 @@ import string
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors, objects, validation
 from minik8s.api.kinds import BUILTIN_NAMESPACES, RESOURCES, ResourceType, resolve
+from minik8s.api.timefmt import format_time
 from minik8s.consensus import Consensus, ConsensusError
 from minik8s.store import Store
 
@@ -27,14 +27,6 @@ Obj = dict[str, Any]
 _NAMESPACES = resolve("namespaces")
 # Kinds whose PUT creates a missing object, as in Kubernetes (AllowCreateOnUpdate).
 _CREATE_ON_UPDATE = {"endpoints", "leases", "events"}
-
-
-_LAST_SECOND = 253402300799.0  # 9999-12-31T23:59:59Z, the last moment RFC 3339 can write
-
-
-def rfc3339(ts: float) -> str:
-    """Kubernetes timestamp format (second precision, UTC); clamped to years 1970..9999."""
-    return datetime.fromtimestamp(min(max(ts, 0.0), _LAST_SECOND), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Registry:
@@ -125,7 +117,7 @@ class Registry:
         for _ in range(5):
             now = self.clock()
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-            obj = objects.prepare_create(rt, body, namespace=namespace, now=rfc3339(now), uid=str(uuid.uuid4()),
+            obj = objects.prepare_create(rt, body, namespace=namespace, now=format_time(now), uid=str(uuid.uuid4()),
                                          name_suffix=suffix)
             if managed_fields:
                 obj["metadata"]["managedFields"] = managed_fields
@@ -156,7 +148,7 @@ class Registry:
             if subresource == "status":
                 new = objects.prepare_status_update(rt, body, old)
             else:
-                new = objects.prepare_update(rt, body, old, now=rfc3339(self.clock()))
+                new = objects.prepare_update(rt, body, old, now=format_time(self.clock()))
             if managed_fields is not None:
                 new["metadata"]["managedFields"] = managed_fields
             if _same_content(new, old):
@@ -208,7 +200,7 @@ class Registry:
                 raise errors.ConflictError(f'pod "{name}" is being deleted, cannot be assigned to a host')
             o.setdefault("spec", {})["nodeName"] = node
             conditions = [c for c in (o.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
-            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": rfc3339(self.clock())})
+            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": format_time(self.clock())})
             o.setdefault("status", {})["conditions"] = conditions
             return o
 
@@ -247,7 +239,7 @@ class Registry:
                 grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30) if rt.plural == "pods" else 0
 
             def mark(o: Obj) -> Obj:
-                o["metadata"]["deletionTimestamp"] = rfc3339(self.clock() + int(grace))
+                o["metadata"]["deletionTimestamp"] = format_time(self.clock() + int(grace))
                 o["metadata"]["deletionGracePeriodSeconds"] = int(grace)
                 return o
 
@@ -295,7 +287,7 @@ class Registry:
     def _delete_namespace(self, name: str, ns: Obj) -> Obj:
         """Mark Terminating, delete everything inside, then the namespace itself."""
         def terminating(o: Obj) -> Obj:
-            o["metadata"].setdefault("deletionTimestamp", rfc3339(self.clock()))
+            o["metadata"].setdefault("deletionTimestamp", format_time(self.clock()))
             o.setdefault("status", {})["phase"] = "Terminating"
             return o
 
