@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, Obj
-from minik8s.controllers.base import Controller, Result
+from minik8s.api.reconcile import Controller, Result
 from minik8s.controllers.events import record_event
 
 log = logging.getLogger(__name__)

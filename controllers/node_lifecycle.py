@@ -38,7 +38,7 @@ from minik8s.api.client import ApiClient, ensure_type_meta
 from minik8s.api.informer import Informer, Obj
 from minik8s.api.kinds import resolve
 from minik8s.api.timefmt import format_time
-from minik8s.controllers.base import Controller, Result
+from minik8s.api.reconcile import Controller, Result
 from minik8s.controllers.events import record_event
 from minik8s.controllers.node_taints import (
     UNREACHABLE_EFFECTS, eviction_delay, ready_condition, unreachable_effects, with_ready, with_unreachable_taints,

@@ -1,6 +1,6 @@
 """The kubelet: makes the pods bound to this node run, and reports their status.
 
-Level-triggered like the controllers (it reuses `controllers.base.Controller`: an informer on
+Level-triggered like the controllers (it is a `minik8s.api.reconcile.Controller`: an informer on
 the pods with `spec.nodeName=<node>`, a work queue, workers): `reconcile(ns/name)` compares the
 pod with what the runtime has (found by labels, so a restarted agent adopts running containers)
 and acts: create the sandbox, start missing containers, restart exited ones per `restartPolicy`
@@ -36,7 +36,7 @@ from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
-from minik8s.controllers.base import Controller, Result
+from minik8s.api.reconcile import Controller, Result
 
 from . import podspec
 from .backoff import RestartBackoff

@@ -19,7 +19,8 @@ import pytest
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.timefmt import now_micro_time, now_time
-from minik8s.controllers import ControllerManager, LeaseTimings, NodeIpamController, NodeLifecycleController
+from minik8s.api.reconcile import ControllerManager, LeaseTimings
+from minik8s.controllers import NodeIpamController, NodeLifecycleController
 from minik8s.controllers.node_taints import UNREACHABLE_TAINT_KEY
 
 from .cluster import TOKEN, running, wait_for

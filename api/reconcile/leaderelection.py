@@ -33,7 +33,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.kinds import resolve
 from minik8s.api.threads import start_thread
-from minik8s.controllers.timestamps import micro_time
+from minik8s.api.timefmt import format_micro_time
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class LeaderElector:
         duration = spec.get("leaseDurationSeconds") or self._lease_seconds
         if holder and holder != self._identity and now < self._observed_at + duration:
             return False
-        wall = micro_time(self._wall_clock())
+        wall = format_micro_time(self._wall_clock())
         renewing = holder == self._identity
         lease["spec"] = {
             "holderIdentity": self._identity,
@@ -181,7 +181,7 @@ class LeaderElector:
                 self._release()
 
     def _create(self) -> bool:
-        wall = micro_time(self._wall_clock())
+        wall = format_micro_time(self._wall_clock())
         lease = {
             "apiVersion": LEASES.api_version, "kind": LEASES.kind,
             "metadata": {"name": self._name, "namespace": self._namespace},
@@ -212,7 +212,7 @@ class LeaderElector:
         spec = lease.get("spec") or {}
         if spec.get("holderIdentity") != self._identity:
             return
-        wall = micro_time(self._wall_clock())
+        wall = format_micro_time(self._wall_clock())
         lease["spec"] = {"holderIdentity": "", "leaseDurationSeconds": 1, "acquireTime": wall, "renewTime": wall,
                          "leaseTransitions": int(spec.get("leaseTransitions") or 0)}
         self._write("PUT", self._path, lease)
