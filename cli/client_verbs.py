@@ -564,18 +564,17 @@ def logs(
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
     """Print a container's log (through the masters, like `kubectl logs`)."""
-    params = {"container": container, "follow": "true" if follow else None, "tailLines": tail,
-              "timestamps": "true" if timestamps else None, "previous": "true" if previous else None}
     with connect(server, token, kubeconfig) as client:
-        stream = client.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
-                                params={k: v for k, v in params.items() if v is not None}, stream=True,
-                                timeout=(client.timeout, None) if follow else client.timeout)
-        try:
-            for chunk in stream.iter_content(chunk_size=None):
+        if not follow:
+            sys.stdout.write(client.log(pod, namespace=namespace, container=container, tail_lines=tail,
+                                        timestamps=timestamps, previous=previous))
+            sys.stdout.flush()
+            return
+        with client.log(pod, namespace=namespace, container=container, tail_lines=tail, timestamps=timestamps,
+                        previous=previous, follow=True) as stream:
+            for chunk in stream:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
-        finally:
-            stream.close()
 
 
 # -- version ---------------------------------------------------------------------------------
@@ -609,7 +608,7 @@ def version(
     if not client_only:
         try:
             with connect(server, token, kubeconfig) as client:
-                versions["serverVersion"] = client.request("GET", "/version")
+                versions["serverVersion"] = client.server_version()
         except errors.ApiError as err:
             failure = error_line(err)
         except CliError as err:

@@ -62,9 +62,3 @@ def pod_event(pod: Obj, *, reason: str, message: str, event_type: str, component
         "source": {"component": component}, "reportingComponent": component,
         "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1,
     }
-
-
-def binding(pod_name: str, node: str) -> Obj:
-    """The `pods/binding` body that assigns a pod to a node."""
-    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node}}

@@ -37,7 +37,7 @@ from .framework import Framework, Obj, PodInfo
 from .plugins import default_framework
 from .queue import SchedulingQueue
 from .recorder import EventRecorder
-from .reporting import FAILED_SCHEDULING, SCHEDULED, binding, reports, with_unschedulable
+from .reporting import FAILED_SCHEDULING, SCHEDULED, reports, with_unschedulable
 
 log = logging.getLogger(__name__)
 
@@ -214,9 +214,8 @@ class Scheduler:
 
     def _bind(self, info: PodInfo, node: str) -> None:
         metadata = info.pod["metadata"]
-        path = f"/api/v1/namespaces/{metadata.get('namespace') or 'default'}/pods/{metadata['name']}/binding"
         try:
-            self._client.request("POST", path, body=binding(metadata["name"], node))
+            self._client.bind(metadata["name"], node, namespace=metadata.get("namespace"))
         except errors.NotFoundError:
             self._cache.forget(info.key)  # deleted meanwhile
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minik8s.scheduler.reporting import binding, pod_event, reports, with_unschedulable
+from minik8s.scheduler.reporting import pod_event, reports, with_unschedulable
 
 from .test_scheduler_plugins import make_pod
 
@@ -24,8 +24,8 @@ def test_scheduler_unschedulable_condition() -> None:
     assert second["status"]["conditions"][-1]["lastTransitionTime"] == "1970-01-01T00:00:00Z"
 
 
-def test_scheduler_events_and_binding() -> None:
-    """Events name the pod as involvedObject and the scheduler as source; bindings target a Node."""
+def test_scheduler_events() -> None:
+    """Events name the pod as involvedObject and the scheduler as source."""
     event = pod_event(make_pod("p"), reason="FailedScheduling", message=MESSAGE, event_type="Warning",
                       component="default-scheduler", now=0)
     assert event["metadata"]["name"].startswith("p.") and event["metadata"]["namespace"] == "default"
@@ -33,4 +33,3 @@ def test_scheduler_events_and_binding() -> None:
                                        "uid": "uid-p", "resourceVersion": None}
     assert (event["reason"], event["type"], event["source"]) == (
         "FailedScheduling", "Warning", {"component": "default-scheduler"})
-    assert binding("p", "n1")["target"] == {"apiVersion": "v1", "kind": "Node", "name": "n1"}
