@@ -22,9 +22,9 @@ from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.events import EventRecorder
 from minik8s.api.threads import start_thread
 from minik8s.api.timefmt import now_micro_time, now_time
-from minik8s.controllers.events import record_event
 
 from .kubelet import Kubelet, KubeletSettings
 from .network import PodNetwork, peers_from_nodes
@@ -79,6 +79,7 @@ class NodeAgent:
         self.lease_client = client.copy(timeout=min(client.timeout, max(2.0, settings.lease_seconds / 2)))
         self.runtime = runtime
         self.settings = settings
+        self.events = EventRecorder(client, component="kubelet", host=settings.name)
         self.network: PodNetwork | None = None
         self.kubelet: Kubelet | None = None
         self._stop = threading.Event()
@@ -188,9 +189,9 @@ class NodeAgent:
             peer = peers.get(name)
             involved = {"apiVersion": "v1", "kind": "Node",
                         "metadata": {"name": name, "uid": peer.uid if peer else None}}
-            record_event(self.client, involved, reason="FailedToCreateRoute", event_type="Warning",
-                         component="kubelet", message=f"node {self.settings.name} does not route the pod network of "
-                                                      f"node {name}: {problem}")
+            self.events.record(involved, reason="FailedToCreateRoute", event_type="Warning",
+                               message=f"node {self.settings.name} does not route the pod network of node {name}: "
+                                       f"{problem}")
 
     def _update_status(self) -> None:
         """Keep the Node's Ready condition True (the masters set it to Unknown while the Lease was late)."""

@@ -1,15 +1,14 @@
-"""What the scheduler writes about pods besides bindings: the PodScheduled condition and Events.
+"""What the scheduler writes about pods besides bindings: the PodScheduled condition, event reasons.
 
 `kubectl describe pod` shows both: the condition says why a pod is Pending
 (`PodScheduled=False`, reason `Unschedulable`, kube-scheduler's message) and the Events list
-shows `FailedScheduling` warnings and the `Scheduled` note once a pod is bound. Pure builders;
-the scheduler sends them.
+shows `FailedScheduling` warnings and the `Scheduled` note once a pod is bound (recorded with
+`minik8s.api.events`). Pure builders; the scheduler sends them.
 """
 
 from __future__ import annotations
 
 import copy
-import secrets
 from typing import Any
 
 from minik8s.api.timefmt import format_time
@@ -45,20 +44,3 @@ def with_unschedulable(pod: Obj, message: str, now: float) -> Obj:
     status["conditions"].append(condition)
     status.setdefault("phase", "Pending")
     return updated
-
-
-def pod_event(pod: Obj, *, reason: str, message: str, event_type: str, component: str, now: float) -> Obj:
-    """A core/v1 Event about `pod` from `component` (named `<pod>.<random hex>` like Kubernetes')."""
-    metadata = pod.get("metadata") or {}
-    timestamp = format_time(now)
-    return {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"{metadata.get('name')}.{secrets.token_hex(8)}",
-                     "namespace": metadata.get("namespace") or "default"},
-        "involvedObject": {"kind": "Pod", "apiVersion": "v1", "name": metadata.get("name"),
-                           "namespace": metadata.get("namespace") or "default", "uid": metadata.get("uid"),
-                           "resourceVersion": metadata.get("resourceVersion")},
-        "reason": reason, "message": message, "type": event_type,
-        "source": {"component": component}, "reportingComponent": component,
-        "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1,
-    }
