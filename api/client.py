@@ -451,8 +451,8 @@ class ApiClient:
 
         `container` may be left out for a pod with one container; `previous` reads the last
         terminated instance; `tail_lines` keeps only the last lines; `timestamps` prefixes each
-        line with its RFC 3339 time. With `follow`, `timeout` bounds connecting and the answer's
-        start, never how long the stream stays open.
+        line with its RFC 3339 time. With `follow`, `timeout` bounds only connecting: a quiet
+        container may send nothing for long, so reads wait as long as the server keeps the stream.
         """
         params = {"container": container, "follow": "true" if follow else None,
                   "previous": "true" if previous else None, "tailLines": tail_lines,
