@@ -7,6 +7,11 @@ A request that may already have reached a server is only repeated when it is a r
 a create is never applied twice. Non-2xx answers become the typed errors of
 `minik8s.api.errors`, rebuilt from the `Status` body.
 
+Callers use typed verbs and never build URLs: `get`, `list`, `create`, `replace`,
+`update_status`, `patch`, `apply` (server-side apply), `delete`, `bind` (`pods/binding`), `log`
+(`pods/log`, as text or as a stream) and the watches; each takes a `timeout=` in seconds that
+overrides the client's default for that one call (modelled on lightkube's `Client`).
+
 Watching uses the long-poll contract of `docs/architecture.md`: `watch_poll` returns the
 events after a revision and the revision to ask for next; `watch` loops over it, remembering
 the revision across servers. The `Informer` (`minik8s.api.informer`) builds its cache on top.
@@ -19,7 +24,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,6 +36,8 @@ from minik8s.api.kinds import ResourceType
 
 log = logging.getLogger(__name__)
 
+_PODS = kinds.resolve("pods")
+
 JSON = "application/json"
 
 PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -39,6 +46,10 @@ PATCH_CONTENT_TYPES: dict[str, str] = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
+
+# A request's timeout: seconds for connecting and for each read, or (connect, read) where a read
+# of None waits forever (a followed log), or None for the client's default.
+Timeout = float | tuple[float, float | None] | None
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 _POOL_SIZE = 32  # concurrent requests per server: informers' long polls plus workers
@@ -258,10 +269,13 @@ class ApiClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
         content_type: str = JSON,
-        timeout: float | None = None,
+        timeout: Timeout = None,
         stream: bool = False,
     ) -> Any:
         """Send one request, failing over between servers; return the parsed answer.
+
+        The raw form under the typed verbs (use those: they know the paths); `timeout` replaces
+        the client's default for this request.
 
         Returns the decoded JSON, the text for non-JSON answers, None for an empty body, or the
         open `requests.Response` when `stream` is true (the caller closes it). Raises the typed
@@ -317,12 +331,13 @@ class ApiClient:
             raise err
         return resp if stream else _decode_body(resp)
 
-    # -- typed helpers ------------------------------------------------------------------------
+    # -- typed verbs --------------------------------------------------------------------------
 
-    def get(self, resource: ResourceType | str, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+    def get(self, resource: ResourceType | str, name: str, *, namespace: str | None = None,
+            timeout: Timeout = None) -> dict[str, Any]:
         """Read one object (namespaced resources default to namespace `default`)."""
         rt = as_resource_type(resource)
-        return self.request("GET", rt.object_path(name, _namespace(rt, namespace)))
+        return self.request("GET", rt.object_path(name, _namespace(rt, namespace)), timeout=timeout)
 
     def list(
         self,
@@ -331,25 +346,26 @@ class ApiClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        timeout: Timeout = None,
     ) -> dict[str, Any]:
         """List a collection (all namespaces when `namespace` is None); the `<Kind>List` as served."""
         rt = as_resource_type(resource)
         params = {"labelSelector": label_selector, "fieldSelector": field_selector}
-        return self.request("GET", rt.collection_path(namespace), params=params)
+        return self.request("GET", rt.collection_path(namespace), params=params, timeout=timeout)
 
-    def create(self, obj: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any], *, namespace: str | None = None, timeout: Timeout = None) -> dict[str, Any]:
         """Create `obj` (POST); namespace from `obj.metadata.namespace`, else the argument, else `default`."""
         rt = _kind_of(obj)
         ns = (obj.get("metadata") or {}).get("namespace") or namespace
-        return self.request("POST", rt.collection_path(_namespace(rt, ns)), body=obj)
+        return self.request("POST", rt.collection_path(_namespace(rt, ns)), body=obj, timeout=timeout)
 
-    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def replace(self, obj: dict[str, Any], *, timeout: Timeout = None) -> dict[str, Any]:
         """Replace `obj` (PUT); `metadata.resourceVersion`, when set, makes it a compare-and-swap."""
-        return self.request("PUT", _object_path_of(obj), body=obj)
+        return self.request("PUT", _object_path_of(obj), body=obj, timeout=timeout)
 
-    def update_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def update_status(self, obj: dict[str, Any], *, timeout: Timeout = None) -> dict[str, Any]:
         """Replace the `status` subresource of `obj` (PUT .../status)."""
-        return self.request("PUT", _object_path_of(obj) + "/status", body=obj)
+        return self.request("PUT", _object_path_of(obj) + "/status", body=obj, timeout=timeout)
 
     def patch(
         self,
@@ -360,15 +376,32 @@ class ApiClient:
         namespace: str | None = None,
         patch_type: str = "merge",
         field_manager: str | None = None,
+        timeout: Timeout = None,
     ) -> dict[str, Any]:
-        """Patch one object; `patch_type` is `merge`, `strategic`, `json` or `apply` (server-side apply)."""
+        """Patch one object; `patch_type` is `merge`, `strategic`, `json` or `apply` (prefer `apply()`)."""
         if patch_type not in PATCH_CONTENT_TYPES:
             raise ValueError(f"unknown patch type {patch_type!r}; expected one of {', '.join(PATCH_CONTENT_TYPES)}")
         rt = as_resource_type(resource)
         return self.request(
             "PATCH", rt.object_path(name, _namespace(rt, namespace)), body=patch,
-            content_type=PATCH_CONTENT_TYPES[patch_type], params={"fieldManager": field_manager},
+            content_type=PATCH_CONTENT_TYPES[patch_type], params={"fieldManager": field_manager}, timeout=timeout,
         )
+
+    def apply(self, obj: dict[str, Any], *, field_manager: str, namespace: str | None = None, force: bool = False,
+              timeout: Timeout = None) -> dict[str, Any]:
+        """Server-side apply `obj` as `field_manager`: create it, or merge it into the live object.
+
+        Sent as an `application/apply-patch+yaml` PATCH (JSON is YAML) to the object's path, as
+        `kubectl apply --server-side` does; `force` takes over fields other managers own
+        (`--force-conflicts`). Namespace from `obj.metadata.namespace`, else the argument, else
+        `default`. Returns the object as stored.
+        """
+        rt = _kind_of(obj)
+        metadata = obj.get("metadata") or {}
+        path = rt.object_path(metadata["name"], _namespace(rt, metadata.get("namespace") or namespace))
+        params = {"fieldManager": field_manager, "force": "true" if force else None}
+        return self.request("PATCH", path, body=obj, content_type=PATCH_CONTENT_TYPES["apply"], params=params,
+                            timeout=timeout)
 
     def delete(
         self,
@@ -378,6 +411,7 @@ class ApiClient:
         namespace: str | None = None,
         grace_period_seconds: int | None = None,
         propagation_policy: str | None = None,
+        timeout: Timeout = None,
     ) -> dict[str, Any]:
         """Delete one object, sending `DeleteOptions` when an option is given; returns the server's answer."""
         rt = as_resource_type(resource)
@@ -387,14 +421,64 @@ class ApiClient:
         if propagation_policy is not None:
             options["propagationPolicy"] = propagation_policy
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
-        return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body)
+        return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body, timeout=timeout)
 
-    def cluster_status(self, server: str | None = None) -> dict[str, Any]:
+    def bind(self, pod_name: str, node: str, *, namespace: str | None = None,
+             timeout: Timeout = None) -> dict[str, Any]:
+        """Assign a pod to `node` (POST `pods/<name>/binding`, what a scheduler does).
+
+        A pod already bound elsewhere or being deleted is a `ConflictError`; a deleted one `NotFoundError`.
+        """
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        path = _PODS.object_path(pod_name, _namespace(_PODS, namespace)) + "/binding"
+        return self.request("POST", path, body=body, timeout=timeout)
+
+    @overload
+    def log(self, name: str, *, namespace: str | None = None, container: str | None = None,
+            follow: Literal[False] = False, previous: bool = False, tail_lines: int | None = None,
+            timestamps: bool = False, since_seconds: int | None = None, timeout: Timeout = None) -> str: ...
+
+    @overload
+    def log(self, name: str, *, namespace: str | None = None, container: str | None = None,
+            follow: Literal[True], previous: bool = False, tail_lines: int | None = None,
+            timestamps: bool = False, since_seconds: int | None = None, timeout: Timeout = None) -> LogStream: ...
+
+    def log(self, name: str, *, namespace: str | None = None, container: str | None = None, follow: bool = False,
+            previous: bool = False, tail_lines: int | None = None, timestamps: bool = False,
+            since_seconds: int | None = None, timeout: Timeout = None) -> str | LogStream:
+        """A container's log (`pods/log`): the text so far, or with `follow` a `LogStream` of what comes.
+
+        `container` may be left out for a pod with one container; `previous` reads the last
+        terminated instance; `tail_lines` keeps only the last lines; `timestamps` prefixes each
+        line with its RFC 3339 time. With `follow`, `timeout` bounds only connecting: a quiet
+        container may send nothing for long, so reads wait as long as the server keeps the stream.
+        """
+        params = {"container": container, "follow": "true" if follow else None,
+                  "previous": "true" if previous else None, "tailLines": tail_lines,
+                  "timestamps": "true" if timestamps else None, "sinceSeconds": since_seconds}
+        path = _PODS.object_path(name, _namespace(_PODS, namespace)) + "/log"
+        wanted = {k: v for k, v in params.items() if v is not None}
+        if follow:
+            connect = self.timeout if timeout is None else timeout
+            first = connect[0] if isinstance(connect, tuple) else connect
+            return LogStream(self.request("GET", path, params=wanted, stream=True, timeout=(first, None)))
+        resp = self.request("GET", path, params=wanted, stream=True, timeout=timeout)
+        try:
+            return resp.content.decode("utf-8", errors="replace")
+        finally:
+            resp.close()
+
+    def server_version(self, *, timeout: Timeout = None) -> dict[str, Any]:
+        """`GET /version`: the server's version info (`gitVersion`, `major`, `minor`, ...)."""
+        return self.request("GET", "/version", timeout=timeout)
+
+    def cluster_status(self, server: str | None = None, *, timeout: Timeout = None) -> dict[str, Any]:
         """`GET /cluster/status` from any server, or from exactly `server` (no failover) when given."""
         if server is None:
-            return self.request("GET", "/cluster/status")
+            return self.request("GET", "/cluster/status", timeout=timeout)
         with ApiClient([server], token=self._token, timeout=self.timeout, ca_file=self._ca_file) as single:
-            return single.request("GET", "/cluster/status")
+            return single.request("GET", "/cluster/status", timeout=timeout)
 
     # -- watching -----------------------------------------------------------------------------
 
@@ -407,11 +491,13 @@ class ApiClient:
         timeout_seconds: int = 30,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        timeout: float | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         """One long poll: the events after `resource_version` and the revision to ask for next.
 
-        Blocks until at least one event or `timeout_seconds`. Raises `ExpiredError` (410) when
-        `resource_version` is older than the compacted history: relist, then watch again.
+        Blocks until at least one event or `timeout_seconds` (the server's wait); `timeout` is how
+        much longer the answer may take to arrive (default: the client's). Raises `ExpiredError`
+        (410) when `resource_version` is older than the compacted history: relist, then watch again.
         """
         rt = as_resource_type(resource)
         params = {
@@ -419,7 +505,8 @@ class ApiClient:
             "timeoutSeconds": timeout_seconds, "labelSelector": label_selector, "fieldSelector": field_selector,
         }
         result = self.request(
-            "GET", rt.collection_path(namespace), params=params, timeout=timeout_seconds + self.timeout
+            "GET", rt.collection_path(namespace), params=params,
+            timeout=timeout_seconds + (self.timeout if timeout is None else timeout),
         )
         events = result.get("items") or []
         for event in events:
@@ -439,19 +526,21 @@ class ApiClient:
         field_selector: str | None = None,
         stop: threading.Event | None = None,
         timeout_seconds: int = 30,
+        timeout: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield watch events (`{"type", "object"}`) until `stop` is set, resuming across polls and servers.
 
         Without a `resource_version` (or with `"0"`) it starts, as Kubernetes does, with synthetic
         ADDED events for the current objects. Unavailable servers are retried with back-off; an
         `ExpiredError` is raised so the caller can relist. `stop` is checked between polls, so it
-        takes effect within `timeout_seconds`.
+        takes effect within `timeout_seconds`. `timeout` applies to the first list and, on top of
+        `timeout_seconds`, to every poll (see `watch_poll`).
         """
         rt = as_resource_type(resource)
         stop = stop or threading.Event()
         selectors = {"label_selector": label_selector, "field_selector": field_selector}
         if resource_version in (None, "", "0"):
-            listing = self.list(rt, namespace=namespace, **selectors)
+            listing = self.list(rt, namespace=namespace, timeout=timeout, **selectors)
             for item in listing.get("items") or []:
                 yield {"type": "ADDED", "object": ensure_type_meta(rt, item)}
             resource_version = listing["metadata"]["resourceVersion"]
@@ -460,7 +549,7 @@ class ApiClient:
             try:
                 events, next_version = self.watch_poll(
                     rt, namespace=namespace, resource_version=resource_version,
-                    timeout_seconds=timeout_seconds, **selectors,
+                    timeout_seconds=timeout_seconds, timeout=timeout, **selectors,
                 )
             except _RETRIABLE_WATCH_ERRORS as exc:
                 log.warning("watch %s: %s", rt.plural, exc)
@@ -469,6 +558,27 @@ class ApiClient:
             backoff.reset()
             yield from events
             resource_version = next_version
+
+
+class LogStream:
+    """A followed container log: iterate for byte chunks as they arrive; close (or `with`) to stop."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The log's bytes in chunks as the server sends them, until it ends the stream."""
+        return self._response.iter_content(chunk_size=None)
+
+    def close(self) -> None:
+        """Stop following: close the connection."""
+        self._response.close()
+
+    def __enter__(self) -> LogStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _namespace(rt: ResourceType, namespace: str | None) -> str | None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from minik8s.api.tables import age, dig, parse_time
+from minik8s.api.tables import age, dig
+from minik8s.api.timefmt import parse_time
 
 if TYPE_CHECKING:
     from minik8s.api.kinds import ResourceType

@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from minik8s.api.timefmt import parse_time
+
 if TYPE_CHECKING:
     from minik8s.api.kinds import ResourceType
 
@@ -37,17 +39,6 @@ def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
         if obj is None:
             return default
     return obj
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime (None when missing or malformed)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def human_duration(seconds: float) -> str:

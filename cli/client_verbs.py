@@ -7,6 +7,10 @@ make ends as one line on stderr and exit status 1, never a traceback (`_one_line
 `Error from server (NotFound): pods "x" not found`, `error: cannot connect to the cluster at URL: connection
 refused - ...`.
 
+`apply` is server-side apply with field manager `kubectl`, the manager `kubectl apply --server-side`
+uses, forcing conflicts: `minik8s apply -f` and `kubectl apply --server-side -f` of one file own
+the same fields, and either one after the other changes nothing.
+
 `register(app)` adds the verbs to the main `minik8s` Typer app; this module's own `app` carries
 them too, so the verbs can be run and tested alone.
 """
@@ -28,9 +32,7 @@ from minik8s.api.client import ApiClient, ensure_type_meta
 from minik8s.api.kinds import ResourceType
 from minik8s.api.kubeconfig import resolve_client_config
 from minik8s.cli import printers
-from minik8s.cli.manifests import (
-    STDIN, ManifestError, applied_fields, is_applied, load_manifests, merge_for_apply, resource_of,
-)
+from minik8s.cli.manifests import STDIN, ManifestError, load_manifests, resource_of
 
 Obj = dict[str, Any]
 
@@ -53,7 +55,7 @@ FilenamesOpt = Annotated[
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Output format: wide, yaml, json or name.")]
 
 OUTPUT_FORMATS = ("json", "name", "wide", "yaml")
-APPLY_ATTEMPTS = 5  # GET + PUT rounds when another writer wins the compare-and-swap
+FIELD_MANAGER = "kubectl"  # what `kubectl apply --server-side` applies as, so both share their fields
 DELETE_POLL_SECONDS = 0.5
 WATCHED_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED")
 
@@ -193,27 +195,27 @@ def _namespace_of(rt: ResourceType, obj: Obj, default: str) -> str | None:
 
 
 def apply_object(client: ApiClient, rt: ResourceType, obj: Obj, namespace: str) -> str:
-    """Create or update one object; returns kubectl's word: `created`, `configured` or `unchanged`."""
-    conflict: errors.ApiError | None = None
-    for _ in range(APPLY_ATTEMPTS):
-        try:
-            return _apply_once(client, rt, obj, _namespace_of(rt, obj, namespace))
-        except (errors.ConflictError, errors.AlreadyExistsError) as err:
-            conflict = err  # another writer got in between our GET and write: read again
-    assert conflict is not None
-    raise conflict
+    """Server-side apply one object as `kubectl apply --server-side --force-conflicts` does.
 
-
-def _apply_once(client: ApiClient, rt: ResourceType, obj: Obj, namespace: str | None) -> str:
+    Returns kubectl's word for what happened: `created` (it did not exist before), `unchanged`
+    (its resourceVersion stayed: the server wrote nothing) or `configured`.
+    """
+    ns = _namespace_of(rt, obj, namespace)
+    body = obj
+    if ns is not None and not obj["metadata"].get("namespace"):  # kubectl sends the namespace it defaulted
+        body = {**obj, "metadata": {**obj["metadata"], "namespace": ns}}
     try:
-        live = client.get(rt, obj["metadata"]["name"], namespace=namespace)
+        before = client.get(rt, obj["metadata"]["name"], namespace=ns)
     except errors.NotFoundError:
-        client.create(obj, namespace=namespace)
+        before = None
+    after = client.apply(body, field_manager=FIELD_MANAGER, force=True)
+    if before is None:
         return "created"
-    if is_applied(applied_fields(obj), live):
-        return "unchanged"
-    client.replace(merge_for_apply(live, obj))
-    return "configured"
+    return "unchanged" if _resource_version(after) == _resource_version(before) else "configured"
+
+
+def _resource_version(obj: Obj) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion")
 
 
 @_one_line_errors
@@ -224,7 +226,7 @@ def apply(
     token: TokenOpt = None,
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
-    """Create or update objects from manifests (idempotent, like kubectl apply -f)."""
+    """Create or update objects from manifests with server-side apply (like kubectl apply --server-side -f)."""
     if not filenames:
         raise CliError("must specify -f FILE (a file, a directory or - for stdin)")
     manifests = _read_manifests(filenames)
@@ -564,18 +566,17 @@ def logs(
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
     """Print a container's log (through the masters, like `kubectl logs`)."""
-    params = {"container": container, "follow": "true" if follow else None, "tailLines": tail,
-              "timestamps": "true" if timestamps else None, "previous": "true" if previous else None}
     with connect(server, token, kubeconfig) as client:
-        stream = client.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
-                                params={k: v for k, v in params.items() if v is not None}, stream=True,
-                                timeout=(client.timeout, None) if follow else client.timeout)
-        try:
-            for chunk in stream.iter_content(chunk_size=None):
+        if not follow:
+            sys.stdout.write(client.log(pod, namespace=namespace, container=container, tail_lines=tail,
+                                        timestamps=timestamps, previous=previous))
+            sys.stdout.flush()
+            return
+        with client.log(pod, namespace=namespace, container=container, tail_lines=tail, timestamps=timestamps,
+                        previous=previous, follow=True) as stream:
+            for chunk in stream:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
-        finally:
-            stream.close()
 
 
 # -- version ---------------------------------------------------------------------------------
@@ -609,7 +610,7 @@ def version(
     if not client_only:
         try:
             with connect(server, token, kubeconfig) as client:
-                versions["serverVersion"] = client.request("GET", "/version")
+                versions["serverVersion"] = client.server_version()
         except errors.ApiError as err:
             failure = error_line(err)
         except CliError as err:

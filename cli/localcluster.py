@@ -25,7 +25,9 @@ from typing import Any
 import requests
 import typer
 
+from minik8s.api import errors
 from minik8s.api.certs import ensure_serving_certs
+from minik8s.api.client import ApiClient
 from minik8s.api.kubeconfig import write_kubeconfig
 from minik8s.api.secretfiles import create_private_once, ensure_private_dir, open_private_append, write_private
 
@@ -64,7 +66,7 @@ def _wait(what: str, check: Any, procs: list[subprocess.Popen[bytes]], timeout: 
         try:
             if check():
                 return
-        except requests.RequestException:
+        except (requests.RequestException, errors.ApiError):
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{what}: not ready within {timeout:.0f}s")
@@ -143,11 +145,8 @@ class LocalCluster:
         self.state["node_pids"] = [p.pid for p in node_procs]
         self.save()
         if nodes:
-            session = requests.Session()
-            session.trust_env = False
-            session.verify = ca
-            session.headers["Authorization"] = f"Bearer {token}"
-            _wait("nodes", lambda: _ready_nodes(session, urls[0]) >= nodes, node_procs + master_procs, 60)
+            with ApiClient(urls, token=token, ca_file=ca) as client:
+                _wait("nodes", lambda: _ready_nodes(client) >= nodes, node_procs + master_procs, 60)
         kubeconfig = root / "kubeconfig"
         write_kubeconfig(kubeconfig, server=",".join(urls), token=token, ca_file=certs.ca_file)
         self._masters = master_procs
@@ -207,8 +206,8 @@ def _pids_of(argvs: list[list[str]]) -> list[int]:
     return found
 
 
-def _ready_nodes(session: requests.Session, url: str) -> int:
-    nodes = session.get(f"{url}/api/v1/nodes", timeout=2).json().get("items", [])
+def _ready_nodes(client: ApiClient) -> int:
+    nodes = client.list("nodes", timeout=2).get("items") or []
     return sum(1 for n in nodes for c in (n.get("status") or {}).get("conditions") or []
                if c.get("type") == "Ready" and c.get("status") == "True")
 

@@ -4,10 +4,6 @@ Everything is checked before the first request is sent, so a typo in the third d
 never leaves the cluster half-applied. Problems become one `ManifestError` line naming the file
 and, where known, the line (`deploy.yaml:7: mapping values are not allowed here`,
 `deploy.yaml:9: duplicate key "image"`).
-
-The pure half of `apply` lives here too: which fields a manifest manages (`applied_fields`),
-whether the live object already has them (`is_applied`, blind to server-filled defaults) and the
-object to PUT (`merge_for_apply`).
 """
 
 from __future__ import annotations
@@ -103,47 +99,3 @@ def resource_of(obj: dict[str, Any], *, where: str = "") -> kinds.ResourceType:
         prefix = f"{where}: " if where else ""
         raise ManifestError(f'{prefix}no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"')
     return rt
-
-
-# --------------------------------------------------------------------------------------------
-# What `apply` compares and writes
-# --------------------------------------------------------------------------------------------
-
-_NOT_APPLIED = ("apiVersion", "kind", "metadata", "status")
-_APPLIED_METADATA = ("labels", "annotations")
-
-
-def applied_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """The part of a manifest that `apply` manages: its top-level fields except type, metadata
-    and status, plus the `metadata.labels`/`metadata.annotations` it sets."""
-    fields = {key: value for key, value in obj.items() if key not in _NOT_APPLIED}
-    metadata = obj.get("metadata") or {}
-    applied_meta = {key: metadata[key] for key in _APPLIED_METADATA if key in metadata}
-    if applied_meta:
-        fields["metadata"] = applied_meta
-    return fields
-
-
-def is_applied(wanted: Any, live: Any) -> bool:
-    """True when every field `wanted` sets has that value in `live` (lists element by element),
-    so server-filled defaults in `live` do not count as differences."""
-    if isinstance(wanted, dict):
-        return isinstance(live, dict) and all(
-            live.get(key) is None if value is None else key in live and is_applied(value, live[key])
-            for key, value in wanted.items()
-        )
-    if isinstance(wanted, list):
-        return isinstance(live, list) and len(wanted) == len(live) and all(map(is_applied, wanted, live))
-    return bool(wanted == live)
-
-
-def merge_for_apply(live: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
-    """The object `apply` PUTs: `live` (keeping its resourceVersion for compare-and-swap) with the
-    manifest's fields and labels/annotations replacing the live ones."""
-    merged = {**live, **{key: value for key, value in obj.items() if key not in _NOT_APPLIED}}
-    metadata = dict(live.get("metadata") or {})
-    for key in _APPLIED_METADATA:
-        if key in (obj.get("metadata") or {}):
-            metadata[key] = obj["metadata"][key]
-    merged["metadata"] = metadata
-    return merged

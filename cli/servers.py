@@ -108,7 +108,8 @@ class ControlLoops:
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
-        from minik8s.controllers import ControllerManager, NodeIpamController, NodeLifecycleController
+        from minik8s.api.reconcile import ControllerManager
+        from minik8s.controllers import NodeIpamController, NodeLifecycleController
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)

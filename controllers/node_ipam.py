@@ -22,9 +22,9 @@ import threading
 from collections.abc import Iterator
 
 from minik8s.api.client import ApiClient
+from minik8s.api.events import EventRecorder
 from minik8s.api.informer import Informer, Obj
-from minik8s.controllers.base import Controller, Result
-from minik8s.controllers.events import record_event
+from minik8s.api.reconcile import Controller, Result
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class NodeIpamController(Controller):
         if not self._cluster.prefixlen <= node_mask_size <= self._cluster.max_prefixlen:
             raise ValueError(f"node mask /{node_mask_size} does not fit in cluster CIDR {cluster_cidr}")
         self._mask = node_mask_size
+        self._events = EventRecorder(client, component=COMPONENT)
         self._reserved: dict[str, Network] = {}  # node -> CIDR handed out, until the cache shows it
         self._lock = threading.Lock()
 
@@ -68,8 +69,8 @@ class NodeIpamController(Controller):
                 self._reserved[key] = cidr
         if cidr is None:
             log.warning("no pod CIDR left in %s for node %s", self._cluster, key)
-            record_event(self.client, node, reason="CIDRNotAvailable", event_type="Warning",
-                         message=f"Node {key} status is now: CIDRNotAvailable", component=COMPONENT)
+            self._events.record(node, reason="CIDRNotAvailable", event_type="Warning",
+                                message=f"Node {key} status is now: CIDRNotAvailable")
             return Result(requeue_after=RETRY_WHEN_FULL)
         updated = copy.deepcopy(node)
         spec = updated["spec"] = updated.get("spec") or {}

@@ -35,15 +35,15 @@ from dataclasses import dataclass
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient, ensure_type_meta
+from minik8s.api.events import EventRecorder
 from minik8s.api.informer import Informer, Obj
 from minik8s.api.kinds import resolve
-from minik8s.controllers.base import Controller, Result
-from minik8s.controllers.events import record_event
+from minik8s.api.timefmt import format_time
+from minik8s.api.reconcile import Controller, Result
 from minik8s.controllers.node_taints import (
     UNREACHABLE_EFFECTS, eviction_delay, ready_condition, unreachable_effects, with_ready, with_unreachable_taints,
     without_unreachable_taints,
 )
-from minik8s.controllers.timestamps import rfc3339
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 COMPONENT = "node-controller"
@@ -89,6 +89,7 @@ class NodeLifecycleController(Controller):
         self._eviction_timeout = pod_eviction_timeout
         self._period = node_monitor_period
         self._wall_clock = wall_clock
+        self._events = EventRecorder(client, component=COMPONENT)
         self._health: dict[str, _Health] = {}
 
     def setup(self) -> None:
@@ -130,7 +131,7 @@ class NodeLifecycleController(Controller):
         if ready.get("status") == "Unknown" and ready.get("reason") == NODE_STATUS_UNKNOWN:
             node = self.client.update_status(with_ready(
                 node, status="True", reason=LEASE_RENEWED, message=LEASE_RENEWED_MESSAGE,
-                now=rfc3339(self._wall_clock()),
+                now=format_time(self._wall_clock()),
             ))
         if unreachable_effects(node):
             self.client.replace(without_unreachable_taints(node))
@@ -138,13 +139,12 @@ class NodeLifecycleController(Controller):
     def _mark_unreachable(self, node: Obj, health: _Health, now: float) -> float:
         """Make sure the node is marked Unknown and tainted; return since when it counts as unreachable."""
         name = node["metadata"]["name"]
-        stamp = rfc3339(self._wall_clock())
+        stamp = format_time(self._wall_clock())
         if (ready_condition(node) or {}).get("status") != "Unknown":
             node = self.client.update_status(with_ready(
                 node, status="Unknown", reason=NODE_STATUS_UNKNOWN, message=NODE_STATUS_UNKNOWN_MESSAGE, now=stamp,
             ))
-            record_event(self.client, node, reason="NodeNotReady", message=f"Node {name} status is now: NodeNotReady",
-                         component=COMPONENT)
+            self._events.record(node, reason="NodeNotReady", message=f"Node {name} status is now: NodeNotReady")
         if not unreachable_effects(node) >= set(UNREACHABLE_EFFECTS):
             self.client.replace(with_unreachable_taints(node, now=stamp))
         if health.unreachable_since is None:
@@ -172,5 +172,5 @@ class NodeLifecycleController(Controller):
             self.client.delete(_PODS, meta["name"], namespace=meta["namespace"])
         except errors.NotFoundError:
             return
-        record_event(self.client, pod, reason="TaintManagerEviction",
-                     message=f"Marking for deletion Pod {meta['namespace']}/{meta['name']}", component=COMPONENT)
+        self._events.record(pod, reason="TaintManagerEviction",
+                            message=f"Marking for deletion Pod {meta['namespace']}/{meta['name']}")

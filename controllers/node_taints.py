@@ -3,7 +3,7 @@
 They take API objects and return changed deep copies (informer caches are never modified),
 so the controller's decisions can be tested without a cluster. Shapes follow Kubernetes:
 `status.conditions[type=Ready]`, `spec.taints[{key, effect, timeAdded}]`, and the pod
-toleration rules of `k8s.io/api/core/v1/toleration.go`.
+toleration rules of `k8s.io/api/core/v1/toleration.go` (`minik8s.api.taints`, which the scheduler uses too).
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 
 from minik8s.api.informer import Obj
+from minik8s.api.taints import matching_tolerations
 
 UNREACHABLE_TAINT_KEY = "node.kubernetes.io/unreachable"
 UNREACHABLE_EFFECTS = ("NoSchedule", "NoExecute")
+UNREACHABLE_NO_EXECUTE = {"key": UNREACHABLE_TAINT_KEY, "effect": "NoExecute"}  # the taint that evicts
 
 
 def ready_condition(node: Obj) -> Obj | None:
@@ -74,18 +76,6 @@ def without_unreachable_taints(node: Obj) -> Obj:
     return out
 
 
-def _tolerates_unreachable(toleration: Obj) -> bool:
-    """Whether one toleration matches the `node.kubernetes.io/unreachable:NoExecute` taint."""
-    if toleration.get("effect") not in (None, "", "NoExecute"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if not toleration.get("key"):
-        return operator == "Exists"  # an empty key with Exists tolerates every taint
-    if toleration["key"] != UNREACHABLE_TAINT_KEY:
-        return False
-    return operator == "Exists" or not toleration.get("value")
-
-
 def eviction_delay(pod: Obj, default: float) -> float | None:
     """How long `pod` may stay on an unreachable node; None means forever.
 
@@ -93,7 +83,7 @@ def eviction_delay(pod: Obj, default: float) -> float | None:
     forever when it tolerates the taint with no time limit; `default` when it does not tolerate it
     (Kubernetes admission gives every pod such a toleration of 300 s; minik8s uses the default).
     """
-    matching = [t for t in (pod.get("spec") or {}).get("tolerations") or [] if _tolerates_unreachable(t)]
+    matching = matching_tolerations(UNREACHABLE_NO_EXECUTE, (pod.get("spec") or {}).get("tolerations") or [])
     if not matching:
         return default
     limits = [max(0.0, float(t["tolerationSeconds"])) for t in matching if t.get("tolerationSeconds") is not None]

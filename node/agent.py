@@ -18,13 +18,13 @@ import platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.events import EventRecorder
 from minik8s.api.threads import start_thread
-from minik8s.controllers.events import record_event
+from minik8s.api.timefmt import now_micro_time, now_time
 
 from .kubelet import Kubelet, KubeletSettings
 from .network import PodNetwork, peers_from_nodes
@@ -48,14 +48,6 @@ class AgentSettings:
     cpu: str | None = None  # advertised capacity (default: this machine's)
     memory: str | None = None
     backoff_initial: float = 10.0
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _micro_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _machine_memory() -> str:
@@ -87,6 +79,7 @@ class NodeAgent:
         self.lease_client = client.copy(timeout=min(client.timeout, max(2.0, settings.lease_seconds / 2)))
         self.runtime = runtime
         self.settings = settings
+        self.events = EventRecorder(client, component="kubelet", host=settings.name)
         self.network: PodNetwork | None = None
         self.kubelet: Kubelet | None = None
         self._stop = threading.Event()
@@ -96,7 +89,7 @@ class NodeAgent:
     # ---- Node object ------------------------------------------------------------------------
 
     def _ready_conditions(self, old: list[Obj] | None = None) -> list[Obj]:
-        now = _now()
+        now = now_time()
         wanted = {"MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                   "DiskPressure": ("False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                   "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
@@ -151,7 +144,7 @@ class NodeAgent:
 
     def _renew_lease(self) -> None:
         s = self.settings
-        spec = {"holderIdentity": s.name, "leaseDurationSeconds": s.lease_seconds, "renewTime": _micro_now()}
+        spec = {"holderIdentity": s.name, "leaseDurationSeconds": s.lease_seconds, "renewTime": now_micro_time()}
         try:
             lease = self.lease_client.get("leases", s.name, namespace="kube-node-lease")
         except errors.NotFoundError:
@@ -196,9 +189,9 @@ class NodeAgent:
             peer = peers.get(name)
             involved = {"apiVersion": "v1", "kind": "Node",
                         "metadata": {"name": name, "uid": peer.uid if peer else None}}
-            record_event(self.client, involved, reason="FailedToCreateRoute", event_type="Warning",
-                         component="kubelet", message=f"node {self.settings.name} does not route the pod network of "
-                                                      f"node {name}: {problem}")
+            self.events.record(involved, reason="FailedToCreateRoute", event_type="Warning",
+                               message=f"node {self.settings.name} does not route the pod network of node {name}: "
+                                       f"{problem}")
 
     def _update_status(self) -> None:
         """Keep the Node's Ready condition True (the masters set it to Unknown while the Lease was late)."""

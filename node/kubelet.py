@@ -1,6 +1,6 @@
 """The kubelet: makes the pods bound to this node run, and reports their status.
 
-Level-triggered like the controllers (it reuses `controllers.base.Controller`: an informer on
+Level-triggered like the controllers (it is a `minik8s.api.reconcile.Controller`: an informer on
 the pods with `spec.nodeName=<node>`, a work queue, workers): `reconcile(ns/name)` compares the
 pod with what the runtime has (found by labels, so a restarted agent adopts running containers)
 and acts: create the sandbox, start missing containers, restart exited ones per `restartPolicy`
@@ -36,11 +36,11 @@ from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
-from minik8s.controllers.base import Controller, Result
+from minik8s.api.events import EventRecorder, container_field_path, truncate_message
+from minik8s.api.reconcile import Controller, Result
 
 from . import podspec
 from .backoff import RestartBackoff
-from .events import PodEvents, truncate
 from .podstatus import compute_status
 from .runtime.base import (ContainerState, ContainerStatus, ImageNotPresentError, Runtime, RuntimeError_,
                            SandboxConfig, SandboxStatus, config_problem, no_command_problem)
@@ -87,7 +87,7 @@ class Kubelet(Controller):
                                        reset_after=BACKOFF_RESET_AFTER)
         self._failures: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
-        self.events = PodEvents(client, host=settings.node_name)
+        self.events = EventRecorder(client, component="kubelet", host=settings.node_name)
         self.pods_dir = os.path.join(settings.data_dir, "pods")
 
     def setup(self) -> None:
@@ -156,7 +156,8 @@ class Kubelet(Controller):
                 self._failures.pop(key, None)
                 continue
             self._failures[key] = failure
-            self.events.record(pod, container=name, reason="Failed", message=f"Error: {failure[1]}")
+            self.events.record(pod, reason="Failed", message=f"Error: {failure[1]}", event_type="Warning",
+                               field_path=container_field_path(name))
             made = self._attempts(sandbox.id).get(name, [])
             if not (made and made[-1].state == ContainerState.EXITED and not self._should_restart(pod, made[-1])):
                 waiting[name] = failure  # (a Never pod's failed attempt is terminated, not waiting)
@@ -182,8 +183,8 @@ class Kubelet(Controller):
         try:
             sandbox_id = self.runtime.run_pod_sandbox(config)
         except RuntimeError_ as exc:  # retried with the queue's back-off; say why meanwhile
-            self.events.record(pod, container=None, reason="FailedCreatePodSandBox",
-                               message=f"Failed to create pod sandbox: {exc}")
+            self.events.record(pod, reason="FailedCreatePodSandBox", message=f"Failed to create pod sandbox: {exc}",
+                               event_type="Warning")
             raise
         log.info("pod %s/%s: sandbox %s created", meta.get("namespace"), meta["name"], sandbox_id[:12])
         return next(s for s in self.runtime.list_sandboxes() if s.id == sandbox_id)
@@ -233,7 +234,7 @@ class Kubelet(Controller):
     def _failed(self, pod: Obj, container: Obj, reason: str, message: str) -> tuple[str, str]:
         log.warning("pod %s/%s: container %s cannot start (%s): %s", pod["metadata"].get("namespace"),
                     pod["metadata"]["name"], container.get("name"), reason, message)
-        return reason, truncate(message)
+        return reason, truncate_message(message)
 
     @staticmethod
     def _should_restart(pod: Obj, latest: ContainerStatus) -> bool:

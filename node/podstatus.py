@@ -7,8 +7,9 @@ exited is terminated, or waiting in CrashLoopBackOff with its last termination i
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
+
+from minik8s.api.timefmt import format_time
 
 from .runtime.base import ContainerState, ContainerStatus, SandboxStatus
 
@@ -16,9 +17,7 @@ Obj = dict[str, Any]
 
 
 def _ts(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if seconds is None else format_time(seconds)
 
 
 def _terminated(c: ContainerStatus) -> Obj:

@@ -1,28 +1,23 @@
-"""What the scheduler writes about pods besides bindings: the PodScheduled condition and Events.
+"""What the scheduler writes about pods besides bindings: the PodScheduled condition, event reasons.
 
 `kubectl describe pod` shows both: the condition says why a pod is Pending
 (`PodScheduled=False`, reason `Unschedulable`, kube-scheduler's message) and the Events list
-shows `FailedScheduling` warnings and the `Scheduled` note once a pod is bound. Pure builders;
-the scheduler sends them.
+shows `FailedScheduling` warnings and the `Scheduled` note once a pod is bound (recorded with
+`minik8s.api.events`). Pure builders; the scheduler sends them.
 """
 
 from __future__ import annotations
 
 import copy
-import secrets
-from datetime import datetime, timezone
 from typing import Any
+
+from minik8s.api.timefmt import format_time
 
 from .framework import Obj
 
 UNSCHEDULABLE = "Unschedulable"
 FAILED_SCHEDULING = "FailedScheduling"
 SCHEDULED = "Scheduled"
-
-
-def rfc3339(ts: float) -> str:
-    """Kubernetes' timestamp format (UTC, second precision)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_condition(pod: Obj) -> dict[str, Any] | None:
@@ -44,31 +39,8 @@ def with_unschedulable(pod: Obj, message: str, now: float) -> Obj:
     old = scheduled_condition(updated) or {}
     transition = old.get("lastTransitionTime") if old.get("status") == "False" else None
     condition = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-                 "lastTransitionTime": transition or rfc3339(now), "reason": UNSCHEDULABLE, "message": message}
+                 "lastTransitionTime": transition or format_time(now), "reason": UNSCHEDULABLE, "message": message}
     status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
     status["conditions"].append(condition)
     status.setdefault("phase", "Pending")
     return updated
-
-
-def pod_event(pod: Obj, *, reason: str, message: str, event_type: str, component: str, now: float) -> Obj:
-    """A core/v1 Event about `pod` from `component` (named `<pod>.<random hex>` like Kubernetes')."""
-    metadata = pod.get("metadata") or {}
-    timestamp = rfc3339(now)
-    return {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"{metadata.get('name')}.{secrets.token_hex(8)}",
-                     "namespace": metadata.get("namespace") or "default"},
-        "involvedObject": {"kind": "Pod", "apiVersion": "v1", "name": metadata.get("name"),
-                           "namespace": metadata.get("namespace") or "default", "uid": metadata.get("uid"),
-                           "resourceVersion": metadata.get("resourceVersion")},
-        "reason": reason, "message": message, "type": event_type,
-        "source": {"component": component}, "reportingComponent": component,
-        "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1,
-    }
-
-
-def binding(pod_name: str, node: str) -> Obj:
-    """The `pods/binding` body that assigns a pod to a node."""
-    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node}}

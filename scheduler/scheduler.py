@@ -29,6 +29,7 @@ from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.events import EventRecorder
 from minik8s.api.informer import Informer, object_key
 from minik8s.api.threads import start_thread
 
@@ -36,8 +37,7 @@ from .cache import Cache, node_fingerprint
 from .framework import Framework, Obj, PodInfo
 from .plugins import default_framework
 from .queue import SchedulingQueue
-from .recorder import EventRecorder
-from .reporting import FAILED_SCHEDULING, SCHEDULED, binding, reports, with_unschedulable
+from .reporting import FAILED_SCHEDULING, SCHEDULED, reports, with_unschedulable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class Scheduler:
         self._binders = binders
         self._pool: ThreadPoolExecutor | None = None
         self._reported: dict[str, str] = {}  # pod key -> last unschedulable message written
-        self._events = EventRecorder(client, component=name)
+        # events are sent by threads of their own, so they never slow down bindings (client-go's broadcaster)
+        self._events = EventRecorder(client, component=name, workers=4)
         self._pending = Informer(client, "pods", field_selector=PENDING_PODS,
                                  watch_timeout_seconds=watch_timeout_seconds)
         self._assigned = Informer(client, "pods", field_selector=ASSIGNED_PODS,
@@ -214,9 +215,8 @@ class Scheduler:
 
     def _bind(self, info: PodInfo, node: str) -> None:
         metadata = info.pod["metadata"]
-        path = f"/api/v1/namespaces/{metadata.get('namespace') or 'default'}/pods/{metadata['name']}/binding"
         try:
-            self._client.request("POST", path, body=binding(metadata["name"], node))
+            self._client.bind(metadata["name"], node, namespace=metadata.get("namespace"))
         except errors.NotFoundError:
             self._cache.forget(info.key)  # deleted meanwhile
             return
@@ -230,7 +230,7 @@ class Scheduler:
             return
         self._cache.finish_binding(info.key)
         log.debug("bound %s to %s", info.key, node)
-        self._events.record(info.pod, SCHEDULED, f"Successfully assigned {info.key} to {node}", "Normal")
+        self._events.record(info.pod, reason=SCHEDULED, message=f"Successfully assigned {info.key} to {node}")
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -254,7 +254,7 @@ class Scheduler:
                     self._client.update_status(with_unschedulable(pod, message, time.time()))
                 except errors.ConflictError:
                     continue
-                self._events.record(pod, FAILED_SCHEDULING, message, "Warning")
+                self._events.record(pod, reason=FAILED_SCHEDULING, message=message, event_type="Warning")
                 return
         except errors.NotFoundError:
             return

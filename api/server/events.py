@@ -1,18 +1,20 @@
 """Events the API server records about what it does on behalf of users (scale, cascading deletes).
 
-Recording is best effort, as in Kubernetes: a failed event never fails the request.
+Recording is best effort, as in Kubernetes: a failed event never fails the request. The events
+are built like every other part's (`minik8s.api.events.build_event`) but written through the
+registry, since the API server is their destination.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from minik8s.api import errors
+from minik8s.api.events import build_event
 from minik8s.api.kinds import ResourceType, resolve
 
-from .registry import Registry, rfc3339
+from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,10 @@ class EventRecorder:
                event_type: str = "Normal") -> None:
         """Record one event about `obj`; logs and swallows any failure."""
         meta = obj.get("metadata") or {}
-        namespace = meta.get("namespace") or "default"
-        now = rfc3339(self.registry.clock())
-        event = {
-            "metadata": {"name": f"{meta.get('name')}.{secrets.token_hex(8)}", "namespace": namespace},
-            "involvedObject": {"kind": rt.kind, "apiVersion": rt.api_version, "name": meta.get("name"),
-                               "namespace": meta.get("namespace"), "uid": meta.get("uid"),
-                               "resourceVersion": meta.get("resourceVersion")},
-            "reason": reason, "message": message, "type": event_type,
-            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
+        involved = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta}
+        event = build_event(involved, reason=reason, message=message, component=COMPONENT, event_type=event_type,
+                            now_ns=int(self.registry.clock() * 1e9))
+        namespace = event["metadata"]["namespace"]
         try:
             self.registry.create(_EVENTS, event, namespace)
         except errors.ApiError as exc:

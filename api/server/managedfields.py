@@ -4,6 +4,10 @@ Each manager's last apply is recorded as a Kubernetes `FieldsV1` set (`{"f:spec"
 {}}}`; list items by merge key `k:{"name":"web"}`, merged primitive lists by value `v:"x"`). On
 the next apply by the same manager, fields in that set that the new configuration no longer sets
 are removed. Ownership conflicts between managers are not detected (every apply forces).
+
+An apply that changes nothing but its manager's entry `time` is not written at all
+(`unchanged_apply`), as in Kubernetes: the object keeps its resourceVersion, so re-applying the
+same manifest, from `minik8s apply` or `kubectl apply --server-side`, is a no-op.
 """
 
 from __future__ import annotations
@@ -100,3 +104,19 @@ def record_apply(metadata: dict[str, Any], manager: str, api_version: str, confi
     entries.append({"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now,
                     "fieldsType": "FieldsV1", "fieldsV1": to_fieldset(fields, schema)})
     metadata["managedFields"] = entries
+
+
+def unchanged_apply(live: dict[str, Any], applied: dict[str, Any], manager: str) -> bool:
+    """True when the result of `manager`'s apply differs from `live` in nothing but the `time` of
+    that manager's Apply entry: the apply changed nothing and is not to be written."""
+    return _without_apply_time(live, manager) == _without_apply_time(applied, manager)
+
+
+def _without_apply_time(obj: dict[str, Any], manager: str) -> dict[str, Any]:
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("managedFields"), list):
+        return obj
+    entries = [{k: v for k, v in e.items() if k != "time"}
+               if isinstance(e, dict) and e.get("manager") == manager and e.get("operation") == "Apply" else e
+               for e in metadata["managedFields"]]
+    return {**obj, "metadata": {**metadata, "managedFields": entries}}

@@ -26,13 +26,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import jsonpatch
 
 from minik8s.api import errors
 from minik8s.api import schema as field_schema
+from minik8s.api.timefmt import now_time
 
 from . import managedfields
 
@@ -79,7 +79,7 @@ def server_side_apply(live: dict[str, Any], applied: dict[str, Any], field_manag
                schema)
     result = _merge_map(result, copy.deepcopy(applied), "", schema) or {}
     if field_manager:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = now_time()
         api_version = str(applied.get("apiVersion") or live.get("apiVersion") or "")
         managedfields.record_apply(result.setdefault("metadata", {}), field_manager, api_version, applied,
                                    schema, now)

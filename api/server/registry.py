@@ -14,25 +14,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 from minik8s.api import errors, objects, validation
 from minik8s.api.kinds import BUILTIN_NAMESPACES, RESOURCES, ResourceType, resolve
+from minik8s.api.timefmt import format_time
 from minik8s.consensus import Consensus, ConsensusError
 from minik8s.store import Create, Delete, Reason, Rejected, Result, Store, UnencodableError, Update, Write
 
 Obj = dict[str, Any]
 
 _NAMESPACES = resolve("namespaces")
-
-
-_LAST_SECOND = 253402300799.0  # 9999-12-31T23:59:59Z, the last moment RFC 3339 can write
-
-
-def rfc3339(ts: float) -> str:
-    """Kubernetes timestamp format (second precision, UTC); clamped to years 1970..9999."""
-    return datetime.fromtimestamp(min(max(ts, 0.0), _LAST_SECOND), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _not_found(rt: ResourceType, name: str, message: str) -> errors.NotFoundError:
@@ -150,7 +142,7 @@ class Registry:
         for _ in range(5):
             now = self.clock()
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-            obj = objects.prepare_create(rt, body, namespace=namespace, now=rfc3339(now), uid=str(uuid.uuid4()),
+            obj = objects.prepare_create(rt, body, namespace=namespace, now=format_time(now), uid=str(uuid.uuid4()),
                                          name_suffix=suffix)
             if managed_fields:
                 obj["metadata"]["managedFields"] = managed_fields
@@ -180,7 +172,7 @@ class Registry:
             if subresource == "status":
                 new = objects.prepare_status_update(rt, body, old)
             else:
-                new = objects.prepare_update(rt, body, old, now=rfc3339(self.clock()))
+                new = objects.prepare_update(rt, body, old, now=format_time(self.clock()))
             if managed_fields is not None:
                 new["metadata"]["managedFields"] = managed_fields
             if _same_content(new, old):
@@ -232,7 +224,7 @@ class Registry:
                 raise errors.ConflictError(f'pod "{name}" is being deleted, cannot be assigned to a host')
             o.setdefault("spec", {})["nodeName"] = node
             conditions = [c for c in (o.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
-            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": rfc3339(self.clock())})
+            conditions.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": format_time(self.clock())})
             o.setdefault("status", {})["conditions"] = conditions
             return o
 
@@ -270,7 +262,7 @@ class Registry:
                 grace = rt.strategy.default_grace_period(obj)
 
             def mark(o: Obj) -> Obj:
-                o["metadata"]["deletionTimestamp"] = rfc3339(self.clock() + int(grace))
+                o["metadata"]["deletionTimestamp"] = format_time(self.clock() + int(grace))
                 o["metadata"]["deletionGracePeriodSeconds"] = int(grace)
                 return o
 
@@ -318,7 +310,7 @@ class Registry:
     def _delete_namespace(self, name: str, ns: Obj) -> Obj:
         """Mark Terminating, delete everything inside, then the namespace itself."""
         def terminating(o: Obj) -> Obj:
-            o["metadata"].setdefault("deletionTimestamp", rfc3339(self.clock()))
+            o["metadata"].setdefault("deletionTimestamp", format_time(self.clock()))
             o.setdefault("status", {})["phase"] = "Terminating"
             return o
 

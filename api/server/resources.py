@@ -20,7 +20,7 @@ from minik8s.api import errors, kinds, selectors, strictfields, tables, validati
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
-from . import patching
+from . import managedfields, patching
 from .events import EventRecorder
 from .logs import LogProxy
 from .http import SEND_HEADERS_NOW, check_query_ints, query_bool, query_int, read_body, read_object, send_json
@@ -203,6 +203,8 @@ class ResourceSink:
             return
         def change(o: Obj) -> Obj:
             patched = patching.apply_patch(o, patch, content_type, field_manager=manager)
+            if manager and content_type == patching.APPLY and managedfields.unchanged_apply(o, patched, manager):
+                return o  # a no-op apply is not written (the object keeps its resourceVersion)
             if t.subresource in (None, "status") and isinstance(patched, dict):
                 _check_fields(req, resp, t.rt, patched)
             return patched

@@ -22,7 +22,6 @@ import contextlib
 import math
 import secrets
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ import requests
 from docker.models.containers import Container
 from docker.types import LogConfig
 from docker.types import Mount as DockerMount
+
+from minik8s.api.timefmt import parse_time
 
 from .base import (
     START_ERROR_EXIT_CODE,
@@ -95,7 +96,8 @@ def _time(value: str | None) -> float | None:
     """Docker's RFC 3339 time (nanoseconds, "Z") as epoch seconds; None for its zero time."""
     if not value or value.startswith("0001-"):
         return None
-    return datetime.fromisoformat(value).timestamp()  # 3.11 parses "Z" and 9 fraction digits
+    when = parse_time(value)  # 3.11 parses "Z" and 9 fraction digits
+    return when.timestamp() if when else None
 
 
 def _name(container: str, labels: dict[str, str]) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from minik8s.api.taints import tolerated
+
 from ..framework import NodeInfo, PodInfo
 from .taint_toleration import reason as taint_reason
-from .taint_toleration import tolerated
 
 NAME = "NodeReady"
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"

@@ -1,15 +1,16 @@
 """TaintToleration: a node's NoSchedule and NoExecute taints keep off pods that do not tolerate them.
 
-Matching follows Kubernetes' `Toleration.ToleratesTaint`: an empty toleration effect matches
-every effect, an empty key with `Exists` matches every taint, `Equal` (the default operator)
-also compares the value. PreferNoSchedule taints only matter for scoring, so they are ignored
-here. The first untolerated taint, in the node's order, is the reason reported.
+Whether a toleration matches a taint is Kubernetes' `Toleration.ToleratesTaint`, in
+`minik8s.api.taints` (shared with the node lifecycle controller's evictions). PreferNoSchedule
+taints only matter for scoring, so they are ignored here. The first untolerated taint, in the node's order, is the reason reported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from minik8s.api.taints import tolerated
 
 from ..framework import NodeInfo, PodInfo
 
@@ -20,23 +21,6 @@ FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
 def reason(taint: Mapping[str, Any]) -> str:
     """Kubernetes' wording for a node rejected because of `taint`."""
     return f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value', '')}}}"
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """Whether one toleration tolerates one taint."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def tolerated(taint: Mapping[str, Any], tolerations: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether any of the tolerations tolerates `taint`."""
-    return any(tolerates(toleration, taint) for toleration in tolerations)
 
 
 def untolerated_taint(taints: Iterable[Mapping[str, Any]],

@@ -381,6 +381,52 @@ def test_apply_server_side_records_field_manager(kubectl: Kubectl, api: Api, tmp
     assert not meta.get("annotations"), meta
 
 
+def _minik8s(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `minik8s` CLI against master 0 (as kubectl is), checked to exit 0."""
+    env = dict(os.environ, MINIK8S_SERVER=cluster.masters[0].url, MINIK8S_TOKEN=TOKEN,
+               MINIK8S_CA_FILE=cluster.ca_file or "")
+    proc = subprocess.run([sys.executable, "-m", "minik8s.cli.main", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _appliers(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m.get("manager"), m.get("operation")) for m in meta.get("managedFields") or []]
+
+
+def test_minik8s_apply_and_kubectl_server_side_apply_agree(kubectl: Kubectl, api: Api, cluster: Cluster,
+                                                           tmp_path: Path) -> None:
+    """`minik8s apply -f` is server-side apply as manager kubectl: `kubectl apply --server-side -f` of the
+    same file after it changes nothing and sees no conflict, and the other way round."""
+    f = write_yaml(tmp_path / "both.yaml", deployment("both", 2, [NGINX, SIDECAR]), service("both", "both"))
+    out = _minik8s(cluster, "apply", "-f", f).stdout
+    assert out.splitlines() == ["deployment.apps/both created", "service/both created"]
+    before = {path: api.get(path)["metadata"] for path in (f"{DEPLOYS}/both", f"{SVCS}/both")}
+
+    out = kubectl.run("apply", "--server-side", "-f", f).stdout  # no --force-conflicts: a conflict would fail
+    assert out.splitlines() == ["deployment.apps/both serverside-applied", "service/both serverside-applied"]
+    for path, meta in before.items():
+        after = api.get(path)["metadata"]
+        assert after["resourceVersion"] == meta["resourceVersion"], path  # nothing was written
+        assert _appliers(after) == _appliers(meta) == [("kubectl", "Apply")], after
+    out = _minik8s(cluster, "apply", "-f", f).stdout
+    assert out.splitlines() == ["deployment.apps/both unchanged", "service/both unchanged"]
+
+    f = write_yaml(tmp_path / "both.yaml", deployment("both", 3, [NGINX]), service("both", "both"))
+    kubectl.run("apply", "--server-side", "-f", f)
+    stored = api.get(f"{DEPLOYS}/both")
+    assert stored["spec"]["replicas"] == 3
+    assert [c["name"] for c in stored["spec"]["template"]["spec"]["containers"]] == ["nginx"]
+    out = _minik8s(cluster, "apply", "-f", f).stdout
+    assert out.splitlines() == ["deployment.apps/both unchanged", "service/both unchanged"]
+    f = write_yaml(tmp_path / "both.yaml", deployment("both", 1, [NGINX]), service("both", "both"))
+    out = _minik8s(cluster, "apply", "-f", f).stdout
+    assert out.splitlines() == ["deployment.apps/both configured", "service/both unchanged"]
+    assert api.get(f"{DEPLOYS}/both")["spec"]["replicas"] == 1
+    assert _appliers(api.get(f"{DEPLOYS}/both")["metadata"]) == [("kubectl", "Apply")]
+
+
 # --------------------------------------------------------------------------------------------- create/delete/scale
 
 

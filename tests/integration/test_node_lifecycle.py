@@ -18,9 +18,10 @@ import pytest
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
-from minik8s.controllers import ControllerManager, LeaseTimings, NodeIpamController, NodeLifecycleController
+from minik8s.api.timefmt import now_micro_time, now_time
+from minik8s.api.reconcile import ControllerManager, LeaseTimings
+from minik8s.controllers import NodeIpamController, NodeLifecycleController
 from minik8s.controllers.node_taints import UNREACHABLE_TAINT_KEY
-from minik8s.controllers.timestamps import micro_time, rfc3339
 
 from .cluster import TOKEN, running, wait_for
 
@@ -50,7 +51,7 @@ def _run(client: ApiClient, controller: Any) -> ControllerManager:
 
 
 def _node(name: str, **spec: Any) -> dict[str, Any]:
-    now = rfc3339(time.time())
+    now = now_time()
     conditions = [
         {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
          "lastHeartbeatTime": now, "lastTransitionTime": now},
@@ -79,7 +80,7 @@ class LeaseRenewer:
         client.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                        "metadata": {"name": node, "namespace": "kube-node-lease"},
                        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40,
-                                "renewTime": micro_time(time.time())}})
+                                "renewTime": now_micro_time()}})
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
@@ -87,7 +88,7 @@ class LeaseRenewer:
         while not self._stop.wait(RENEW_EVERY):
             if self.enabled.is_set():
                 self.client.patch("leases.coordination.k8s.io", self.node,
-                                  {"spec": {"renewTime": micro_time(time.time())}}, namespace="kube-node-lease")
+                                  {"spec": {"renewTime": now_micro_time()}}, namespace="kube-node-lease")
 
     def close(self) -> None:
         self._stop.set()

@@ -69,9 +69,8 @@ def running(client: ApiClient, names: list[str]) -> list[dict[str, Any]]:
     return ready if len(ready) == len(names) else []
 
 
-def logs(client: ApiClient, name: str, container: str, **params: Any) -> str:
-    return client.request("GET", f"/api/v1/namespaces/default/pods/{name}/log",
-                          params={"container": container, **params})
+def logs(client: ApiClient, name: str, container: str, **options: Any) -> str:
+    return client.log(name, namespace="default", container=container, **options)
 
 
 def test_nodes_are_ready_with_distinct_pod_cidrs(up: Up) -> None:
@@ -119,7 +118,7 @@ def test_restart_policy_backoff_and_previous_logs(up: Up) -> None:
 
     container = wait_for(crashed_twice, timeout=60, what="two restarts")
     assert container["lastState"]["terminated"]["exitCode"] == 3
-    assert logs(up.client, "crash", "c", previous="true").strip() == "attempt"
+    assert logs(up.client, "crash", "c", previous=True).strip() == "attempt"
     once = wait_for(lambda: (p := up.client.get("pods", "once", namespace="default"))["status"].get("phase")
                     == "Failed" and p, timeout=30, what="Never pod Failed")
     assert once["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
@@ -277,15 +276,13 @@ def test_logs_follow_streams_new_lines(up: Up) -> None:
     ticker = "import time\nfor i in range(1000):\n    print(f'tick {i}', flush=True); time.sleep(0.2)"
     up.client.create(pod("ticker", [py_container("c", ticker)]))
     wait_for(lambda: running(up.client, ["ticker"]), timeout=30, what="ticker Running")
-    stream = up.client.request("GET", "/api/v1/namespaces/default/pods/ticker/log",
-                               params={"follow": "true"}, stream=True, timeout=15)
     lines: list[str] = []
-    try:
-        for raw in stream.iter_lines():
-            lines.append(raw.decode())
+    with up.client.log("ticker", namespace="default", follow=True, timeout=15) as stream:
+        text = ""
+        for chunk in stream:
+            text += chunk.decode()
+            lines = text.split("\n")[:-1]
             if len(lines) >= 5:
                 break
-    finally:
-        stream.close()
     assert lines[:5] == [f"tick {i}" for i in range(5)]
     up.client.delete("pods", "ticker", namespace="default", grace_period_seconds=1)

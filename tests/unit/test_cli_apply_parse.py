@@ -1,4 +1,4 @@
-"""Unit tests of manifest loading for `apply`/`delete -f`, apply's comparison, and one-line CLI errors."""
+"""Unit tests of manifest loading for `apply`/`delete -f`, apply's outcome words, and one-line CLI errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from minik8s.api import errors, kinds
 from minik8s.cli import client_verbs
-from minik8s.cli.manifests import ManifestError, applied_fields, is_applied, load_manifests, merge_for_apply
+from minik8s.cli.manifests import ManifestError, load_manifests
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n"
 
@@ -100,7 +100,7 @@ def test_load_missing_path_is_an_error() -> None:
         load_manifests(["/no/such.yaml"], None)
 
 
-# -- what apply compares and writes ----------------------------------------------------------
+# -- apply: server-side apply, reported as created / configured / unchanged ------------------
 
 MANIFEST: dict[str, Any] = {
     "apiVersion": "apps/v1", "kind": "Deployment",
@@ -109,84 +109,33 @@ MANIFEST: dict[str, Any] = {
 }
 
 
-def live_of(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest as a server returns it: defaults and server metadata filled in."""
-    live = copy.deepcopy(manifest)
-    live["metadata"].update({"namespace": "default", "uid": "u1", "resourceVersion": "7",
-                             "annotations": {"note": "by someone else"}})
-    live["spec"]["strategy"] = {"type": "RollingUpdate"}
-    live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
-    live["status"] = {"replicas": 2}
-    return live
-
-
-def test_applied_manifest_with_server_defaults_is_unchanged() -> None:
-    """Defaults and metadata the server added do not make an applied manifest look changed."""
-    assert is_applied(applied_fields(MANIFEST), live_of(MANIFEST))
-
-
-@pytest.mark.parametrize(
-    ("path", "value"),
-    [
-        pytest.param(("spec", "replicas"), 3, id="scalar"),
-        pytest.param(("metadata", "labels"), {"app": "web", "tier": "fe"}, id="new-label"),
-        pytest.param(("spec", "template", "spec", "containers"), [{"name": "c", "image": "nginx"}, {"name": "d"}],
-                     id="list-length"),
-    ],
-)
-def test_changed_manifest_is_not_applied(path: tuple[str, ...], value: Any) -> None:
-    """Any field the manifest sets that differs from the live object counts as a change."""
-    changed = copy.deepcopy(MANIFEST)
-    target = changed
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    assert not is_applied(applied_fields(changed), live_of(MANIFEST))
-
-
-def test_merge_replaces_manifest_fields_and_keeps_live_metadata() -> None:
-    """The PUT body keeps resourceVersion/uid and others' annotations, with the manifest's spec and labels."""
-    changed = copy.deepcopy(MANIFEST)
-    changed["spec"]["replicas"] = 5
-    changed["metadata"]["labels"] = {"app": "web2"}
-    merged = merge_for_apply(live_of(MANIFEST), changed)
-    assert merged["spec"] == changed["spec"]
-    assert merged["metadata"] == {"name": "web", "labels": {"app": "web2"}, "namespace": "default", "uid": "u1",
-                                  "resourceVersion": "7", "annotations": {"note": "by someone else"}}
-    assert merged["status"] == {"replicas": 2}
-
-
 class FakeClient:
-    """An in-memory API with optional Conflicts on replace, recording the verbs called."""
+    """An in-memory API whose server-side apply keeps the resourceVersion when nothing changes."""
 
-    def __init__(self, conflicts: int = 0) -> None:
+    def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
-        self.conflicts = conflicts
-        self.calls: list[str] = []
+        self.applied: list[tuple[dict[str, Any], str, bool]] = []  # (body, field manager, force)
+        self.revision = 0
 
     def get(self, rt: kinds.ResourceType, name: str, *, namespace: str | None = None) -> dict[str, Any]:
-        self.calls.append("get")
         if name not in self.objects:
             raise errors.NotFoundError(f'{rt.group_plural} "{name}" not found')
         return copy.deepcopy(self.objects[name])
 
-    def create(self, obj: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
-        self.calls.append("create")
-        self.objects[obj["metadata"]["name"]] = live_of(obj)
-        return obj
-
-    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append("replace")
-        if self.conflicts:
-            self.conflicts -= 1
-            raise errors.ConflictError("the object has been modified")
-        assert obj["metadata"]["resourceVersion"] == "7"
-        self.objects[obj["metadata"]["name"]] = obj
-        return obj
+    def apply(self, obj: dict[str, Any], *, field_manager: str, force: bool = False) -> dict[str, Any]:
+        self.applied.append((copy.deepcopy(obj), field_manager, force))
+        name = obj["metadata"]["name"]
+        live = self.objects.get(name)
+        content = {k: v for k, v in obj.items() if k != "metadata"}
+        if live is None or {k: v for k, v in live.items() if k != "metadata"} != content:
+            self.revision += 1
+            self.objects[name] = {**copy.deepcopy(obj), "metadata": {**obj["metadata"],
+                                                                       "resourceVersion": str(self.revision)}}
+        return copy.deepcopy(self.objects[name])
 
 
 def test_apply_object_creates_then_is_unchanged_then_configures() -> None:
-    """apply is idempotent: created, unchanged on a repeat, configured after an edit."""
+    """apply is idempotent: created, unchanged on a repeat (same resourceVersion), configured after an edit."""
     client, rt = FakeClient(), kinds.resolve("deploy")
     assert client_verbs.apply_object(client, rt, MANIFEST, "default") == "created"  # type: ignore[arg-type]
     assert client_verbs.apply_object(client, rt, MANIFEST, "default") == "unchanged"  # type: ignore[arg-type]
@@ -196,20 +145,17 @@ def test_apply_object_creates_then_is_unchanged_then_configures() -> None:
     assert client.objects["web"]["spec"]["replicas"] == 4
 
 
-def test_apply_object_retries_conflicts_then_gives_up() -> None:
-    """A Conflict is retried with a fresh GET; after five it is reported."""
-    rt = kinds.resolve("deploy")
-    edited = copy.deepcopy(MANIFEST)
-    edited["spec"]["replicas"] = 4
-    client = FakeClient(conflicts=2)
-    client.objects["web"] = live_of(MANIFEST)
-    assert client_verbs.apply_object(client, rt, edited, "default") == "configured"  # type: ignore[arg-type]
-    assert client.calls == ["get", "replace"] * 3
-    stubborn = FakeClient(conflicts=99)
-    stubborn.objects["web"] = live_of(MANIFEST)
-    with pytest.raises(errors.ConflictError):
-        client_verbs.apply_object(stubborn, rt, edited, "default")  # type: ignore[arg-type]
-    assert stubborn.calls.count("replace") == client_verbs.APPLY_ATTEMPTS
+def test_apply_object_is_server_side_apply_as_kubectl() -> None:
+    """Every apply is a forced server-side apply by manager `kubectl`, with the namespace filled in as kubectl does."""
+    client = FakeClient()
+    client_verbs.apply_object(client, kinds.resolve("deploy"), MANIFEST, "prod")  # type: ignore[arg-type]
+    client_verbs.apply_object(client, kinds.resolve("ns"), {"apiVersion": "v1", "kind": "Namespace",  # type: ignore[arg-type]
+                                                            "metadata": {"name": "prod"}}, "prod")
+    [(deploy, manager, force), (namespace, _, _)] = client.applied
+    assert (manager, force) == ("kubectl", True)
+    assert deploy["metadata"] == {"name": "web", "labels": {"app": "web"}, "namespace": "prod"}
+    assert namespace["metadata"] == {"name": "prod"}  # cluster-scoped: no namespace
+    assert "namespace" not in MANIFEST["metadata"]  # the manifest itself is left alone
 
 
 # -- one-line CLI errors (no server needed) --------------------------------------------------

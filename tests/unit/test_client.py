@@ -2,8 +2,8 @@
 
 The fake serves pods only: list (with `metadata.resourceVersion`), get (404 `Status` when
 missing), create (409/422 `Status`), the long-poll watch (410 below the compacted floor), a
-text/plain log, `/cluster/status`, and echoes other writes. A server can be switched to answer
-503 or to drop connections without answering. Several fake servers may share one store, like
+text/plain log, `/version`, `/cluster/status`, and echoes other writes. A server can be switched to
+answer 503, to drop connections without answering, or to answer only after `SLOW_SECONDS`. Several fake servers may share one store, like
 masters sharing a replicated store.
 """
 
@@ -27,6 +27,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient, Backoff
 
 TOKEN = "s3cret"
+SLOW_SECONDS = 5.0  # how long a "slow" fake server holds each request (unless it is closed first)
 
 
 def status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
@@ -82,11 +83,12 @@ class Recorded:
 
 
 class FakeApiServer:
-    """One fake API server on 127.0.0.1; `mode` is "ok", "unavailable" (503) or "drop"."""
+    """One fake API server on 127.0.0.1; `mode` is "ok", "unavailable" (503), "drop" or "slow"."""
 
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.mode = "ok"
+        self.closing = threading.Event()  # ends the wait of "slow" requests
         self.requests: list[Recorded] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.fake = self  # type: ignore[attr-defined]
@@ -103,6 +105,7 @@ class FakeApiServer:
         return [r for r in self.requests if r.method == method and r.path == path]
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
@@ -110,6 +113,8 @@ class FakeApiServer:
     def handle(self, req: Recorded) -> tuple[int, Any]:
         """Route one request: (HTTP code, JSON body or text)."""
         parts = req.path.strip("/").split("/")
+        if req.path == "/version":
+            return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0-minik8s"}
         if req.path == "/cluster/status":
             return 200, {"name": self.url, "role": "leader", "leader": self.url, "revision": self.store.revision}
         if parts[:3] != ["api", "v1", "namespaces"] and parts[:3] != ["api", "v1", "pods"]:
@@ -190,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.mode == "drop":
             self.close_connection = True
             return
+        if fake.mode == "slow":
+            fake.closing.wait(SLOW_SECONDS)
         code, body = (503, status(503, "ServiceUnavailable", "no leader")) if fake.mode == "unavailable" \
             else fake.handle(req)
         is_text = isinstance(body, str)
@@ -390,6 +397,79 @@ def test_client_text_and_cluster_status(store, make_server, make_client) -> None
     assert client.request("GET", "/api/v1/namespaces/default/pods/web/log") == "log of web\n"
     assert client.cluster_status()["name"] == first.url
     assert client.cluster_status(second.url)["name"] == second.url
+
+
+def test_client_apply_is_an_apply_patch_with_field_manager_and_force(store, make_server, make_client) -> None:
+    """apply() PATCHes the object's own path as apply-patch+yaml with fieldManager, and force only when asked."""
+    server = make_server()
+    client = make_client(server.url)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "prod"}, "spec": {}}
+    echoed = client.apply(pod, field_manager="kubectl", force=True)["echo"]
+    assert (echoed["method"], echoed["contentType"]) == ("PATCH", "application/apply-patch+yaml")
+    assert echoed["query"] == {"fieldManager": "kubectl", "force": "true"} and echoed["body"] == pod
+    assert server.requests_to("PATCH", "/api/v1/namespaces/prod/pods/web")
+    unforced = client.apply({**pod, "metadata": {"name": "web"}}, field_manager="me", namespace="dev")["echo"]
+    assert unforced["query"] == {"fieldManager": "me"}
+    assert server.requests_to("PATCH", "/api/v1/namespaces/dev/pods/web")
+
+
+def test_client_bind_posts_a_binding(store, make_server, make_client) -> None:
+    """bind() POSTs a v1 Binding naming the node to the pod's binding subresource."""
+    server = make_server()
+    echoed = make_client(server.url).bind("web", "node-a", namespace="prod")["echo"]
+    assert echoed["method"] == "POST"
+    assert echoed["body"] == {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web"},
+                              "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}}
+    assert server.requests_to("POST", "/api/v1/namespaces/prod/pods/web/binding")
+
+
+def test_client_log_text_and_stream(store, make_server, make_client) -> None:
+    """log() returns the text with the options as query parameters; follow=True gives a closable stream."""
+    server = make_server()
+    client = make_client(server.url)
+    assert client.log("web", namespace="prod", container="c", previous=True, tail_lines=5, timestamps=True,
+                      since_seconds=60) == "log of web\n"
+    [req] = server.requests_to("GET", "/api/v1/namespaces/prod/pods/web/log")
+    assert req.query == {"container": "c", "previous": "true", "tailLines": "5", "timestamps": "true",
+                         "sinceSeconds": "60"}
+    with client.log("web", follow=True) as stream:
+        assert b"".join(stream) == b"log of web\n"
+    assert server.requests_to("GET", "/api/v1/namespaces/default/pods/web/log")[0].query == {"follow": "true"}
+
+
+def test_client_server_version(make_server, make_client) -> None:
+    """server_version() reads /version."""
+    assert make_client(make_server().url).server_version()["minor"] == "32"
+
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}}
+VERBS_WITH_TIMEOUT = [
+    pytest.param(lambda c, t: c.get("pods", "web", timeout=t), id="get"),
+    pytest.param(lambda c, t: c.list("pods", timeout=t), id="list"),
+    pytest.param(lambda c, t: c.create(POD, timeout=t), id="create"),
+    pytest.param(lambda c, t: c.replace(POD, timeout=t), id="replace"),
+    pytest.param(lambda c, t: c.update_status(POD, timeout=t), id="update_status"),
+    pytest.param(lambda c, t: c.patch("pods", "web", {}, timeout=t), id="patch"),
+    pytest.param(lambda c, t: c.apply(POD, field_manager="me", timeout=t), id="apply"),
+    pytest.param(lambda c, t: c.delete("pods", "web", timeout=t), id="delete"),
+    pytest.param(lambda c, t: c.bind("web", "node-a", timeout=t), id="bind"),
+    pytest.param(lambda c, t: c.log("web", timeout=t), id="log"),
+    pytest.param(lambda c, t: c.watch_poll("pods", resource_version="1", timeout_seconds=0, timeout=t),
+                 id="watch_poll"),
+    pytest.param(lambda c, t: next(c.watch("pods", timeout=t)), id="watch"),
+    pytest.param(lambda c, t: c.server_version(timeout=t), id="server_version"),
+    pytest.param(lambda c, t: c.cluster_status(timeout=t), id="cluster_status"),
+]
+
+
+@pytest.mark.parametrize("call", VERBS_WITH_TIMEOUT)
+def test_client_every_verb_takes_a_timeout(make_server, make_client, call) -> None:
+    """A verb's `timeout=` replaces the client's default: a server slower than it fails the call."""
+    slow = make_server()
+    slow.set_mode("slow")
+    client = make_client(slow.url, timeout=SLOW_SECONDS * 10)  # with the default, the slow answer would come
+    with pytest.raises((errors.ServiceUnavailableError, errors.TimeoutError_)):
+        call(client, 0.2)
 
 
 def test_client_watch_poll_resumes_from_returned_revision(store, make_server, make_client) -> None:

@@ -12,7 +12,7 @@ from minik8s.controllers.node_taints import (
     UNREACHABLE_TAINT_KEY, eviction_delay, unreachable_effects, with_ready, with_unreachable_taints,
     without_unreachable_taints,
 )
-from tests.unit.test_controllers_workqueue import FakeClock
+from tests.unit.test_reconcile_workqueue import FakeClock
 
 GRACE, EVICTION = 50.0, 300.0
 Obj = dict[str, Any]

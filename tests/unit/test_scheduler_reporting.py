@@ -1,8 +1,8 @@
-"""Scheduler reporting: the PodScheduled condition and the Events, shaped like kube-scheduler's."""
+"""Scheduler reporting: the PodScheduled condition, shaped like kube-scheduler's."""
 
 from __future__ import annotations
 
-from minik8s.scheduler.reporting import binding, pod_event, reports, with_unschedulable
+from minik8s.scheduler.reporting import reports, with_unschedulable
 
 from .test_scheduler_plugins import make_pod
 
@@ -22,15 +22,3 @@ def test_scheduler_unschedulable_condition() -> None:
     second = with_unschedulable(first, "other", 3600)
     assert [c["type"] for c in second["status"]["conditions"]] == ["Initialized", "PodScheduled"]
     assert second["status"]["conditions"][-1]["lastTransitionTime"] == "1970-01-01T00:00:00Z"
-
-
-def test_scheduler_events_and_binding() -> None:
-    """Events name the pod as involvedObject and the scheduler as source; bindings target a Node."""
-    event = pod_event(make_pod("p"), reason="FailedScheduling", message=MESSAGE, event_type="Warning",
-                      component="default-scheduler", now=0)
-    assert event["metadata"]["name"].startswith("p.") and event["metadata"]["namespace"] == "default"
-    assert event["involvedObject"] == {"kind": "Pod", "apiVersion": "v1", "name": "p", "namespace": "default",
-                                       "uid": "uid-p", "resourceVersion": None}
-    assert (event["reason"], event["type"], event["source"]) == (
-        "FailedScheduling", "Warning", {"component": "default-scheduler"})
-    assert binding("p", "n1")["target"] == {"apiVersion": "v1", "kind": "Node", "name": "n1"}

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from minik8s.api.client import ApiClient
-from minik8s.controllers.base import Controller, ControllerManager, LeaseTimings, Result
-from minik8s.controllers.leaderelection import LEASES, LeaderElector
+from minik8s.api.reconcile import Controller, ControllerManager, LeaseTimings, Result
+from minik8s.api.reconcile.leaderelection import LEASES, LeaderElector
 from tests.integration.cluster import TOKEN, running, wait_for
-from tests.unit.test_controllers_workqueue import FakeClock
+from tests.unit.test_reconcile_workqueue import FakeClock
 
 LEASE, RENEW, RETRY = 2.0, 1.5, 0.2
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

@@ -6,8 +6,7 @@ import threading
 
 import pytest
 
-from minik8s.controllers.ratelimit import ItemExponentialRateLimiter, MaxOfRateLimiter, TokenBucketRateLimiter
-from minik8s.controllers.workqueue import WorkQueue
+from minik8s.api.reconcile import ItemExponentialRateLimiter, MaxOfRateLimiter, TokenBucketRateLimiter, WorkQueue
 
 
 class FakeClock:

@@ -33,7 +33,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.kinds import resolve
 from minik8s.api.threads import start_thread
-from minik8s.controllers.timestamps import micro_time
+from minik8s.api.timefmt import format_micro_time
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ class LeaderElector:
         if not identity:
             raise ValueError("identity must not be empty")
         self._client = client
-        self._path = LEASES.object_path(name, namespace)
         self._name, self._namespace, self._identity = name, namespace, identity
         self._lease_seconds = max(1, math.ceil(lease_duration))
         self._renew_deadline = renew_deadline
@@ -115,7 +114,7 @@ class LeaderElector:
     def try_acquire_or_renew(self) -> bool:
         """One attempt: True when we hold the lease afterwards (taken, renewed or created)."""
         try:
-            lease = self._client.request("GET", self._path, timeout=self._request_timeout)
+            lease = self._client.get(LEASES, self._name, namespace=self._namespace, timeout=self._request_timeout)
         except errors.NotFoundError:
             return self._create()
         except errors.ApiError as exc:
@@ -129,7 +128,7 @@ class LeaderElector:
         duration = spec.get("leaseDurationSeconds") or self._lease_seconds
         if holder and holder != self._identity and now < self._observed_at + duration:
             return False
-        wall = micro_time(self._wall_clock())
+        wall = format_micro_time(self._wall_clock())
         renewing = holder == self._identity
         lease["spec"] = {
             "holderIdentity": self._identity,
@@ -138,7 +137,7 @@ class LeaderElector:
             "renewTime": wall,
             "leaseTransitions": int(spec.get("leaseTransitions") or 0) + (0 if renewing else 1),
         }
-        return self._write("PUT", self._path, lease)
+        return self._write(lease, create=False)
 
     # -- the election loop --------------------------------------------------------------------
 
@@ -181,19 +180,20 @@ class LeaderElector:
                 self._release()
 
     def _create(self) -> bool:
-        wall = micro_time(self._wall_clock())
+        wall = format_micro_time(self._wall_clock())
         lease = {
             "apiVersion": LEASES.api_version, "kind": LEASES.kind,
             "metadata": {"name": self._name, "namespace": self._namespace},
             "spec": {"holderIdentity": self._identity, "leaseDurationSeconds": self._lease_seconds,
                      "acquireTime": wall, "renewTime": wall, "leaseTransitions": 0},
         }
-        return self._write("POST", LEASES.collection_path(self._namespace), lease)
+        return self._write(lease, create=True)
 
-    def _write(self, method: str, path: str, lease: dict[str, Any]) -> bool:
+    def _write(self, lease: dict[str, Any], *, create: bool) -> bool:
         """Create or compare-and-swap the lease; True when it is ours now."""
+        write = self._client.create if create else self._client.replace
         try:
-            written = self._client.request(method, path, body=lease, timeout=self._request_timeout)
+            written = write(lease, timeout=self._request_timeout)
         except (errors.ConflictError, errors.AlreadyExistsError):
             return False  # someone else wrote first; the next read shows who
         except errors.ApiError as exc:
@@ -205,17 +205,17 @@ class LeaderElector:
     def _release(self) -> None:
         """Hand the lease back (empty holder, 1 s duration) if we still hold it."""
         try:
-            lease = self._client.request("GET", self._path, timeout=self._request_timeout)
+            lease = self._client.get(LEASES, self._name, namespace=self._namespace, timeout=self._request_timeout)
         except errors.ApiError as exc:
             log.warning("lease %s/%s: release failed: %s", self._namespace, self._name, exc)
             return
         spec = lease.get("spec") or {}
         if spec.get("holderIdentity") != self._identity:
             return
-        wall = micro_time(self._wall_clock())
+        wall = format_micro_time(self._wall_clock())
         lease["spec"] = {"holderIdentity": "", "leaseDurationSeconds": 1, "acquireTime": wall, "renewTime": wall,
                          "leaseTransitions": int(spec.get("leaseTransitions") or 0)}
-        self._write("PUT", self._path, lease)
+        self._write(lease, create=False)
 
 
 def _call(callback: Callable[[], None]) -> None:

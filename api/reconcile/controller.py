@@ -14,8 +14,8 @@ Those outcomes map to queue operations in one place, `_process`. Workers start o
 every informer has synced, so a reconcile never decides from a half-filled cache.
 
 A controller can be started and stopped many times (each leadership term gets fresh
-informers and a fresh queue). `ControllerManager` runs a set of controllers only while it
-holds the controller-manager Lease, like kube-controller-manager inside every master.
+informers and a fresh queue): `minik8s.api.reconcile.manager.ControllerManager` runs a set of
+them only while it holds a Lease; the kubelet runs its own `Controller` without one.
 """
 
 from __future__ import annotations
@@ -24,16 +24,15 @@ import abc
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, Obj, object_key
 from minik8s.api.kinds import ResourceType
 from minik8s.api.threads import thread as guarded_thread
-from minik8s.controllers.leaderelection import LeaderElector
-from minik8s.controllers.workqueue import WorkQueue
+from minik8s.api.reconcile.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -159,45 +158,3 @@ class Controller(abc.ABC):
                 queue.add_after(key, result.requeue_after)
         finally:
             queue.done(key)
-
-
-@dataclass(frozen=True)
-class LeaseTimings:
-    """Leader-election timings (seconds); see `LeaderElector`."""
-
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
-
-
-class ControllerManager:
-    """Runs `controllers` only while holding the Lease `kube-system/<lease_name>`."""
-
-    def __init__(self, client: ApiClient, controllers: Sequence[Controller], *, identity: str,
-                 lease_name: str = "minik8s-controller-manager", timings: LeaseTimings = LeaseTimings()) -> None:
-        self._controllers = list(controllers)
-        self._elector = LeaderElector(
-            client, name=lease_name, identity=identity, **asdict(timings),
-            on_started_leading=self._start_all, on_stopped_leading=self._stop_all,
-        )
-
-    @property
-    def is_leader(self) -> bool:
-        """True while this manager holds the lease and its controllers run."""
-        return self._elector.is_leader
-
-    def start(self) -> None:
-        """Compete for the lease in the background."""
-        self._elector.start()
-
-    def stop(self) -> None:
-        """Stop the controllers (if leading) and release the lease."""
-        self._elector.stop()
-
-    def _start_all(self) -> None:
-        for controller in self._controllers:
-            controller.start()
-
-    def _stop_all(self) -> None:
-        for controller in self._controllers:
-            controller.stop()

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from minik8s.controllers.ratelimit import RateLimiter, default_controller_rate_limiter
+from minik8s.api.reconcile.ratelimit import RateLimiter, default_controller_rate_limiter
 
 T = TypeVar("T", bound=Hashable)
 

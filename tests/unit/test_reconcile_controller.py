@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from minik8s.api.client import ApiClient
-from minik8s.controllers.base import Controller, Result, TerminalError
-from tests.unit.test_controllers_workqueue import FakeClock
+from minik8s.api.reconcile import Controller, Result, TerminalError
+from tests.unit.test_reconcile_workqueue import FakeClock
 
 _markers = itertools.count()
 
