@@ -38,3 +38,47 @@ def test_layering_parts_use_only_the_api(folder: str, forbidden: tuple[str, ...]
     bad = {file: sorted(m for m in modules if m.startswith(forbidden))
            for file, modules in imported_modules(folder).items()}
     assert {file: mods for file, mods in bad.items() if mods} == {}
+
+
+# Every part's own modules, and the parts each may import (DESIGN.md section 1). `api` means the
+# client-side API library, `api.server` excluded; only the composition root imports the rest.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "store": ("minik8s.store",),
+    "consensus": ("minik8s.store", "minik8s.consensus"),
+    "api/server": ("minik8s.api", "minik8s.store", "minik8s.consensus"),
+    "api": ("minik8s.api",),
+    "scheduler": ("minik8s.api", "minik8s.scheduler"),
+    "controllers": ("minik8s.api", "minik8s.controllers"),
+    "node": ("minik8s.api", "minik8s.node"),
+    "chaos": ("minik8s.api", "minik8s.chaos"),
+    "cli": ("minik8s.api", "minik8s.cli", "minik8s.chaos"),
+}
+# The composition root: the only modules that may import every part, to start processes
+# (named in docs/architecture.md).
+COMPOSITION_ROOT = ("cli/servers.py", "cli/node.py", "cli/localcluster.py")
+
+
+def _part(file: str) -> str:
+    return "api/server" if file.startswith("api/server/") else file.split("/")[0]
+
+
+def test_layering_only_the_composition_root_imports_across_parts() -> None:
+    """Every module of every part imports only what its part may; `api.server` only from the root."""
+    bad: dict[str, list[str]] = {}
+    for folder in {f.split("/")[0] for f in ALLOWED}:
+        for file, modules in imported_modules(folder).items():
+            if file in COMPOSITION_ROOT:
+                continue
+            allowed = ALLOWED[_part(file)]
+            server_ok = _part(file) == "api/server"
+            wrong = sorted(m for m in modules if not m.startswith(allowed)
+                           or (m.startswith("minik8s.api.server") and not server_ok))
+            if wrong:
+                bad[file] = wrong
+    assert bad == {}
+
+
+def test_layering_composition_root_is_documented() -> None:
+    """docs/architecture.md names every composition-root module."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert all(f"`{file}`" in text for file in COMPOSITION_ROOT)
