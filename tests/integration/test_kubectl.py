@@ -630,3 +630,36 @@ def test_what_kubectl_wrote_is_on_every_master(kubectl: Kubectl, cluster: Cluste
     for i in range(3):
         resp = cluster.get(i, "/api/v1/namespaces/default/configmaps/everywhere")
         assert resp.status_code == 200 and resp.json()["data"] == {"k": "v"}
+
+
+# --------------------------------------------------------------------------------------------- secrets
+
+
+def test_secret_apply_get_describe_never_print_values(kubectl: Kubectl, cluster: Cluster, api: Api,
+                                                      tmp_path: Path) -> None:
+    """A Secret applied with stringData is stored base64 in data; `get` shows its key count and
+    `describe` its byte sizes (kubectl's and minik8s'), never the values."""
+    f = write_yaml(tmp_path / "secret.yaml", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-creds"}, "type": "Opaque",
+        "stringData": {"username": "admin", "password": "hunter2-secret"}})
+    # `create`, not client-side `apply`: its last-applied annotation would hold stringData in clear, as in Kubernetes
+    assert kubectl.run("create", "-f", f).stdout.strip() == "secret/db-creds created"
+    stored = api.get("/api/v1/namespaces/default/secrets/db-creds")
+    assert stored["data"] == {"username": "YWRtaW4=", "password": "aHVudGVyMi1zZWNyZXQ="}
+    assert "stringData" not in stored
+    out = kubectl.run("get", "secrets").stdout
+    assert columns(out) == ["NAME", "TYPE", "DATA", "AGE"]
+    assert any(_row_matches(r, ["db-creds", "Opaque", "2", ANY]) for r in rows(out)), out
+    described = kubectl.run("describe", "secret", ph("db-creds", "NAME")).stdout
+    env = dict(os.environ, MINIK8S_SERVER=cluster.masters[0].url, MINIK8S_TOKEN=TOKEN,
+               MINIK8S_CA_FILE=cluster.ca_file or "")
+    ours = subprocess.run([sys.executable, "-m", "minik8s.cli.main", "describe", "secret", "db-creds"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    for text in (described, ours.stdout):
+        assert re.search(r"^password:\s+14 bytes$", text, re.M) and re.search(r"^username:\s+5 bytes$", text, re.M)
+        assert "hunter2" not in text and "aHVudGVy" not in text and "admin" not in text
+    bad = kubectl.run("replace", "-f", write_yaml(tmp_path / "bad.yaml", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-creds"}, "type": "kubernetes.io/tls"}),
+        check=False)
+    assert bad.returncode != 0 and "type: Invalid value" in bad.stderr and "field is immutable" in bad.stderr
