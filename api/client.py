@@ -8,7 +8,7 @@ a create is never applied twice. Non-2xx answers become the typed errors of
 `minik8s.api.errors`, rebuilt from the `Status` body.
 
 Callers use typed verbs and never build URLs: `get`, `list`, `create`, `replace`,
-`update_status`, `patch`, `apply` (server-side apply), `delete`, `delete_collection`, `bind`
+`update_status`, `patch`, `apply` (server-side apply), `delete`, `bind`
 (`pods/binding`), `finalize` (`namespaces/finalize`), `log` (`pods/log`, as text or as a stream),
 `server_resources` (discovery) and the watches; each takes a `timeout=` in seconds that
 overrides the client's default for that one call (modelled on lightkube's `Client`).
@@ -423,32 +423,16 @@ class ApiClient:
         are preconditions: the object must still be that one, at that version (else `ConflictError`).
         """
         rt = as_resource_type(resource)
-        options = _delete_options(grace_period_seconds, propagation_policy)
+        options: dict[str, Any] = {}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
         preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v is not None}
         if preconditions:
             options["preconditions"] = preconditions
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
         return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body, timeout=timeout)
-
-    def delete_collection(
-        self,
-        resource: ResourceType | str,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        grace_period_seconds: int | None = None,
-        propagation_policy: str | None = None,
-        timeout: Timeout = None,
-    ) -> dict[str, Any]:
-        """Delete every object of a collection (in `namespace`, or everywhere) that the selectors
-        match, each as `delete` would with the same options; returns the `<Kind>List` of what the
-        server deleted or marked."""
-        rt = as_resource_type(resource)
-        options = _delete_options(grace_period_seconds, propagation_policy)
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
-        params = {"labelSelector": label_selector, "fieldSelector": field_selector}
-        return self.request("DELETE", rt.collection_path(namespace), params=params, body=body, timeout=timeout)
 
     def finalize(self, namespace: dict[str, Any], *, timeout: Timeout = None) -> dict[str, Any]:
         """Write a Namespace's `spec.finalizers` (PUT `namespaces/<name>/finalize`); its
@@ -631,15 +615,6 @@ class LogStream:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _delete_options(grace_period_seconds: int | None, propagation_policy: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if grace_period_seconds is not None:
-        options["gracePeriodSeconds"] = grace_period_seconds
-    if propagation_policy is not None:
-        options["propagationPolicy"] = propagation_policy
-    return options
 
 
 def _namespace(rt: ResourceType, namespace: str | None) -> str | None:
