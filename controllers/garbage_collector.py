@@ -22,6 +22,7 @@ dead leader left half done is found again and finished. The decisions are `gc_po
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -45,21 +46,24 @@ _LETTING_GO = (OwnerState.ORPHANING, OwnerState.WAITING)  # owner states its dep
 
 class AbsentOwners:
     """Uids verified absent by a live read (Kubernetes' `absentOwnerCache`): a uid never comes back,
-    so the verdict holds; the oldest are forgotten beyond `size`."""
+    so the verdict holds; the oldest are forgotten beyond `size`. Thread-safe."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
         self._uids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
 
     def add(self, uid: str) -> None:
         """Remember `uid` as absent."""
-        self._uids[uid] = None
-        self._uids.move_to_end(uid)
-        while len(self._uids) > self._size:
-            self._uids.popitem(last=False)
+        with self._lock:
+            self._uids[uid] = None
+            self._uids.move_to_end(uid)
+            while len(self._uids) > self._size:
+                self._uids.popitem(last=False)
 
     def __contains__(self, uid: object) -> bool:
-        return uid in self._uids
+        with self._lock:
+            return uid in self._uids
 
 
 def collected_resources() -> list[ResourceType]:

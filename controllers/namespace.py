@@ -47,8 +47,9 @@ _NAMESPACES = kinds.resolve("namespaces")
 _PODS = kinds.resolve("pods")
 
 
-class ContentRemainingError(Exception):
-    """Content was left that nothing (no grace period, no finalizer) explains."""
+class ContentDeletionError(Exception):
+    """A pass over a namespace's content failed, or left objects that nothing (no grace period, no
+    finalizer) explains; the namespace is looked at again with back-off."""
 
 
 def parse_group_version(group_version: str) -> tuple[str, str]:
@@ -159,11 +160,11 @@ class NamespaceController(Controller):
         for rt in deletable_resources(lists, report):
             try:
                 estimate = max(estimate, self._delete_all_of(rt, name, report))
-            except (errors.ApiError, ContentRemainingError) as exc:
+            except (errors.ApiError, ContentDeletionError) as exc:
                 report.content_errors.append(str(exc))
         namespace = self._record(namespace, report)
         if report.failed:
-            raise ContentRemainingError(f"namespace {name}: " + "; ".join(
+            raise ContentDeletionError(f"namespace {name}: " + "; ".join(
                 [*report.discovery_failures.values(), *report.parse_errors, *report.content_errors]))
         return estimate, namespace
 
@@ -201,7 +202,7 @@ class NamespaceController(Controller):
             held += bool(finalizers(obj))
         if estimate == 0:
             if not held:
-                raise ContentRemainingError(f"unexpected items still remain in namespace: {namespace} for gvr: "
+                raise ContentDeletionError(f"unexpected items still remain in namespace: {namespace} for gvr: "
                                             f"{rt.group}/{rt.version}, Resource={rt.plural}")
             estimate = FINALIZER_ESTIMATE_SECONDS
         return estimate

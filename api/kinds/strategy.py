@@ -3,9 +3,10 @@
 Modelled on Kubernetes' registry strategies (`pkg/registry/core/pod/strategy.go`): one object per
 kind holds its defaults, its validation on create and update, how a write prepares the stored
 object, its table columns and cells, its `describe` section, whether a PUT may create it, how a
-deletion marks it (graceful, or waiting for finalizers), and which fields a field selector may name. The generic code (the
-registry, `minik8s.api.objects`, `minik8s.api.validation`, `minik8s.api.tables`,
-`minik8s.api.describe`) asks the strategy of the `ResourceType` at hand and knows no kind by name.
+deletion marks it (graceful, or waiting for finalizers), and which fields a field selector may
+name. The generic code (the registry, `minik8s.api.objects`, `minik8s.api.validation`,
+`minik8s.api.tables`, `minik8s.api.describe`) asks the strategy of the `ResourceType` at hand and
+knows no kind by name.
 
 `StatusStrategy` is the strategy of the `status` subresource: it embeds the kind's strategy and
 changes only how an update is prepared (status from the request, everything else as stored).

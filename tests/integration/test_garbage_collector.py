@@ -155,8 +155,8 @@ def test_namespace_deletion_removes_its_content_then_the_namespace(api: ApiClien
              "stringData": {"k": "v"}},
             {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "doomed"},
              "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
-            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": f"l{i}", "namespace": "doomed"},
-             "spec": {"holderIdentity": "x"}},
+            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": f"l{i}", "namespace": "doomed"}, "spec": {"holderIdentity": "x"}},
             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc{i}", "namespace": "doomed"},
              "spec": {"ports": [{"port": 80}], "clusterIP": "None"}},
         ]
@@ -192,8 +192,8 @@ def check_terminating(api: ApiClient, kubectl: Kubectl) -> None:
 
     conditions = wait_for(remaining_condition, timeout=60, interval=0.2, what="conditions while content remains")
     assert conditions["NamespaceContentRemaining"] | {"lastTransitionTime": ""} == {
-        "type": "NamespaceContentRemaining", "status": "True", "lastTransitionTime": "", "reason": "SomeResourcesRemain",
-        "message": "Some resources are remaining: configmaps. has 1 resource instances"}
+        "type": "NamespaceContentRemaining", "status": "True", "lastTransitionTime": "",
+        "reason": "SomeResourcesRemain", "message": "Some resources are remaining: configmaps. has 1 resource instances"}
     assert conditions["NamespaceFinalizersRemaining"]["message"] == \
         "Some finalizers are remaining: example.com/hold in 1 resource instances"
     assert conditions["NamespaceDeletionContentFailure"]["status"] == "False"

@@ -85,7 +85,8 @@ def test_pod_collected_by_the_garbage_collector_gets_sigterm_and_its_grace_perio
         up: UpProcess, tmp_path: Path) -> None:
     """Deleting the owner (Background): the collector deletes the pod gracefully; its node SIGTERMs it."""
     client = up.client
-    owner = client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": "default"}})
+    owner = client.create({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "owner", "namespace": "default"}})
     record = tmp_path / "collected"
     client.create(trapping_pod("collected", "default", record, owner=owner))
     wait_for(lambda: "START" in notes(record), timeout=60, interval=0.2, what="pod started")

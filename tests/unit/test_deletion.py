@@ -64,7 +64,8 @@ def test_plan_delete_marks_an_owner_for_the_garbage_collector(options: dict[str,
     assert plan.action is Action.MARK and plan.object is not None
     meta = plan.object["metadata"]
     assert meta["deletionTimestamp"] == format_time(NOW) and meta["deletionGracePeriodSeconds"] == 0
-    assert meta["finalizers"] == ["foregroundDeletion" if options.get("propagationPolicy") == "Foreground" else "orphan"]
+    wanted = "foregroundDeletion" if options.get("propagationPolicy") == "Foreground" else "orphan"
+    assert meta["finalizers"] == [wanted]
 
 
 def test_plan_delete_lets_a_second_delete_change_the_gc_finalizer_of_a_marked_object() -> None:

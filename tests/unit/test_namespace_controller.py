@@ -22,7 +22,8 @@ def test_conditions_all_five_types_set_when_all_is_well() -> None:
     assert conditions is not None and [c["type"] for c in conditions] == list(CONDITION_TYPES)
     assert all(c["status"] == "False" and c["lastTransitionTime"] == "t0" for c in conditions)
     assert by_type(conditions)[CONTENT_REMAINING]["reason"] == "ContentRemoved"
-    assert by_type(conditions)["NamespaceDeletionDiscoveryFailure"]["message"] == "All resources successfully discovered"
+    discovery = by_type(conditions)["NamespaceDeletionDiscoveryFailure"]
+    assert discovery["message"] == "All resources successfully discovered"
     assert updated_conditions(conditions, DeletionReport(), now="t1") is None  # unchanged: nothing to write
 
 
@@ -34,15 +35,16 @@ def test_conditions_report_remaining_content_and_finalizers_like_kubernetes() ->
         "type": CONTENT_REMAINING, "status": "True", "reason": "SomeResourcesRemain", "lastTransitionTime": "",
         "message": "Some resources are remaining: configmaps. has 2 resource instances, pods. has 3 resource instances"}
     assert conditions[FINALIZERS_REMAINING]["reason"] == "SomeFinalizerRemain"
-    assert conditions[FINALIZERS_REMAINING]["message"] == "Some finalizers are remaining: example.com/f in 2 resource " \
-                                                          "instances"
+    assert conditions[FINALIZERS_REMAINING]["message"] == \
+        "Some finalizers are remaining: example.com/f in 2 resource instances"
 
 
 def test_conditions_keep_the_transition_time_unless_the_status_changes() -> None:
     """A new message with the same status keeps lastTransitionTime; a status flip stamps it."""
     first = updated_conditions([], DeletionReport(remaining={"pods.": 3}), now="t0") or []
     fewer = by_type(updated_conditions(first, DeletionReport(remaining={"pods.": 1}), now="t1") or [])
-    assert fewer[CONTENT_REMAINING]["lastTransitionTime"] == "t0" and "1 resource" in fewer[CONTENT_REMAINING]["message"]
+    assert fewer[CONTENT_REMAINING]["lastTransitionTime"] == "t0"
+    assert "1 resource" in fewer[CONTENT_REMAINING]["message"]
     done = by_type(updated_conditions(list(fewer.values()), DeletionReport(), now="t2") or [])
     assert done[CONTENT_REMAINING] | {} == {"type": CONTENT_REMAINING, "status": "False", "lastTransitionTime": "t2",
                                           "reason": "ContentRemoved", "message": "All content successfully removed"}
@@ -50,7 +52,8 @@ def test_conditions_keep_the_transition_time_unless_the_status_changes() -> None
 
 def test_conditions_report_failures() -> None:
     """Discovery, parsing and deletion failures each set their condition True with upstream's wording."""
-    report = DeletionReport(discovery_failures={"apps/v1": "boom"}, parse_errors=["unexpected GroupVersion string: a/b/c"],
+    report = DeletionReport(discovery_failures={"apps/v1": "boom"},
+                            parse_errors=["unexpected GroupVersion string: a/b/c"],
                             content_errors=["z failed", "a failed"])
     conditions = by_type(updated_conditions([], report, now="t0") or [])
     assert conditions["NamespaceDeletionDiscoveryFailure"]["reason"] == "DiscoveryFailed"
