@@ -10,9 +10,12 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from minik8s.api.reconcile import LeaseTimings
 
 
 def master(
@@ -39,6 +42,12 @@ def master(
     cluster_cidr: str = typer.Option("10.244.0.0/16", help="Pod addresses; each node gets a /24 of it."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
+    leader_elect_lease_duration: float = typer.Option(
+        15.0, help="Seconds the controller-manager Lease is valid without renewal (another master may take it after)."),
+    leader_elect_renew_deadline: float = typer.Option(
+        10.0, help="Seconds the leading master keeps trying to renew the Lease before it stops its controllers."),
+    leader_elect_retry_period: float = typer.Option(
+        2.0, help="Seconds between two attempts to take or renew the controller-manager Lease."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -59,7 +68,10 @@ def master(
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )
-    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout)
+    from minik8s.api.reconcile import LeaseTimings
+
+    timings = LeaseTimings(leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period)
+    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, timings)
     try:
         run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
@@ -103,21 +115,28 @@ class _Fresh:
 class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
-    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float) -> None:
+    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float,
+                 timings: LeaseTimings) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
+        self.timings = timings
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
-        from minik8s.controllers import NodeIpamController, NodeLifecycleController
+        from minik8s.controllers import (
+            GarbageCollector, NamespaceController, NodeIpamController, NodeLifecycleController,
+        )
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
         controllers = [
+            GarbageCollector(client.copy()),  # own connections: a long poll per kind, 16 workers
+            NamespaceController(client),
             NodeIpamController(client, cluster_cidr=self.cluster_cidr),
             NodeLifecycleController(client, node_monitor_grace_period=self.grace,
                                     pod_eviction_timeout=self.eviction,
                                     node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
             _Fresh(lambda: Scheduler(client)),
         ]
-        return [ControllerManager(client, controllers, identity=self.identity)]  # type: ignore[arg-type]
+        return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
+                                  timings=self.timings)]
