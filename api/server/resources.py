@@ -334,18 +334,18 @@ class ResourceSink:
                 if line is not None:
                     yield line + b"\n"
             revision = revision_read
-            woke = self._wait(revision, deadline, disconnected)
+            woke = self._wait(revision, deadline, disconnected, prefix)
             if woke is None:
                 return  # the client went away: end now, freeing the thread and the slot
             if woke <= revision and bookmarks and time.monotonic() >= deadline:
                 yield _line("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
                                          "metadata": {"resourceVersion": str(revision)}})
 
-    def _wait(self, revision: int, deadline: float, disconnected: Callable[[], bool]) -> int | None:
-        """Wait for a revision past `revision` until `deadline`, looking every `DISCONNECT_CHECK`
-        seconds whether the client is still there; None when it is gone."""
+    def _wait(self, revision: int, deadline: float, disconnected: Callable[[], bool], prefix: str) -> int | None:
+        """Wait for an event under `prefix` past `revision` until `deadline`, looking every
+        `DISCONNECT_CHECK` seconds whether the client is still there; None when it is gone."""
         while True:
-            woke = self.hub.wait_beyond(revision, min(deadline, time.monotonic() + DISCONNECT_CHECK))
+            woke = self.hub.wait_beyond(revision, min(deadline, time.monotonic() + DISCONNECT_CHECK), prefix)
             if disconnected():
                 return None
             if woke > revision or time.monotonic() >= deadline:
@@ -365,7 +365,7 @@ class ResourceSink:
             revision = revision_read
             if lines or time.monotonic() >= deadline:
                 break
-            if self._wait(revision, deadline, disconnected) is None:
+            if self._wait(revision, deadline, disconnected, prefix) is None:
                 break
         resp.set_header("X-Minik8s-Revision", str(revision))
         resp.content_type = "application/json"
