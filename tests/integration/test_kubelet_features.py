@@ -309,3 +309,28 @@ def test_absent_image_is_pulled_then_backs_off(node: Node) -> None:
         assert pod_status(node.get("absent")) in reasons
     finally:
         node.delete("absent")
+
+
+def test_secret_env_and_volume_never_logged(node: Node) -> None:
+    """A Secret in env and in a 0400 volume reaches the container; its value is in no event and no agent log."""
+    value = f"s3cr3t-{uuid.uuid4().hex[:8]}"
+    node.client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": node.namespace},
+                        "stringData": {"password": value}})
+    mount = node.shared / "secret"
+    script = f'echo "env=$PASSWORD"; stat -L -c %a {mount}/password; cat {mount}/password; echo; exec sleep 600'
+    container = node.shell("c", script, env=[{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {
+        "name": "creds", "key": "password"}}}], volumeMounts=[{"name": "creds", "mountPath": str(mount)}])
+    node.pod("secret", [container], volumes=[{"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}}])
+    try:
+        logs = wait_for(lambda: (text := node.client.log("secret", namespace=node.namespace)).count("\n") >= 3
+                        and text, timeout=45, what="the secret pod's output")
+        assert logs.splitlines() == [f"env={value}", "400", value]
+        events = node.client.list("events", namespace=node.namespace)["items"]
+        assert events and not [e for e in events if value in e["message"]]
+        agent_logs = list(node.shared.parent.glob("data/*.log"))  # the masters' and the node agent's
+        assert agent_logs
+        for log in agent_logs:
+            assert value not in log.read_text(errors="replace"), log
+    finally:
+        node.delete("secret")
+        node.client.delete("secrets", "creds", namespace=node.namespace)
