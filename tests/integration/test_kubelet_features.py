@@ -23,6 +23,7 @@ import pytest
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.kinds.pod import pod_status
+from minik8s.chaos.node_failure import kill_agent, restart_agent
 from minik8s.chaos.upcluster import UpProcess
 
 from .cluster import wait_for
@@ -89,25 +90,36 @@ def _container(pod: Obj, name: str = "c") -> Obj:
 
 
 @pytest.fixture(scope="module", params=["process", "docker"])
-def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    kind = request.param
+def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    """`minik8s up --masters 1 --nodes 1` with the runtime of the parameter."""
     if os.geteuid() != 0:
         pytest.skip("`minik8s up` needs root")
-    docker = request.getfixturevalue("docker_runtime") if kind == "docker" else None  # skips without an engine
-    root = tmp_path_factory.mktemp(f"kubelet-{kind}")
-    shared = root / "shared"
-    shared.mkdir()
-    up = UpProcess(root / "data", "--masters", "1", "--nodes", "1", "--runtime", kind)
-    namespace = f"kf-{uuid.uuid4().hex[:8]}"
+    if request.param == "docker":
+        request.getfixturevalue("docker_runtime")  # skips when there is no engine
+    cluster = UpProcess(tmp_path_factory.mktemp(f"kubelet-{request.param}") / "data", "--masters", "1",
+                        "--nodes", "1", "--runtime", request.param)
+    cluster.kind = request.param  # type: ignore[attr-defined]
     try:
-        up.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def node(up: UpProcess, request: pytest.FixtureRequest) -> Iterator[Node]:
+    kind = up.kind  # type: ignore[attr-defined]
+    docker = request.getfixturevalue("docker_runtime") if kind == "docker" else None
+    shared = up.root.parent / "shared"
+    shared.mkdir()
+    namespace = f"kf-{uuid.uuid4().hex[:8]}"
+    up.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
         yield Node(kind, up.client, namespace, shared,
                    shell_image="minik8s/busybox:latest" if docker else "busybox",
                    python=["python3"] if docker else [sys.executable],
                    python_image="minik8s/python:3.11" if docker else "python")
     finally:
-        up.stop()
-        if docker is not None:  # whatever the agent could not remove before it stopped
+        if docker is not None:  # whatever the agent could not remove (the namespace's pods only)
             for sandbox in docker.list_sandboxes():
                 if sandbox.labels.get("minik8s.io/namespace") == namespace:
                     docker.stop_pod_sandbox(sandbox.id)
@@ -334,3 +346,32 @@ def test_secret_env_and_volume_never_logged(node: Node) -> None:
     finally:
         node.delete("secret")
         node.client.delete("secrets", "creds", namespace=node.namespace)
+
+
+def test_restarted_agent_keeps_a_ready_container_ready(node: Node, up: UpProcess) -> None:
+    """kill -9 of the node agent and a restart: the probed container is adopted, not restarted, and its pod's
+    status never says it is not Ready (every change of the pod is watched)."""
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 1}
+    node.pod("steady", [node.shell("c", "exec sleep 600", readinessProbe=probe, livenessProbe=probe)])
+    log = up.root / "node-0.restarted.log"
+    try:
+        before = wait_for(lambda: _condition(p := node.get("steady"), "Ready") == "True" and p, timeout=45,
+                          what="steady Ready")
+        kill_agent(up.state, 0)
+        restart_agent(up.state, 0, log)
+        wait_for(lambda: log.exists() and "controller kubelet started" in log.read_text(), timeout=30,
+                 what="the restarted kubelet")
+        time.sleep(3)  # its first syncs and probes
+        changes, revision = [], before["metadata"]["resourceVersion"]
+        while True:
+            events, revision = node.client.watch_poll("pods", namespace=node.namespace, resource_version=revision,
+                                                      field_selector="metadata.name=steady", timeout_seconds=1)
+            if not events:
+                break
+            changes += [e["object"] for e in events]
+        assert all(_condition(p, "Ready") == "True" for p in changes), [_condition(p, "Ready") for p in changes]
+        after = node.get("steady")
+        assert _container(after)["containerID"] == _container(before)["containerID"]
+        assert _container(after)["restartCount"] == 0 and _condition(after, "Ready") == "True"
+    finally:
+        node.delete("steady")
