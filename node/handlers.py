@@ -44,6 +44,8 @@ class HandlerError(Exception):
 
 
 class Outcome(str, Enum):
+    """What one run of a handler says about the container."""
+
     SUCCESS = "success"
     WARNING = "warning"  # success, reported with an event (e.g. a redirect not followed)
     FAILURE = "failure"

@@ -72,6 +72,8 @@ CONFIG_ERROR_REPEAT = 10.0  # and a CreateContainerConfigError (retried on every
 
 @dataclass(frozen=True)
 class KubeletSettings:
+    """The kubelet's node, directories, timings and thread counts."""
+
     node_name: str
     data_dir: str
     node_ip: str | None = None
@@ -147,6 +149,7 @@ class Kubelet(Controller):
         super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers, the probes and (after sending what is queued) the events."""
         super().stop(timeout)
         self.probes.stop()
         self.events.stop(timeout=2)

@@ -44,6 +44,8 @@ Obj = dict[str, Any]
 
 
 class ProbeKind(str, Enum):
+    """The three probes a container may have (the value is how events name them)."""
+
     LIVENESS = "Liveness"
     READINESS = "Readiness"
     STARTUP = "Startup"
@@ -55,12 +57,16 @@ class ProbeKind(str, Enum):
 
 
 class Result(str, Enum):
+    """A probe's published result."""
+
     SUCCESS = "Success"
     FAILURE = "Failure"
     UNKNOWN = "Unknown"
 
 
 class Decision(str, Enum):
+    """What a worker does at a tick."""
+
     PROBE = "probe"  # run the handler now
     SKIP = "skip"  # not now; look again at the next tick
     STOP = "stop"  # this worker has nothing more to do
@@ -290,6 +296,7 @@ class ProbeManager:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop scheduling probes; those running end by their own timeouts."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
