@@ -127,7 +127,8 @@ def node(up: UpProcess, request: pytest.FixtureRequest) -> Iterator[Node]:
 
 
 def test_liveness_failure_restarts_with_events(node: Node) -> None:
-    """An exec liveness probe that starts failing: Unhealthy and Killing events, and the container restarts."""
+    """An exec liveness probe that starts failing: Unhealthy and Killing events, the container restarts, and after
+    the next failure it backs off (BackOff)."""
     marker = node.shared / "alive"
     script = f"echo ok > {marker}; sleep 2; rm -f {marker}; exec sleep 600"
     probe = {"exec": {"command": ["cat", str(marker)]}, "periodSeconds": 1, "failureThreshold": 1}
@@ -146,6 +147,10 @@ def test_liveness_failure_restarts_with_events(node: Node) -> None:
         for reason, text in (("Created", "Created container: c"), ("Started", "Started container c"),
                              ("Pulled", "already present on machine")):
             assert node.event("live", reason, text), reason
+        backoff = wait_for(lambda: node.event("live", "BackOff", "Back-off restarting failed container c in pod live_"),
+                           timeout=30, what="BackOff event after the second liveness failure")
+        assert backoff["type"] == "Warning"
+        assert pod_status(node.get("live")) in ("CrashLoopBackOff", "Running")
     finally:
         node.delete("live")
 
