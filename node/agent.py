@@ -105,9 +105,13 @@ class NodeAgent:
                         "lastTransitionTime": now if changed else prior.get("lastTransitionTime", now)})
         return out
 
+    def _capacity(self) -> dict[str, str]:
+        s = self.settings
+        return {"cpu": s.cpu or str(os.cpu_count() or 1), "memory": s.memory or _machine_memory(), "pods": "110"}
+
     def _node_status(self, old: Obj | None = None) -> Obj:
         s = self.settings
-        capacity = {"cpu": s.cpu or str(os.cpu_count() or 1), "memory": s.memory or _machine_memory(), "pods": "110"}
+        capacity = self._capacity()
         caps = self.runtime.capabilities()
         return {
             "capacity": capacity, "allocatable": dict(capacity),
@@ -223,7 +227,7 @@ class NodeAgent:
         s = self.settings
         self.kubelet = Kubelet(self.client, self.runtime,
                                KubeletSettings(node_name=s.name, data_dir=s.data_dir, node_ip=s.node_ip,
-                                               backoff_initial=s.backoff_initial),
+                                               backoff_initial=s.backoff_initial, allocatable=self._capacity()),
                                network=self.network.plan if self.network else None,
                                release_network=self.network.release if self.network else None)
         self.kubelet.start()

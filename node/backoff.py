@@ -33,6 +33,11 @@ class RestartBackoff:
         entry = self._entries.get(key)
         return max(0.0, entry.until - now) if entry else 0.0
 
+    def until(self, key: Hashable) -> float:
+        """When the back-off in force for `key` ends (0 when none): identifies one back-off window."""
+        entry = self._entries.get(key)
+        return entry.until if entry else 0.0
+
     def delay(self, key: Hashable) -> float:
         """The back-off currently in force for `key` (0 when none)."""
         entry = self._entries.get(key)

@@ -1,18 +1,22 @@
-"""From a Pod object to runtime configs: commands, env, limits, volumes (pure functions).
+"""From a Pod object to runtime configs: labels, command, env, limits, mounts (pure functions).
 
-The kubelet resolves everything Kubernetes resolves before a container starts: `command` +
-`args`, `env` with the common `fieldRef`s, cpu/memory limits, and volumes (`emptyDir` as a
-directory per pod, `hostPath` as is) turned into host-path mounts.
+The kubelet resolves everything Kubernetes resolves before a container starts: the environment
+(`envvars`), the volumes (`volumes`), then here `command` + `args` with their `$(VAR)`
+references expanded against that environment, cpu/memory limits, and mounts of the volumes'
+host directories (read-only where the volume or the mount says so; `subPath` mounts a part).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from minik8s.api.quantity import parse_quantity
 
+from .expansion import expand_all
 from .runtime.base import ContainerConfig, Mount
+from .volumes import HostVolume
 
 POD_UID = "minik8s.io/pod-uid"
 POD_NAME = "minik8s.io/pod-name"
@@ -31,56 +35,6 @@ def pod_labels(pod: Obj) -> dict[str, str]:
             NODE: (pod.get("spec") or {}).get("nodeName") or ""}
 
 
-def volume_dirs(pod: Obj, pods_dir: str, problems: dict[str, str] | None = None) -> dict[str, str]:
-    """Host directory of every emptyDir/hostPath volume of the pod (emptyDirs are created).
-
-    A volume whose directory cannot be made (or whose path is not a usable string) is left out
-    and, when `problems` is given, the reason is put there under the volume's name.
-    """
-    dirs: dict[str, str] = {}
-    for volume in (pod.get("spec") or {}).get("volumes") or []:
-        name = volume.get("name")
-        try:
-            if "hostPath" in volume:
-                path = (volume.get("hostPath") or {}).get("path")
-                if path:
-                    if (volume["hostPath"].get("type") or "") in ("DirectoryOrCreate", ""):
-                        os.makedirs(path, exist_ok=True)
-                    dirs[name] = path
-            else:  # emptyDir (and anything unsupported) is a fresh directory that lives as long as the pod
-                path = os.path.join(pods_dir, pod["metadata"]["uid"], "volumes", name)
-                os.makedirs(path, exist_ok=True)
-                dirs[name] = path
-        except (OSError, ValueError, TypeError) as exc:
-            if problems is not None:
-                problems[str(name)] = f"volume {name!r}: {exc}"
-    return dirs
-
-
-def mount_problem(container: Obj, volume_problems: dict[str, str]) -> str | None:
-    """Why one of the container's volume mounts cannot be set up (None: all fine)."""
-    for mount in container.get("volumeMounts") or []:
-        problem = volume_problems.get(str(mount.get("name")))
-        if problem is not None:
-            return problem
-    return None
-
-
-def _env(container: Obj, pod: Obj, pod_ip: str | None) -> dict[str, str]:
-    meta = pod["metadata"]
-    fields = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-              "metadata.uid": meta.get("uid"), "spec.nodeName": (pod.get("spec") or {}).get("nodeName"),
-              "status.podIP": pod_ip, "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName")}
-    env: dict[str, str] = {"HOSTNAME": meta.get("name", "")}
-    for item in container.get("env") or []:
-        value = item.get("value")
-        field_ref = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
-        if field_ref:
-            value = fields.get(field_ref) or ""
-        env[item["name"]] = "" if value is None else str(value)
-    return env
-
-
 def _limits(container: Obj) -> tuple[int | None, int | None]:
     limits = (container.get("resources") or {}).get("limits") or {}
     cpu = int(parse_quantity(limits["cpu"]) * 1000) if "cpu" in limits else None
@@ -88,16 +42,31 @@ def _limits(container: Obj) -> tuple[int | None, int | None]:
     return cpu, memory
 
 
-def container_config(pod: Obj, container: Obj, *, attempt: int, volumes: dict[str, str], pod_ip: str | None,
-                     log_path: str | None) -> ContainerConfig:
-    """The runtime config of one attempt of one container."""
+def _mounts(container: Obj, volumes: Mapping[str, HostVolume]) -> list[Mount]:
+    mounts = []
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes.get(mount.get("name"))
+        if volume is None:
+            continue
+        sub_path = mount.get("subPath") or ""
+        if sub_path.startswith("/") or ".." in sub_path.split("/"):
+            raise ValueError(f"volume mount {mount.get('name')!r}: subPath {sub_path!r} must be a relative path "
+                             f"without '..'")
+        source = os.path.join(volume.path, sub_path) if sub_path else volume.path
+        mounts.append(Mount(source, mount["mountPath"], bool(mount.get("readOnly")) or volume.read_only))
+    return mounts
+
+
+def container_config(pod: Obj, container: Obj, *, attempt: int, env: Mapping[str, str],
+                     volumes: Mapping[str, HostVolume], log_path: str | None) -> ContainerConfig:
+    """The runtime config of one attempt of one container, with its resolved environment `env`."""
     cpu, memory = _limits(container)
-    mounts = [Mount(volumes[m["name"]], m["mountPath"], bool(m.get("readOnly")))
-              for m in container.get("volumeMounts") or [] if m.get("name") in volumes]
+    environment = {"HOSTNAME": pod["metadata"].get("name", ""), **env}
     return ContainerConfig(
         name=container["name"], image=container.get("image", ""),
-        command=[*(container.get("command") or []), *(container.get("args") or [])],
-        env=_env(container, pod, pod_ip), working_dir=container.get("workingDir"), mounts=mounts,
+        command=[*expand_all(container.get("command") or [], environment),
+                 *expand_all(container.get("args") or [], environment)],
+        env=environment, working_dir=container.get("workingDir"), mounts=_mounts(container, volumes),
         cpu_limit_millis=cpu, memory_limit_bytes=memory,
         labels={**pod_labels(pod), CONTAINER_NAME: container["name"], ATTEMPT: str(attempt)},
         log_path=log_path,

@@ -141,6 +141,9 @@ class PodStrategy(Strategy):
         owner = next((o for o in dig(obj, "metadata", "ownerReferences", default=[]) if o.get("controller")), None)
         if owner:
             out.add(0, "Controlled By:", f"{owner.get('kind')}/{owner.get('name')}")
+        if spec.get("initContainers"):
+            describe_containers(out, 0, spec["initContainers"], status.get("initContainerStatuses") or [],
+                                title="Init Containers")
         describe_containers(out, 0, spec.get("containers") or [], status.get("containerStatuses") or [])
         conditions = status.get("conditions") or []
         if conditions:

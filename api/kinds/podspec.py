@@ -168,6 +168,7 @@ _POD_SPEC_DEFAULTS = {
     "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
     "schedulerName": "default-scheduler",
 }
+_PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 _CONTAINER_DEFAULTS = {
     "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
     "terminationMessagePolicy": "File",
@@ -180,9 +181,14 @@ def default_pod_spec(spec: Obj) -> None:
     """Kubernetes' defaults of a pod spec and its containers (in place)."""
     for key, value in _POD_SPEC_DEFAULTS.items():
         default(spec, key, value)
+    for volume in dicts(spec.get("volumes")):
+        for kind in ("configMap", "secret", "downwardAPI", "projected"):
+            if isinstance(volume.get(kind), dict):
+                default(volume[kind], "defaultMode", 0o644)
     for container in dicts(spec.get("containers")) + dicts(spec.get("initContainers")):
         for key, value in _CONTAINER_DEFAULTS.items():
             default(container, key, value)
+        _default_handlers(container)
         for port in dicts(container.get("ports")):
             default(port, "protocol", "TCP")
         resources = child(container, "resources")
@@ -190,6 +196,24 @@ def default_pod_spec(spec: Obj) -> None:
             if (requests := child(resources, "requests")) is not None:
                 for name, limit in resources["limits"].items():  # requests default to limits
                     default(requests, name, limit)
+
+
+def _default_handlers(container: Obj) -> None:
+    """Probe timings (SetDefaults_Probe) and httpGet's scheme and path, in probes and lifecycle hooks."""
+    handlers = []
+    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if isinstance(probe := container.get(kind), dict):
+            for key, value in _PROBE_DEFAULTS.items():
+                default(probe, key, value)
+            handlers.append(probe)
+    lifecycle = container.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        handlers += [h for h in (lifecycle.get("postStart"), lifecycle.get("preStop")) if isinstance(h, dict)]
+    for handler in handlers:
+        if isinstance(action := handler.get("httpGet"), dict):
+            default(action, "scheme", "HTTP")
+            if not action.get("path"):
+                action["path"] = "/"
 
 
 # ---- validation ---------------------------------------------------------------------------------
@@ -343,10 +367,46 @@ def _describe_container_state(out: Lines, level: int, title: str, state: Obj | N
         out.add(level, f"{title}:", "Waiting")
 
 
-def describe_containers(out: Lines, level: int, containers: list[Obj], statuses: list[Obj] | None) -> None:
-    """The `Containers:` section; `statuses` is None for a pod template (no runtime state)."""
+def _probe_line(probe: Obj) -> str:
+    """A probe as `kubectl describe` prints it: `http-get http://:8080/ready delay=0s timeout=1s period=10s ...`."""
+    if isinstance(action := probe.get("exec"), dict):
+        what = f"exec [{' '.join(map(str, action.get('command') or []))}]"
+    elif isinstance(action := probe.get("httpGet"), dict):
+        scheme = str(action.get("scheme") or "HTTP").lower()
+        what = f"http-get {scheme}://{action.get('host', '')}:{action.get('port')}{action.get('path', '/')}"
+    elif isinstance(action := probe.get("tcpSocket"), dict):
+        what = f"tcp-socket {action.get('host', '')}:{action.get('port')}"
+    elif isinstance(action := probe.get("grpc"), dict):
+        what = f"grpc <pod>:{action.get('port')} {action.get('service', '')}".rstrip()
+    else:
+        what = "unknown"
+    return (f"{what} delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
+            f"period={probe.get('periodSeconds', 10)}s #success={probe.get('successThreshold', 1)} "
+            f"#failure={probe.get('failureThreshold', 3)}")
+
+
+def _env_value(var: Obj) -> str:
+    """An env var's value, or where it comes from, as `kubectl describe` says it."""
+    if "value" in var or not isinstance(source := var.get("valueFrom"), dict):
+        return str(var.get("value", ""))
+    if isinstance(ref := source.get("configMapKeyRef"), dict):
+        return (f"<set to the key '{ref.get('key')}' of config map '{ref.get('name')}'>  "
+                f"Optional: {str(bool(ref.get('optional'))).lower()}")
+    if isinstance(ref := source.get("secretKeyRef"), dict):
+        return (f"<set to the key '{ref.get('key')}' in secret '{ref.get('name')}'>  "
+                f"Optional: {str(bool(ref.get('optional'))).lower()}")
+    if isinstance(ref := source.get("fieldRef"), dict):
+        return f"({ref.get('apiVersion', 'v1')}:{ref.get('fieldPath')})"
+    if isinstance(ref := source.get("resourceFieldRef"), dict):
+        return f"{ref.get('resource')} ({ref.get('containerName') or 'this container'})"
+    return "<set from a source>"
+
+
+def describe_containers(out: Lines, level: int, containers: list[Obj], statuses: list[Obj] | None, *,
+                        title: str = "Containers") -> None:
+    """The `Containers:` (or `Init Containers:`) section; `statuses` is None for a pod template (no runtime state)."""
     by_name = {s.get("name"): s for s in statuses or []}
-    out.add(level, "Containers:")
+    out.add(level, f"{title}:")
     for container in containers:
         out.add(level + 1, f"{container.get('name', '')}:")
         out.add(level + 2, "Image:", container.get("image", ""))
@@ -362,10 +422,22 @@ def describe_containers(out: Lines, level: int, containers: list[Obj], statuses:
             _describe_container_state(out, level + 2, "Last State", status.get("lastState"))
             out.add(level + 2, "Ready:", bool(status.get("ready")))
             out.add(level + 2, "Restart Count:", status.get("restartCount", 0))
+        for kind in ("Liveness", "Readiness", "Startup"):
+            if isinstance(probe := container.get(f"{kind.lower()}Probe"), dict):
+                out.add(level + 2, f"{kind}:", _probe_line(probe))
+        sources = [s for s in container.get("envFrom") or [] if isinstance(s, dict)]
+        if sources:
+            out.add(level + 2, "Environment Variables from:")
+            for source in sources:
+                kind, ref = (("ConfigMap", source["configMapRef"]) if isinstance(source.get("configMapRef"), dict)
+                             else ("Secret", source.get("secretRef") or {}))
+                prefix = f"  with prefix '{source['prefix']}'" if source.get("prefix") else ""
+                out.add(level + 3, str(ref.get("name", "")),
+                        f"{kind}{prefix}  Optional: {str(bool(ref.get('optional'))).lower()}")
         env = container.get("env") or []
         if not env:
             out.add(level + 2, "Environment:", "<none>")
             continue
         out.add(level + 2, "Environment:")
         for var in env:
-            out.add(level + 3, f"{var.get('name', '')}:", var.get("value", "<set from a source>"))
+            out.add(level + 3, f"{var.get('name', '')}:", _env_value(var))

@@ -99,6 +99,15 @@ class ContainerStats:
 
 
 @dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a container (`exec_sync`) did: its exit code and output (stdout + stderr)."""
+
+    exit_code: int | None  # None when it timed out (and was killed)
+    output: bytes = b""
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a runtime can do (Nomad's driver Capabilities idea)."""
 
@@ -112,7 +121,7 @@ class RuntimeError_(Exception):
 
 
 class ImageNotPresentError(RuntimeError_):
-    """The container's image is not on this node (there is no registry to pull it from)."""
+    """The container's image is not on this node."""
 
 
 START_ERROR_EXIT_CODE = 128  # exit code reported for a container whose program could not be started
@@ -205,3 +214,18 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def stats(self, container_id: str) -> ContainerStats: ...
+
+    @abc.abstractmethod
+    def exec_sync(self, container_id: str, command: list[str], *, timeout: float | None) -> ExecResult:
+        """Run `command` in the running container (CRI ExecSync): in its namespaces and cgroup, with its
+        environment and working directory; wait up to `timeout` seconds (None: no limit), then kill it.
+        Raises RuntimeError_ when it cannot be run at all (container gone, not running)."""
+
+    # images (CRI's ImageService)
+    def image_present(self, image: str) -> bool:
+        """Whether `image` is on this node; runtimes that do not use images have every image."""
+        return True
+
+    def pull_image(self, image: str) -> int:
+        """Fetch `image` into the node; returns its size in bytes. Raises RuntimeError_ on failure."""
+        raise RuntimeError_(f"the {self.capabilities().name} runtime cannot pull images")

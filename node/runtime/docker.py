@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import secrets
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from .base import (
     ContainerState,
     ContainerStats,
     ContainerStatus,
+    ExecResult,
     ImageNotPresentError,
     Runtime,
     RuntimeError_,
@@ -119,6 +123,18 @@ def _reason(state: dict[str, Any]) -> str:
     if state.get("OOMKilled"):
         return "OOMKilled"
     return "Completed" if state.get("ExitCode") == 0 else "Error"
+
+
+def _split_image(image: str) -> tuple[str, str | None]:
+    """`repo[:tag][@digest]` as docker's pull wants it: (repository, tag or digest)."""
+    if "@" in image:
+        repository, _, digest = image.partition("@")
+        return repository, digest
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, _, tag = image.rpartition(":")
+        return repository, tag
+    return image, "latest"
 
 
 def _lines(stream: Iterator[bytes]) -> Iterator[bytes]:
@@ -252,6 +268,54 @@ class DockerRuntime(Runtime):
         except (OSError, ValueError):
             return self._docker_stats(container_id)
 
+    def exec_sync(self, container_id: str, command: list[str], *, timeout: float | None) -> ExecResult:
+        """`docker exec` (the container's env and working dir); past `timeout` the exec'd process is killed."""
+        with _api(f"exec in container {container_id[:12]}"):
+            exec_id = self._client.api.exec_create(container_id, command, stdout=True, stderr=True)["Id"]
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["output"] = self._client.api.exec_start(exec_id, stream=False, demux=False)
+            except (docker.errors.DockerException, requests.RequestException) as e:
+                result["error"] = e
+
+        runner = threading.Thread(target=run, name=f"exec-{container_id[:12]}", daemon=True)
+        runner.start()
+        runner.join(timeout)
+        timed_out = runner.is_alive()
+        if timed_out:  # dockerd has no exec timeout: kill the process (a host pid, the engine is local)
+            with _api(f"inspecting exec {exec_id[:12]}"):
+                pid = self._client.api.exec_inspect(exec_id).get("Pid") or 0
+            if pid > 0:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            runner.join(5)
+        if "error" in result:
+            error = result["error"]
+            raise RuntimeError_(f"exec in container {container_id[:12]}: "
+                                f"{getattr(error, 'explanation', None) or error}")
+        with _api(f"inspecting exec {exec_id[:12]}"):
+            exit_code = self._client.api.exec_inspect(exec_id).get("ExitCode")
+        output = result.get("output") or b""
+        if not timed_out and exit_code in (126, 127) and b"OCI runtime exec failed" in output:
+            raise RuntimeError_(output.decode(errors="replace").strip())  # the command could not be run at all
+        return ExecResult(exit_code=None if timed_out else exit_code, output=output, timed_out=timed_out)
+
+    def image_present(self, image: str) -> bool:
+        with _api(f"looking up image {image}"):
+            try:
+                self._client.images.get(image)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+
+    def pull_image(self, image: str) -> int:
+        repository, tag = _split_image(image)
+        with _api(f"pulling image {image}"):
+            pulled = self._client.images.pull(repository, tag=tag)
+        return int(pulled.attrs.get("Size") or 0)
+
     # helpers
 
     def _require_image(self, image: str) -> None:
@@ -259,9 +323,8 @@ class DockerRuntime(Runtime):
             try:
                 self._client.images.get(image)
             except docker.errors.ImageNotFound:
-                raise ImageNotPresentError(f'container image "{image}" is not present on this node and there is no '
-                                           "registry to pull it from; build or load it there "
-                                           "(scripts/build-images.sh, docker load)") from None
+                raise ImageNotPresentError(f'container image "{image}" is not present on this node; build or load it '
+                                           "there (scripts/build-images.sh, docker load), or let it be pulled") from None
 
     def _get(self, container_id: str) -> Container:
         with _api(f"inspecting container {container_id[:12]}"):

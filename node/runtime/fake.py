@@ -18,6 +18,9 @@ How a container behaves is written in its own command, so a test only builds pod
 
     e.g. ["fake", "say", "hello", "exit", "3", "after", "0.2"]
 
+`exec_sync` reads the same tokens from the command it runs: it prints the `say` texts and exits
+with `exit N` (default 0) after `after S` seconds (timing out when S exceeds the timeout).
+
 Time comes from `clock`; whatever would block a real runtime (stop_container's grace period,
 logs(follow=True)) calls `sleep`, so with a `FakeClock` nothing waits and everything is
 reproducible. Ids are sequential ("sandbox-1", "container-2", ...), and every interface call is
@@ -33,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .base import (START_ERROR_EXIT_CODE, Capabilities, ContainerConfig, ContainerState, ContainerStats,
-                   ContainerStatus, Runtime, RuntimeError_, SandboxConfig, SandboxStatus)
+                   ContainerStatus, ExecResult, Runtime, RuntimeError_, SandboxConfig, SandboxStatus)
 from .process_shim import format_timestamp
 
 SIGTERM_EXIT_CODE = 143
@@ -312,3 +315,20 @@ class FakeRuntime(Runtime):
             running = (c.finished_at if c.finished_at is not None else self.clock()) - c.started_at
             return ContainerStats(cpu_usage_nanos=int(running * c.behavior.cpu_millis * 1_000_000),
                                   memory_bytes=c.behavior.mem_bytes if c.state is ContainerState.RUNNING else 0)
+
+    def exec_sync(self, container_id: str, command: list[str], *, timeout: float | None) -> ExecResult:
+        with self._lock:
+            self.calls.append(("exec_sync", container_id, tuple(command)))
+            c = self._container(container_id)
+            if c.state is not ContainerState.RUNNING:
+                raise RuntimeError_(f"container {container_id} is not running")
+            try:
+                behavior = Behavior.parse(["fake", *command[1:]] if command[:1] == ["fake"] else ["fake"])
+            except ValueError as e:
+                raise RuntimeError_(f"fake exec {command!r}: {e}") from e
+        output = "".join(f"{line}\n" for line in behavior.say).encode()
+        if timeout is not None and behavior.after > timeout:
+            self.sleep(timeout)
+            return ExecResult(exit_code=None, output=output, timed_out=True)
+        self.sleep(behavior.after)
+        return ExecResult(exit_code=behavior.exit_code or 0, output=output)

@@ -35,7 +35,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from . import netns
 from .base import (START_ERROR_EXIT_CODE, Capabilities, ContainerConfig, ContainerState, ContainerStats,
-                   ContainerStatus, Runtime, RuntimeError_, SandboxConfig, SandboxStatus, config_problem)
+                   ContainerStatus, ExecResult, Runtime, RuntimeError_, SandboxConfig, SandboxStatus, config_problem)
 from .cgroups import Cgroup
 from .process_shim import (container_dir, process_alive, read_json, shim_log_path, spec_path, status_path,
                            write_json)
@@ -378,3 +378,31 @@ class ProcessRuntime(Runtime):
     def stats(self, container_id: str) -> ContainerStats:
         cgroup = Cgroup.from_json(self._known_spec(container_id)["cgroup"])
         return ContainerStats(cpu_usage_nanos=cgroup.cpu_usage_nanos(), memory_bytes=cgroup.memory_bytes())
+
+    def exec_sync(self, container_id: str, command: list[str], *, timeout: float | None) -> ExecResult:
+        """Run `command` in the container through `process_exec` (which joins its namespaces and cgroup)."""
+        self._known_spec(container_id)
+        read_end, write_end = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "minik8s.node.runtime.process_exec", self.root_dir, container_id,
+                 str(write_end), "--", *command],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(write_end,),
+                start_new_session=True)
+        except OSError as e:
+            os.close(read_end)
+            raise RuntimeError_(f"exec in container {container_id}: {e}") from e
+        finally:
+            os.close(write_end)
+        timed_out = False
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _signal_group(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+        with os.fdopen(read_end, "rb") as errors:
+            setup_error = errors.read().decode(errors="replace")
+        if setup_error:
+            raise RuntimeError_(setup_error)
+        return ExecResult(exit_code=None if timed_out else proc.returncode, output=output, timed_out=timed_out)

@@ -93,6 +93,11 @@ def process_alive(pid: int | None, start_time: int | None) -> bool:
     return pid is not None and start_time is not None and process_start_time(pid) == start_time
 
 
+def container_env(spec: dict) -> dict[str, str]:
+    """The environment a container's processes get (its own and those `exec_sync` runs in it)."""
+    return {"PATH": DEFAULT_PATH, "HOSTNAME": spec["hostname"], **spec["config"]["env"]}
+
+
 def format_timestamp(ns: int) -> str:
     """RFC3339Nano in UTC, e.g. 2026-11-26T23:00:00.123456789Z."""
     seconds, nanos = divmod(ns, 1_000_000_000)
@@ -182,11 +187,12 @@ def _supervise(proc: subprocess.Popen, log: _LogWriter) -> int:
     return reaper.exit_code
 
 
-def _enter_netns(path: str) -> None:
+def enter_namespace(path: str, kind: int = CLONE_NEWNET) -> None:
+    """Join the namespace at `path` (a netns file, /proc/PID/ns/mnt, ...) of type `kind`."""
     libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
+        if libc.setns(fd, kind) != 0:
             raise OSError(ctypes.get_errno(), f"setns {path}")
     finally:
         os.close(fd)
@@ -207,7 +213,11 @@ def _mount_volumes(mounts: list[dict]) -> None:
         raise OSError(ctypes.get_errno(), "make / private")
     for mount in mounts:
         target = mount["container_path"].encode()
-        os.makedirs(mount["container_path"], exist_ok=True)
+        if os.path.isdir(mount["host_path"]):
+            os.makedirs(mount["container_path"], exist_ok=True)
+        elif not os.path.exists(mount["container_path"]):  # a file (subPath): bind it onto a file
+            os.makedirs(os.path.dirname(mount["container_path"]) or "/", exist_ok=True)
+            open(mount["container_path"], "a").close()
         if libc.mount(mount["host_path"].encode(), target, None, MS_BIND | MS_REC, None) != 0:
             raise OSError(ctypes.get_errno(), f"bind {mount['host_path']} at {mount['container_path']}")
         if mount.get("read_only") and libc.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None) != 0:
@@ -266,10 +276,9 @@ def run(root_dir: str, container_id: str) -> None:
     try:
         _become_subreaper()
         if spec.get("netns_path"):
-            _enter_netns(spec["netns_path"])
-        env = {"PATH": DEFAULT_PATH, "HOSTNAME": spec["hostname"], **config["env"]}
+            enter_namespace(spec["netns_path"])
         proc = subprocess.Popen(
-            config["command"], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+            config["command"], env=container_env(spec), cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             preexec_fn=lambda: _prepare_child(cgroup, config.get("mounts") or [], error_file))
     except Exception as e:  # noqa: BLE001 - whatever stops the start is the container's StartError

@@ -221,3 +221,24 @@ def test_missing_image_and_unknown_ids(pods: Pods) -> None:
     for call in (pods.runtime.stop_pod_sandbox, pods.runtime.remove_pod_sandbox,
                  pods.runtime.remove_container, lambda i: pods.runtime.stop_container(i, 1)):
         call("0" * 64)  # idempotent: unknown ids are fine
+
+
+def test_exec_in_a_container(pods: Pods) -> None:
+    """exec_sync: the container's env and working dir, exit code and output; a timeout kills the command."""
+    sandbox_id = pods.sandbox("exec")
+    container_id = pods.run(sandbox_id, "app", "exec sleep 600", env={"GREETING": "hello"}, working_dir="/tmp")
+    result = pods.runtime.exec_sync(container_id, ["sh", "-c", 'echo "$GREETING $(pwd)"; exit 3'], timeout=10)
+    assert (result.exit_code, result.output, result.timed_out) == (3, b"hello /tmp\n", False)
+    started = time.monotonic()
+    slow = pods.runtime.exec_sync(container_id, ["sleep", "30"], timeout=0.5)
+    assert slow.timed_out and slow.exit_code is None and time.monotonic() - started < 8
+    assert "sleep 30" not in pods.runtime.exec_sync(container_id, ["ps"], timeout=5).output.decode()
+    with pytest.raises(RuntimeError_):
+        pods.runtime.exec_sync(container_id, ["no-such-program-xyz"], timeout=5)
+
+
+def test_image_present_and_pull_failure(pods: Pods) -> None:
+    """Local images are present; a pull without a reachable registry fails with the engine's reason."""
+    assert pods.runtime.image_present(BUSYBOX) and not pods.runtime.image_present("minik8s/absent:1")
+    with pytest.raises(RuntimeError_, match="pulling image minik8s/absent:1"):
+        pods.runtime.pull_image("minik8s/absent:1")

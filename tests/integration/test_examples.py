@@ -26,9 +26,10 @@ FILES = sorted(EXAMPLES.glob("*.yaml"))
 EXPECTED_LOGS = {
     ("default", "shared-volume", "reader"): "line 2",
     ("demo", "hello", "hello"): "hello from hello in demo on node-0",
+    ("default", "web-probed", "web"): "hello from web-probed",
 }
 # pods that serve HTTP: (namespace, pod) -> port, fetched from the node's network namespace
-EXPECTED_HTTP = {("default", "http-server"): 8080}
+EXPECTED_HTTP = {("default", "http-server"): 8080, ("default", "web-probed"): 8080}
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from minik8s.node.runtime import netns
-from minik8s.node.runtime.base import ContainerConfig, ContainerState, RuntimeError_, SandboxConfig
+from minik8s.node.runtime.base import ContainerConfig, ContainerState, Mount, RuntimeError_, SandboxConfig
 from minik8s.node.runtime.cgroups import Cgroup
 from minik8s.node.runtime.process import ProcessRuntime
 from minik8s.node.runtime.process_shim import process_alive, read_json, status_path
@@ -353,3 +353,30 @@ def test_shim_lost_reports_unknown_and_remove_cleans_up(rt: ProcessRuntime) -> N
     assert process_alive(record["pid"], record["pid_start"])  # the orphan still runs ...
     rt.remove_container(cid)
     wait_for(lambda: not process_alive(record["pid"], record["pid_start"]), "the orphan to be killed")
+
+
+def test_exec_joins_the_container(rt: ProcessRuntime, bridge: str, tmp_path: Path) -> None:
+    """exec_sync runs in the container's network and mount namespaces and cgroup, with its env and working dir;
+    a timeout kills it; a program that does not exist is an error, not an exit code."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / "file").write_text("inside")
+    mount_path = tmp_path / "mnt"
+    sid = _sandbox(rt, bridge=bridge, pod_ip=POD_IP, gateway=BRIDGE_IP, prefix_len=24)
+    cid = _start(rt, sid, ["sleep", "600"], env={"GREETING": "hello"}, working_dir=str(tmp_path),
+                 mounts=[Mount(str(volume), str(mount_path), read_only=True)])
+    result = rt.exec_sync(cid, ["sh", "-c", f'echo "$GREETING $(pwd)"; cat {mount_path}/file; echo; '
+                                            "ip -o -4 addr show dev eth0; cat /proc/self/cgroup; exit 3"], timeout=10)
+    output = result.output.decode()
+    assert result.exit_code == 3 and not result.timed_out
+    assert output.startswith(f"hello {tmp_path}\ninside\n"), output
+    assert POD_IP in output and cid in output  # the pod's address, the container's cgroup
+    assert not (mount_path / "file").exists()  # the mount exists in the container's namespace only
+    started = time.monotonic()
+    slow = rt.exec_sync(cid, ["sleep", "30"], timeout=0.5)
+    assert slow.timed_out and slow.exit_code is None and time.monotonic() - started < 5
+    with pytest.raises(RuntimeError_, match='executable file not found'):
+        rt.exec_sync(cid, ["no-such-program-xyz"], timeout=5)
+    rt.stop_container(cid, 0)
+    with pytest.raises(RuntimeError_, match="not running"):
+        rt.exec_sync(cid, ["true"], timeout=5)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
 
-from minik8s.node import podspec
+from minik8s.node.downward import PodRuntimeInfo
 from minik8s.node.podstatus import compute_status
 from minik8s.node.runtime.base import (Capabilities, ContainerConfig, ContainerState, ContainerStatus, Mount,
                                        RuntimeError_, SandboxConfig, SandboxStatus, config_problem)
 from minik8s.node.runtime.fake import FakeClock, FakeRuntime
 from minik8s.node.runtime.process_shim import start_error_message
+from minik8s.node.volumes import PodVolumes
 
 PROCESS = Capabilities(name="process", isolates_filesystem=False, enforces_limits=True)
 DOCKER = Capabilities(name="docker", isolates_filesystem=True, enforces_limits=True)
@@ -95,14 +97,22 @@ def test_fake_fail_start_follows_the_runtime_contract() -> None:
     assert "executable file not found" in (status.message or "")
 
 
-def test_volumes_that_cannot_be_made_are_reported_per_container(tmp_path) -> None:  # noqa: ANN001
+def test_volumes_that_cannot_be_made_are_reported_per_volume(tmp_path) -> None:  # noqa: ANN001
+    """A volume that cannot be made is reported by name; the others are made."""
     pod = {"metadata": {"uid": "u"}, "spec": {"volumes": [{"name": "ok", "emptyDir": {}},
                                                           {"name": "bad", "hostPath": {"path": "/tmp/x\0y"}}]}}
-    problems: dict[str, str] = {}
-    dirs = podspec.volume_dirs(pod, str(tmp_path), problems)
-    assert set(dirs) == {"ok"} and set(problems) == {"bad"}
-    assert podspec.mount_problem({"volumeMounts": [{"name": "bad", "mountPath": "/d"}]}, problems) == problems["bad"]
-    assert podspec.mount_problem({"volumeMounts": [{"name": "ok", "mountPath": "/d"}]}, problems) is None
+    volumes, problems = PodVolumes(str(tmp_path)).setup(pod, _NoConfig(), PodRuntimeInfo())
+    assert set(volumes) == {"ok"} and set(problems) == {"bad"}
+    assert "NUL" in problems["bad"]
+    assert os.path.isdir(volumes["ok"].path) and not volumes["ok"].read_only
+
+
+class _NoConfig:
+    def config_map(self, namespace: str, name: str) -> None:
+        return None
+
+    def secret(self, namespace: str, name: str) -> None:
+        return None
 
 
 def test_docker_start_failure_is_reported_as_start_error() -> None:

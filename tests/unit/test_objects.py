@@ -97,6 +97,21 @@ def test_prepare_create_defaults_pods_like_kubernetes() -> None:
     assert pod["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
 
 
+def test_prepare_create_defaults_probes_hooks_and_volume_modes() -> None:
+    """Probe timings, httpGet scheme and path (probes and hooks) and API-data volume modes, as Kubernetes sets them."""
+    obj = copy.deepcopy(POD)
+    obj["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "c"}}, {"name": "s", "secret": {
+        "secretName": "s", "defaultMode": 0o400}}]
+    obj["spec"]["containers"][0] |= {"livenessProbe": {"httpGet": {"port": 80}, "periodSeconds": 5},
+                                     "lifecycle": {"preStop": {"httpGet": {"port": 80, "path": "/stop"}}}}
+    pod = create("Pod", obj)
+    container = pod["spec"]["containers"][0]
+    assert container["livenessProbe"] == {"httpGet": {"port": 80, "scheme": "HTTP", "path": "/"}, "periodSeconds": 5,
+                                          "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3}
+    assert container["lifecycle"]["preStop"]["httpGet"] == {"port": 80, "path": "/stop", "scheme": "HTTP"}
+    assert [v.get("configMap", v.get("secret"))["defaultMode"] for v in pod["spec"]["volumes"]] == [0o644, 0o400]
+
+
 def test_prepare_create_keeps_given_values_over_defaults() -> None:
     """Defaults only fill what is missing or null."""
     obj = copy.deepcopy(POD)

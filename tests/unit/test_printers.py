@@ -397,6 +397,30 @@ def test_describe_pod_shows_containers_conditions_and_events() -> None:
     assert [line.split() for line in lines[conditions + 1:conditions + 3]] == [["Type", "Status"], ["Ready", "True"]]
 
 
+def test_describe_pod_shows_init_containers_probes_and_env_sources() -> None:
+    """Init containers get their own section; probes and env sources print as kubectl describe prints them."""
+    app = {"name": "app", "image": "busybox",
+           "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "initialDelaySeconds": 5, "periodSeconds": 5,
+                             "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+           "readinessProbe": {"httpGet": {"port": "http", "path": "/ready", "scheme": "HTTP"}},
+           "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "APP_"}],
+           "env": [{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
+                   {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                   {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
+    obj = pod(spec={"containers": [app], "initContainers": [{"name": "setup", "image": "busybox"}]},
+              status={"initContainerStatuses": [{"name": "setup", "ready": True, "restartCount": 0, "state": {
+                  "terminated": {"exitCode": 0, "reason": "Completed"}}}]})
+    text = printers.describe(kinds.resolve("po"), obj, [], now=NOW)
+    assert text.index("Init Containers:") < text.index("  setup:") < text.index("Containers:\n  app:")
+    for expected in ("Liveness:  exec [cat /tmp/healthy] delay=5s timeout=1s period=5s #success=1 #failure=3",
+                     "Readiness:  http-get http://:http/ready delay=0s timeout=1s period=10s #success=1 #failure=3",
+                     "settings  ConfigMap  with prefix 'APP_'  Optional: false",
+                     "GREETING:  <set to the key 'greeting' of config map 'settings'>  Optional: false",
+                     "PASSWORD:  <set to the key 'password' in secret 'creds'>  Optional: false",
+                     "POD:  (v1:metadata.name)", "Reason:  Completed"):
+        assert any(" ".join(expected.split()) == " ".join(line.split()) for line in text.splitlines()), expected
+
+
 def test_describe_without_events_says_none() -> None:
     """With no events the section reads `Events: <none>`; labels print one per line."""
     obj = {"metadata": meta("cfg", labels={"b": "2", "a": "1"}), "data": {"k": "v"}}
