@@ -117,7 +117,9 @@ class LocalCluster:
                     "--token-file", str(token_file), "--cluster-secret-file", str(secret_file),
                     "--tls-cert-file", str(certs.cert_file), "--tls-private-key-file", str(certs.key_file),
                     "--kubelet-token-file", str(kubelet_token_file),
-                    "--node-monitor-grace-period", str(grace), "--pod-eviction-timeout", str(eviction)]
+                    "--node-monitor-grace-period", str(grace), "--pod-eviction-timeout", str(eviction),
+                    # short node timers (tests, demos) shorten pod garbage collection alike
+                    "--pod-gc-quarantine", str(min(40.0, grace)), "--pod-gc-period", str(min(20.0, max(1.0, grace)))]
             master_procs.append(_spawn(argv, root / f"master-{i}.log"))
         self.state["pids"] = [p.pid for p in master_procs]
         self.save()

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -39,6 +40,11 @@ def master(
     cluster_cidr: str = typer.Option("10.244.0.0/16", help="Pod addresses; each node gets a /24 of it."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
+    terminated_pod_gc_threshold: int = typer.Option(
+        12500, min=0, help="Terminated (Succeeded/Failed) pods kept before the oldest are deleted (0: keep all)."),
+    pod_gc_period: float = typer.Option(20.0, min=0.1, help="Seconds between two pod garbage-collection passes."),
+    pod_gc_quarantine: float = typer.Option(
+        40.0, min=0.0, help="Seconds a pod's node must be missing before the pod counts as orphaned."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -59,7 +65,8 @@ def master(
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )
-    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout)
+    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout,
+                         pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine))
     try:
         run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
@@ -100,16 +107,29 @@ class _Fresh:
             self._current = None
 
 
+@dataclass(frozen=True)
+class PodGcSettings:
+    """Pod garbage collection: `--terminated-pod-gc-threshold`, the pass period, the orphan quarantine."""
+
+    terminated_threshold: int = 12500
+    period: float = 20.0
+    quarantine: float = 40.0
+
+
 class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
-    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float) -> None:
+    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float, *,
+                 pod_gc: PodGcSettings = PodGcSettings()) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
+        self.pod_gc = pod_gc
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
-        from minik8s.controllers import NodeIpamController, NodeLifecycleController
+        from minik8s.controllers import (
+            DeploymentController, NodeIpamController, NodeLifecycleController, PodGCController, ReplicaSetController,
+        )
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
@@ -119,5 +139,9 @@ class ControlLoops:
                                     pod_eviction_timeout=self.eviction,
                                     node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
             _Fresh(lambda: Scheduler(client)),
+            ReplicaSetController(client),
+            DeploymentController(client),
+            PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
+                            period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
         ]
         return [ControllerManager(client, controllers, identity=self.identity)]  # type: ignore[arg-type]
