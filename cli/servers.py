@@ -139,8 +139,8 @@ class ControlLoops:
                                     pod_eviction_timeout=self.eviction,
                                     node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
             _Fresh(lambda: Scheduler(client)),
-            ReplicaSetController(client),
-            DeploymentController(client),
+            ReplicaSetController(client.copy()),  # own connection pools: they send requests in parallel
+            DeploymentController(client.copy()),
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
         ]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 SLOW_START_INITIAL_BATCH = 1
-MAX_PARALLEL = 16  # concurrent requests of one batch (each holds a pooled connection)
+MAX_PARALLEL = 8  # concurrent requests of one batch (each holds a pooled connection of the client)
 
 
 def batch_sizes(count: int, initial: int = SLOW_START_INITIAL_BATCH) -> Iterator[int]:
@@ -38,8 +38,8 @@ def slow_start_batch(count: int, fn: Callable[[], None], *,
 
 def run_parallel(calls: Sequence[Callable[[], None]]) -> list[Exception | None]:
     """Run the calls concurrently; for each, the exception it raised or None."""
-    if len(calls) == 1:
-        return [_outcome(calls[0])]
+    if len(calls) <= 1:
+        return [_outcome(call) for call in calls]
     with ThreadPoolExecutor(max_workers=min(len(calls), MAX_PARALLEL)) as pool:
         return list(pool.map(_outcome, calls))
 

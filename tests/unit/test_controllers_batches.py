@@ -54,3 +54,4 @@ def test_batches_run_parallel_reports_each_outcome() -> None:
 
     outcomes = run_parallel([lambda: None, boom, lambda: None])
     assert outcomes[0] is None and isinstance(outcomes[1], ValueError) and outcomes[2] is None
+    assert run_parallel([]) == []
