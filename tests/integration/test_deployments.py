@@ -63,6 +63,11 @@ def rolled_out(up: Up3, name: str, replicas: int, image: str) -> bool:
             and status.get("updatedReplicas") == status.get("availableReplicas") == replicas)
 
 
+def progressing_reason(up: Up3, name: str) -> str | None:
+    conditions = (up.client.get(DEPLOYS, name, namespace=NAMESPACE).get("status") or {}).get("conditions") or []
+    return next((c.get("reason") for c in conditions if c["type"] == "Progressing"), None)
+
+
 def rollout_status(kubectl: Kubectl, name: str) -> str:
     out = kubectl.run("rollout", "status", ph(f"deployment/{name}", "deployment/NAME"), "--timeout=120s",
                       timeout=150).stdout
@@ -109,9 +114,8 @@ def test_pause_resume_restart_and_scale(up: Up3, kubectl: Kubectl) -> None:
     target = ph("deployment/web", "deployment/NAME")
     assert kubectl.run("rollout", "pause", target).stdout.strip() == "deployment.apps/web paused"
     kubectl.run("set", "image", target, ph("app=web:v3", "CONTAINER=IMAGE"))
-    wait_for(lambda: (c := next((c for c in up.client.get(DEPLOYS, "web", namespace=NAMESPACE)["status"]
-                                 ["conditions"] if c["type"] == "Progressing"), {})).get("reason")
-             == "DeploymentPaused", timeout=15, what="Progressing DeploymentPaused")
+    wait_for(lambda: progressing_reason(up, "web") == "DeploymentPaused", timeout=15,
+             what="Progressing DeploymentPaused")
     time.sleep(2)
     assert images(up, "web") == {"web:v1"}
     assert kubectl.run("rollout", "resume", target).stdout.strip() == "deployment.apps/web resumed"
@@ -131,12 +135,10 @@ def test_crashing_template_exceeds_its_progress_deadline(up: Up3, kubectl: Kubec
     """A container that exits at once: ProgressDeadlineExceeded, and kubectl rollout status exits non-zero."""
     up.client.create(deployment("crash", 2, "crash:v1", command=["sh", "-c", "exit 1"], deadline=6))
 
-    def timed_out() -> bool:
-        status = up.client.get(DEPLOYS, "crash", namespace=NAMESPACE).get("status") or {}
-        return any(c["type"] == "Progressing" and c["status"] == "False" and c["reason"] == "ProgressDeadlineExceeded"
-                   for c in status.get("conditions") or [])
-
-    wait_for(timed_out, timeout=60, interval=0.5, what="ProgressDeadlineExceeded")
+    wait_for(lambda: progressing_reason(up, "crash") == "ProgressDeadlineExceeded", timeout=60, interval=0.5,
+             what="ProgressDeadlineExceeded")
+    conditions = up.client.get(DEPLOYS, "crash", namespace=NAMESPACE)["status"]["conditions"]
+    assert next(c for c in conditions if c["type"] == "Progressing")["status"] == "False"
     stderr = kubectl.fails("rollout", "status", ph("deployment/crash", "deployment/NAME"), "--timeout=120s")
     assert 'deployment "crash" exceeded its progress deadline' in stderr
 
