@@ -10,14 +10,14 @@ The scheduler, the controllers, the node agent and the CLI import only this pack
 - the controller library: `reconcile` (`Controller`, `Result`, `TerminalError`, `WorkQueue`,
   `LeaderElector`, `ControllerManager`, `LeaseTimings`);
 - shared helpers written once: `EventRecorder`/`build_event` (Events), `tolerates`/`tolerated`
-  (taints), `timefmt` (Kubernetes timestamps), `start_thread` (threads that take the process down
-  when they die).
+  (taints), `timefmt` (Kubernetes timestamps), `ownership` (owner references and the deletion
+  finalizers), `start_thread` (threads that take the process down when they die).
 
 Modules not named here (`api.server`, `validation`, `tables`, ...) are imported by their full
 name where needed.
 """
 
-from minik8s.api import errors, kinds, reconcile, timefmt
+from minik8s.api import errors, kinds, ownership, reconcile, timefmt
 from minik8s.api.client import ApiClient, LogStream, ensure_type_meta
 from minik8s.api.errors import ApiError
 from minik8s.api.events import EventRecorder, build_event
@@ -49,6 +49,7 @@ __all__ = [
     "errors",
     "kinds",
     "object_key",
+    "ownership",
     "reconcile",
     "resolve",
     "start_thread",

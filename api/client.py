@@ -9,8 +9,8 @@ a create is never applied twice. Non-2xx answers become the typed errors of
 
 Callers use typed verbs and never build URLs: `get`, `list`, `create`, `replace`,
 `update_status`, `patch`, `apply` (server-side apply), `delete`, `scale` (the `scale` subresource),
-`bind` (`pods/binding`), `log`
-(`pods/log`, as text or as a stream) and the watches; each takes a `timeout=` in seconds that
+`bind` (`pods/binding`), `finalize` (`namespaces/finalize`), `log` (`pods/log`, as text or as a stream),
+`server_resources` (discovery) and the watches; each takes a `timeout=` in seconds that
 overrides the client's default for that one call (modelled on lightkube's `Client`).
 
 Watching uses the long-poll contract of `docs/architecture.md`: `watch_poll` returns the
@@ -38,6 +38,7 @@ from minik8s.api.kinds import ResourceType
 log = logging.getLogger(__name__)
 
 _PODS = kinds.resolve("pods")
+_NAMESPACES = kinds.resolve("namespaces")
 
 JSON = "application/json"
 
@@ -412,15 +413,24 @@ class ApiClient:
         namespace: str | None = None,
         grace_period_seconds: int | None = None,
         propagation_policy: str | None = None,
+        uid: str | None = None,
+        resource_version: str | None = None,
         timeout: Timeout = None,
     ) -> dict[str, Any]:
-        """Delete one object, sending `DeleteOptions` when an option is given; returns the server's answer."""
+        """Delete one object, sending `DeleteOptions` when an option is given; returns the server's answer.
+
+        `propagation_policy` is `Background`, `Foreground` or `Orphan`; `uid` and `resource_version`
+        are preconditions: the object must still be that one, at that version (else `ConflictError`).
+        """
         rt = as_resource_type(resource)
         options: dict[str, Any] = {}
         if grace_period_seconds is not None:
             options["gracePeriodSeconds"] = grace_period_seconds
         if propagation_policy is not None:
             options["propagationPolicy"] = propagation_policy
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v is not None}
+        if preconditions:
+            options["preconditions"] = preconditions
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
         return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body, timeout=timeout)
 
@@ -433,6 +443,31 @@ class ApiClient:
         path = rt.object_path(name, _namespace(rt, namespace)) + "/scale"
         return self.request("PATCH", path, body={"spec": {"replicas": replicas}},
                             content_type=PATCH_CONTENT_TYPES["merge"], timeout=timeout)
+
+    def finalize(self, namespace: dict[str, Any], *, timeout: Timeout = None) -> dict[str, Any]:
+        """Write a Namespace's `spec.finalizers` (PUT `namespaces/<name>/finalize`); its
+        `metadata.resourceVersion`, when set, makes it a compare-and-swap. A terminating namespace
+        left with no finalizers is removed by the server."""
+        path = _NAMESPACES.object_path(namespace["metadata"]["name"]) + "/finalize"
+        return self.request("PUT", path, body=namespace, timeout=timeout)
+
+    def server_resources(self, *, timeout: Timeout = None) -> tuple[list[dict[str, Any]], dict[str, errors.ApiError]]:
+        """Legacy discovery, as client-go's `ServerPreferredResources`: the `APIResourceList` of the
+        core `v1` and of each group's preferred version, and the error of each group-version that
+        could not be read (the others are still returned)."""
+        lists: list[dict[str, Any]] = []
+        failed: dict[str, errors.ApiError] = {}
+        paths = [f"/api/{version}" for version in self.request("GET", "/api", timeout=timeout).get("versions") or []]
+        for group in self.request("GET", "/apis", timeout=timeout).get("groups") or []:
+            preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+            if preferred:
+                paths.append(f"/apis/{preferred}")
+        for path in paths:
+            try:
+                lists.append(self.request("GET", path, timeout=timeout))
+            except errors.ApiError as exc:
+                failed[path.split("/", 2)[2]] = exc
+        return lists, failed
 
     def bind(self, pod_name: str, node: str, *, namespace: str | None = None,
              timeout: Timeout = None) -> dict[str, Any]:

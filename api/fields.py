@@ -152,6 +152,21 @@ class Causes:
             for problem in LABEL_VALUE.problems(text):
                 self.invalid(path, text, problem)
 
+    def requirement(self, path: str, requirement: dict[str, Any],
+                    operators: Iterable[str]) -> tuple[str | None, list[str]]:
+        """A selector requirement (`key`, `operator`, `values`) as `matchExpressions` hold them: the
+        key a label key, values for In/NotIn and none for Exists/DoesNotExist; (operator, values)."""
+        key = self.string(f"{path}.key", requirement.get("key"), required=True)
+        for problem in label_key_problems(key) if key else ():
+            self.invalid(f"{path}.key", key, problem)
+        operator = self.choice(f"{path}.operator", requirement.get("operator"), operators, required=True)
+        values = self.strings(f"{path}.values", requirement.get("values"))
+        if operator in ("In", "NotIn") and not values:
+            self.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+        elif operator in ("Exists", "DoesNotExist") and values:
+            self.forbidden(f"{path}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+        return operator, values
+
     def int_or_percent(self, path: str, value: Any) -> int | None:
         """An int ≥ 0 or a percent string like "25%": its number, None when missing or bad."""
         if not isinstance(value, str):

@@ -71,7 +71,15 @@ def prepare_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, 
 
     The client's `metadata.resourceVersion` is kept, as the precondition of the write.
     """
-    out = rt.strategy.status.prepare_update(new, old)
+    return prepare_subresource_update(rt, "status", new, old)
+
+
+def prepare_subresource_update(rt: ResourceType, subresource: str, new: dict[str, Any],
+                               old: dict[str, Any]) -> dict[str, Any]:
+    """The object to store for a write to `subresource` (one of `rt.strategy.subresource_writes()`):
+    what that subresource covers from `new` (`status`; a namespace's `finalize`: `spec.finalizers`),
+    the rest from `old`, and the client's `metadata.resourceVersion` as the write's precondition."""
+    out = rt.strategy.subresource_writes()[subresource].prepare_update(new, old)
     out["apiVersion"], out["kind"] = rt.api_version, rt.kind
     return out
 

@@ -11,9 +11,12 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from minik8s.api.reconcile import LeaseTimings
 
 
 def master(
@@ -40,6 +43,12 @@ def master(
     cluster_cidr: str = typer.Option("10.244.0.0/16", help="Pod addresses; each node gets a /24 of it."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
+    leader_elect_lease_duration: float = typer.Option(
+        15.0, help="Seconds the controller-manager Lease is valid without renewal (another master may take it after)."),
+    leader_elect_renew_deadline: float = typer.Option(
+        10.0, help="Seconds the leading master keeps trying to renew the Lease before it stops its controllers."),
+    leader_elect_retry_period: float = typer.Option(
+        2.0, help="Seconds between two attempts to take or renew the controller-manager Lease."),
     terminated_pod_gc_threshold: int = typer.Option(
         12500, min=0, help="Terminated (Succeeded/Failed) pods kept before the oldest are deleted (0: keep all)."),
     pod_gc_period: float = typer.Option(20.0, min=0.1, help="Seconds between two pod garbage-collection passes."),
@@ -65,7 +74,10 @@ def master(
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )
-    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout,
+    from minik8s.api.reconcile import LeaseTimings
+
+    timings = LeaseTimings(leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period)
+    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, timings,
                          pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine))
     try:
         run_master(settings, loops.build if control_loops else None)
@@ -119,21 +131,25 @@ class PodGcSettings:
 class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
-    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float, *,
-                 pod_gc: PodGcSettings = PodGcSettings()) -> None:
+    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float,
+                 timings: LeaseTimings, *, pod_gc: PodGcSettings = PodGcSettings()) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
+        self.timings = timings
         self.pod_gc = pod_gc
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
         from minik8s.controllers import (
-            DeploymentController, NodeIpamController, NodeLifecycleController, PodGCController, ReplicaSetController,
+            DeploymentController, GarbageCollector, NamespaceController, NodeIpamController,
+            NodeLifecycleController, PodGCController, ReplicaSetController,
         )
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
         controllers = [
+            GarbageCollector(client.copy()),  # own connections: a long poll per kind, 16 workers
+            NamespaceController(client),
             NodeIpamController(client, cluster_cidr=self.cluster_cidr),
             NodeLifecycleController(client, node_monitor_grace_period=self.grace,
                                     pod_eviction_timeout=self.eviction,
@@ -144,4 +160,5 @@ class ControlLoops:
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
         ]
-        return [ControllerManager(client, controllers, identity=self.identity)]  # type: ignore[arg-type]
+        return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
+                                  timings=self.timings)]

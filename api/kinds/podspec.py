@@ -252,16 +252,8 @@ _NODE_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 
 def _node_selector_term(c: Causes, path: str, term: Obj) -> None:
     for p, requirement in c.objects(f"{path}.matchExpressions", term.get("matchExpressions")):
-        key = c.string(f"{p}.key", requirement.get("key"), required=True)
-        for problem in label_key_problems(key) if key else ():
-            c.invalid(f"{p}.key", key, problem)
-        operator = c.choice(f"{p}.operator", requirement.get("operator"), _NODE_OPERATORS, required=True)
-        values = c.strings(f"{p}.values", requirement.get("values"))
-        if operator in ("In", "NotIn") and not values:
-            c.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
-        elif operator in ("Exists", "DoesNotExist") and values:
-            c.forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
-        elif operator in ("Gt", "Lt") and (len(values) != 1 or not values[0].lstrip("-").isdigit()):
+        operator, values = c.requirement(p, requirement, _NODE_OPERATORS)
+        if operator in ("Gt", "Lt") and (len(values) != 1 or not values[0].lstrip("-").isdigit()):
             c.required(f"{p}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'")
     for p, requirement in c.objects(f"{path}.matchFields", term.get("matchFields")):
         if c.string(f"{p}.key", requirement.get("key"), required=True) not in (None, "metadata.name"):

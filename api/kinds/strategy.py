@@ -2,10 +2,11 @@
 
 Modelled on Kubernetes' registry strategies (`pkg/registry/core/pod/strategy.go`): one object per
 kind holds its defaults, its validation on create and update, how a write prepares the stored
-object, its table columns and cells, its `describe` section, whether a PUT may create it, whether
-its deletion is graceful, and which fields a field selector may name. The generic code (the
-registry, `minik8s.api.objects`, `minik8s.api.validation`, `minik8s.api.tables`,
-`minik8s.api.describe`) asks the strategy of the `ResourceType` at hand and knows no kind by name.
+object, its table columns and cells, its `describe` section, whether a PUT may create it, how a
+deletion marks it (graceful, or waiting for finalizers), and which fields a field selector may
+name. The generic code (the registry, `minik8s.api.objects`, `minik8s.api.validation`,
+`minik8s.api.tables`, `minik8s.api.describe`) asks the strategy of the `ResourceType` at hand and
+knows no kind by name.
 
 `StatusStrategy` is the strategy of the `status` subresource: it embeds the kind's strategy and
 changes only how an update is prepared (status from the request, everything else as stored).
@@ -21,6 +22,7 @@ from minik8s.api.describe import Lines, describe_generic
 from minik8s.api.fields import Causes
 from minik8s.api.names import DNS_SUBDOMAIN, NameRule
 from minik8s.api.tables import AGE_COLUMN, NAME_COLUMN, Column, age_cell, name_cell
+from minik8s.api.timefmt import format_time, parse_time
 
 Obj = dict[str, Any]
 
@@ -74,6 +76,23 @@ class Strategy:
         """The grace period of a graceful deletion that did not ask for one."""
         return 0
 
+    def pending_finalization(self, obj: Obj) -> bool:
+        """Whether something besides `metadata.finalizers` still holds `obj` once it is marked for
+        deletion (a namespace's `spec.finalizers`)."""
+        return False
+
+    def mark_deleting(self, obj: Obj, *, now: float) -> None:
+        """Mark `obj` (in place) as being deleted, for a deletion that waits for finalizers rather
+        than a grace period (kube-apiserver's `markAsDeleting`): `deletionTimestamp` now unless an
+        earlier one is set, `deletionGracePeriodSeconds` 0, `generation` one up on the first mark."""
+        meta = obj["metadata"]
+        existing = parse_time(meta.get("deletionTimestamp"))
+        if existing is None:
+            bump_generation(meta)
+        if existing is None or existing.timestamp() > now:
+            meta["deletionTimestamp"] = format_time(now)
+        meta["deletionGracePeriodSeconds"] = 0
+
     # ---- reading -------------------------------------------------------------------------------
 
     def field_paths(self) -> dict[str, tuple[str, ...]]:
@@ -92,6 +111,11 @@ class Strategy:
     def status(self) -> StatusStrategy:
         """The strategy of writes to the `status` subresource."""
         return StatusStrategy(self)
+
+    def subresource_writes(self) -> dict[str, StatusStrategy]:
+        """The subresources a PUT or PATCH writes part of the object through, each with its
+        strategy (which parts it takes from the request)."""
+        return {"status": self.status}
 
 
 class StatusStrategy:
@@ -114,6 +138,32 @@ class StatusStrategy:
 
     def validate(self, c: Causes, obj: Obj, old: Obj | None) -> None:
         self.main.validate(c, obj, old)
+
+
+def bump_generation(meta: Obj) -> None:
+    """`metadata.generation` one up, where the kind keeps one (a positive integer)."""
+    generation = meta.get("generation")
+    if isinstance(generation, int) and not isinstance(generation, bool) and generation > 0:
+        meta["generation"] = generation + 1
+
+
+def copy_path(target: Obj, source: Obj, path: tuple[str, ...]) -> None:
+    """Make the field at `path` in `target` a copy of the one in `source` (absent when `source` has
+    none), creating the objects on the way; a step that is not an object in `target` is replaced."""
+    value: Any = source
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    holder = target
+    for step in path[:-1]:
+        if not isinstance(holder.get(step), dict):
+            if value is None:
+                return
+            holder[step] = {}
+        holder = holder[step]
+    if value is None:
+        holder.pop(path[-1], None)
+    else:
+        holder[path[-1]] = copy.deepcopy(value)
 
 
 def _copy_key(target: Obj, source: Obj, key: str) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from minik8s.api.describe import Lines
 from minik8s.api.errors import BadRequestError
 from minik8s.api.fields import Causes
-from minik8s.api.names import label_key_problems
 from minik8s.api.selectors import EXPRESSION_OPERATORS, LabelSelector, label_selector_from_dict
 from minik8s.api.tables import container_cells, dig, format_label_selector, wide_column
 
@@ -66,15 +65,7 @@ def _selector(c: Causes, path: str, value: Any, kind: str) -> LabelSelector | No
     reported = len(c.causes)
     c.labels(f"{path}.matchLabels", selector.get("matchLabels"))
     for p, expression in c.objects(f"{path}.matchExpressions", selector.get("matchExpressions")):
-        key = c.string(f"{p}.key", expression.get("key"), required=True)
-        for problem in label_key_problems(key) if key else ():
-            c.invalid(f"{p}.key", key, problem)
-        operator = c.choice(f"{p}.operator", expression.get("operator"), EXPRESSION_OPERATORS, required=True)
-        values = c.strings(f"{p}.values", expression.get("values"))
-        if operator in ("In", "NotIn") and not values:
-            c.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
-        if operator in ("Exists", "DoesNotExist") and values:
-            c.forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+        c.requirement(p, expression, EXPRESSION_OPERATORS)
     try:
         parsed = label_selector_from_dict(selector)
     except BadRequestError as err:

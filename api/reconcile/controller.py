@@ -97,6 +97,11 @@ class Controller(abc.ABC):
         """Queue `key` for reconciling (after `after` seconds)."""
         self._queue.add_after(key, after)
 
+    def enqueuer(self) -> Callable[[str], None]:
+        """What queues a key into this term's queue, for informer handlers made in `setup()` beyond
+        `watch()`'s: an old term's informer that delivers late feeds the old, shut-down queue."""
+        return self._queue.add
+
     # -- running ------------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -51,6 +51,7 @@ SUBRESOURCES: dict[str, Subresource] = {
     "scale": Subresource(("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
     "log": Subresource(None, ("get",)),
     "binding": Subresource(("", "", "Binding"), ("create",)),
+    "finalize": Subresource(None, ("update",)),  # namespaces: PUT spec.finalizers
 }
 
 

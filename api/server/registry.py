@@ -17,10 +17,12 @@ from dataclasses import replace
 from typing import Any
 
 from minik8s.api import errors, objects, validation
-from minik8s.api.kinds import BUILTIN_NAMESPACES, RESOURCES, ResourceType, resolve
+from minik8s.api.kinds import BUILTIN_NAMESPACES, ResourceType, resolve
 from minik8s.api.timefmt import format_time
 from minik8s.consensus import Consensus, ConsensusError
 from minik8s.store import Create, Delete, Reason, Rejected, Result, Store, UnencodableError, Update, Write
+
+from . import deletion
 
 Obj = dict[str, Any]
 
@@ -123,7 +125,8 @@ class Registry:
 
     # ---- writes -----------------------------------------------------------------------------
 
-    def _check_namespace(self, rt: ResourceType, namespace: str | None) -> None:
+    def _check_namespace(self, rt: ResourceType, namespace: str | None, name: str) -> None:
+        """Creates need the namespace to exist and not be terminating (Kubernetes' NamespaceLifecycle)."""
         if not rt.namespaced:
             return
         ns = self.store.get(_NAMESPACES.store_key(namespace or ""))
@@ -131,14 +134,16 @@ class Registry:
             raise errors.NotFoundError(f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
         if ns.get("metadata", {}).get("deletionTimestamp"):
             raise errors.ForbiddenError(
-                f'{rt.plural} "{namespace}" is forbidden: unable to create new content in namespace {namespace} '
-                f"because it is being terminated", name=namespace, kind="namespaces")
+                f'{rt.group_plural} "{name}" is forbidden: unable to create new content in namespace {namespace} '
+                f"because it is being terminated", name=name, kind=rt.plural, group=rt.group or None,
+                causes=[{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+                         "field": "metadata.namespace"}])
 
     def create(self, rt: ResourceType, body: Obj, namespace: str | None, *,
                managed_fields: list[Obj] | None = None) -> Obj:
         """Validate, default and create; retries generated names that collide."""
         body = validation.conform(rt, body)
-        self._check_namespace(rt, namespace)
+        self._check_namespace(rt, namespace, (body.get("metadata") or {}).get("name") or "")
         for _ in range(5):
             now = self.clock()
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
@@ -169,8 +174,8 @@ class Registry:
             if wanted_rv is not None and wanted_rv != old["metadata"].get("resourceVersion"):
                 return self._raise_for(Rejected(Reason.CONFLICT, "the object has been modified; please apply your "
                                                 "changes to the latest version and try again"), rt, name)
-            if subresource == "status":
-                new = objects.prepare_status_update(rt, body, old)
+            if subresource in rt.strategy.subresource_writes():
+                new = objects.prepare_subresource_update(rt, subresource, body, old)
             else:
                 new = objects.prepare_update(rt, body, old, now=format_time(self.clock()))
             if managed_fields is not None:
@@ -201,7 +206,7 @@ class Registry:
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
 
     def mutate_raw(self, rt: ResourceType, name: str, namespace: str | None, change: Callable[[Obj], Obj]) -> Obj:
-        """Server-internal read-modify-write (deletion marks): no defaulting, optimistic retries."""
+        """Server-internal read-modify-write (bindings): no defaulting, optimistic retries."""
         for _ in range(10):
             old = self.get(rt, name, namespace)
             new = change(copy.deepcopy(old))
@@ -232,103 +237,55 @@ class Registry:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def _finish_if_done(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj) -> Obj:
-        """An object marked for deletion whose finalizers are all gone is deleted now."""
-        meta = obj.get("metadata", {})
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not rt.strategy.graceful_deletion(obj):
-            self._delete_now(rt, name, namespace, obj, uid=meta.get("uid"))
+        """An object marked for deletion that nothing holds any more (finalizers, grace period) goes now."""
+        if deletion.finished(rt.strategy, obj):
+            result = self._propose(Delete(key=rt.store_key(name, namespace), expected_uid=obj["metadata"].get("uid"),
+                                          expected_revision=int(obj["metadata"]["resourceVersion"])))
+            if isinstance(result, Rejected) and result.reason not in (Reason.NOT_FOUND, Reason.CONFLICT):
+                raise api_error(result, rt, name)  # a later write (or a repeat) finishes it otherwise
         return obj
 
     def delete(self, rt: ResourceType, name: str, namespace: str | None, options: Obj) -> Obj:
-        """Delete, gracefully where Kubernetes would (finalizers, pods bound to a node)."""
-        obj = self.get(rt, name, namespace)
-        forbidden = rt.strategy.delete_forbidden(obj)
-        if forbidden:
-            raise errors.ForbiddenError(f'{rt.plural} "{name}" is forbidden: {forbidden}', name=name, kind=rt.plural)
-        meta = obj["metadata"]
-        pre = options.get("preconditions") or {}
-        uid = pre.get("uid")
-        if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-            return self._raise_for(Rejected(Reason.CONFLICT, "precondition failed: resourceVersion"), rt, name)
+        """DELETE: mark the object or remove it, as `deletion.plan_delete` decides; never cascade.
+
+        Dependents (garbage collector) and a namespace's content (namespace controller) are the
+        controllers' work: the `orphan` and `foregroundDeletion` finalizers and a namespace's
+        `spec.finalizers` hold the object until they are done.
+        """
         grace = options.get("gracePeriodSeconds")
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)
                                   or not validation.INT64[0] <= grace <= validation.INT64[1]):
             raise errors.BadRequestError(f"gracePeriodSeconds must be a 64-bit integer, not {grace!r:.64}")
-        if rt.plural == "namespaces":
-            return self._delete_namespace(name, obj)
-        if meta.get("finalizers") or (rt.strategy.graceful_deletion(obj) and grace != 0):
-            if meta.get("deletionTimestamp"):
+        for _ in range(10):
+            obj = self.get(rt, name, namespace)
+            forbidden = rt.strategy.delete_forbidden(obj)
+            if forbidden:
+                raise errors.ForbiddenError(f'{rt.plural} "{name}" is forbidden: {forbidden}', name=name,
+                                            kind=rt.plural)
+            _check_preconditions(rt, name, obj, options.get("preconditions") or {})
+            plan = deletion.plan_delete(rt.strategy, obj, options, now=self.clock())
+            revision = int(obj["metadata"]["resourceVersion"])
+            key = rt.store_key(name, namespace)
+            if plan.action is deletion.Action.KEEP:
                 return obj
-            if grace is None:
-                grace = rt.strategy.default_grace_period(obj)
+            if plan.action is deletion.Action.NOW:
+                result = self._propose(Delete(key=key, expected_uid=obj["metadata"].get("uid"),
+                                              expected_revision=revision))
+            else:
+                result = self._propose(Update(key=key, object=plan.object, expected_revision=revision))
+            if not _rejected_for(result, Reason.CONFLICT):
+                return self._raise_for(result, rt, name)
+        raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
 
-            def mark(o: Obj) -> Obj:
-                o["metadata"]["deletionTimestamp"] = format_time(self.clock() + int(grace))
-                o["metadata"]["deletionGracePeriodSeconds"] = int(grace)
-                return o
 
-            return self.mutate_raw(rt, name, namespace, mark)
-        deleted = self._delete_now(rt, name, namespace, obj, uid=uid)
-        self._handle_dependents(deleted, options.get("propagationPolicy") or "Background")
-        return deleted
-
-    def _dependents(self, owner: Obj) -> list[tuple[ResourceType, Obj]]:
-        """Objects whose ownerReferences name `owner` (same namespace; any for cluster-scoped owners)."""
-        uid = owner["metadata"].get("uid")
-        namespace = owner["metadata"].get("namespace")
-        found = []
-        for rt in RESOURCES:
-            if not rt.namespaced and namespace:
-                continue
-            items, _ = self.list(rt, namespace if rt.namespaced else None)
-            for item in items:
-                if any(ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences") or []):
-                    found.append((rt, item))
-        return found
-
-    def _handle_dependents(self, owner: Obj, policy: str) -> None:
-        """Garbage-collect (Background/Foreground) or orphan (Orphan) what `owner` owned."""
-        uid = owner["metadata"].get("uid")
-        for rt, item in self._dependents(owner):
-            meta = item["metadata"]
-            try:
-                if policy == "Orphan":
-                    def orphan(o: Obj) -> Obj:
-                        refs = [r for r in o["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-                        o["metadata"]["ownerReferences"] = refs
-                        return o
-                    self.mutate_raw(rt, meta["name"], meta.get("namespace"), orphan)
-                else:
-                    self.delete(rt, meta["name"], meta.get("namespace"), {"propagationPolicy": policy})
-            except errors.NotFoundError:
-                pass
-
-    def _delete_now(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj, *, uid: str | None) -> Obj:
-        expected_uid = uid or obj["metadata"].get("uid")
-        result = self._propose(Delete(key=rt.store_key(name, namespace), expected_uid=expected_uid))
-        return self._raise_for(result, rt, name)
-
-    def _delete_namespace(self, name: str, ns: Obj) -> Obj:
-        """Mark Terminating, delete everything inside, then the namespace itself."""
-        def terminating(o: Obj) -> Obj:
-            o["metadata"].setdefault("deletionTimestamp", format_time(self.clock()))
-            o.setdefault("status", {})["phase"] = "Terminating"
-            return o
-
-        marked = self.mutate_raw(_NAMESPACES, name, None, terminating)
-        for rt in RESOURCES:
-            if not rt.namespaced:
-                continue
-            items, _ = self.list(rt, name)
-            for item in items:
-                try:
-                    self._delete_now(rt, item["metadata"]["name"], name, item, uid=None)
-                except errors.NotFoundError:
-                    pass
-        try:
-            self._delete_now(_NAMESPACES, name, None, marked, uid=None)
-        except errors.NotFoundError:
-            pass
-        return marked
+def _check_preconditions(rt: ResourceType, name: str, obj: Obj, pre: Obj) -> None:
+    """A DELETE's `preconditions` (uid, resourceVersion) against the stored object: 409 when unmet."""
+    meta = obj["metadata"]
+    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        wanted = pre.get(field)
+        if wanted and wanted != meta.get(field):
+            raise api_error(Rejected(Reason.CONFLICT, f"Precondition failed: {label} in precondition: {wanted}, "
+                                                      f"{label} in object meta: {meta.get(field) or ''}"), rt, name)
 
 
 def _same_content(new: Obj, old: Obj) -> bool:

@@ -20,7 +20,7 @@ from minik8s.api import errors, kinds, selectors, strictfields, tables, validati
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
-from . import managedfields, patching
+from . import discovery, managedfields, patching
 from .events import EventRecorder
 from .logs import LogProxy
 from .http import SEND_HEADERS_NOW, check_query_ints, query_bool, query_int, read_body, read_object, send_json
@@ -85,7 +85,8 @@ class ResourceSink:
                                        f"({target.rt.plural}/{target.subresource})")
         handler = getattr(self, f"_{req.method.lower()}_{'object' if target.name else 'collection'}", None)
         verb = _verb(req.method, target)
-        if handler is None or (verb is not None and verb not in target.rt.verbs):
+        if handler is None or (verb is not None and verb not in target.rt.verbs) or not _subresource_allows(
+                req.method, target):
             raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
         check_query_ints(req)
         handler(req, resp, target)
@@ -122,13 +123,14 @@ class ResourceSink:
         label_sel = selectors.parse_label_selector(req.get_param("labelSelector") or "")
         field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "",
                                                    t.rt.strategy.field_paths())
+        options = {k: v for k, v in self._delete_options(req).items() if k != "preconditions"}
         items, revision = self.registry.list(t.rt, t.namespace)
         deleted = []
         for obj in items:
             if _matches(obj, label_sel, field_sel):
                 meta = obj["metadata"]
                 try:
-                    deleted.append(self.registry.delete(t.rt, meta["name"], meta.get("namespace"), {}))
+                    deleted.append(self.registry.delete(t.rt, meta["name"], meta.get("namespace"), options))
                 except errors.NotFoundError:
                     pass
         send_json(resp, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
@@ -169,7 +171,7 @@ class ResourceSink:
             raise errors.BadRequestError(f'the name of the object ({meta["name"]}) does not match the name on the '
                                          f"URL ({t.name})")
         self._body_namespace(t, body)
-        if t.subresource in (None, "status"):
+        if t.subresource in (None, "status", "finalize"):
             _check_fields(req, resp, t.rt, body)
         if t.subresource == "scale":
             scale = validation.conform_kind("autoscaling", "v1", "Scale", body)
@@ -213,6 +215,10 @@ class ResourceSink:
         send_json(resp, obj)
 
     def _delete_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        send_json(resp, self.registry.delete(t.rt, t.name or "", t.namespace, self._delete_options(req)))
+
+    def _delete_options(self, req: falcon.Request) -> Obj:
+        """The request's `DeleteOptions`: the body, overridden by query parameters, checked."""
         options: Obj = {}
         if req.content_length:
             options = validation.conform_kind("", "v1", "DeleteOptions", read_object(req, self.body_limit),
@@ -222,10 +228,17 @@ class ResourceSink:
             options["gracePeriodSeconds"] = grace
         if req.get_param("propagationPolicy"):
             options["propagationPolicy"] = req.get_param("propagationPolicy")
-        if options.get("propagationPolicy") not in (None, "Orphan", "Background", "Foreground"):
+        if req.get_param("orphanDependents"):
+            options["orphanDependents"] = query_bool(req, "orphanDependents")
+        policy = options.get("propagationPolicy")
+        if policy not in (None, "Orphan", "Background", "Foreground"):
             raise errors.BadRequestError(f"propagationPolicy must be Orphan, Background or Foreground, not "
-                                         f"{options['propagationPolicy']!r}")
-        send_json(resp, self.registry.delete(t.rt, t.name or "", t.namespace, options))
+                                         f"{policy!r}")
+        if policy is not None and options.get("orphanDependents") is not None:
+            raise errors.invalid("DeleteOptions", None, [
+                ("propagationPolicy", "FieldValueInvalid",
+                 f'Invalid value: "{policy}": orphanDependents and deletionPropagation cannot be both set')])
+        return options
 
     def _post_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         if t.subresource != "binding" or t.rt.plural != "pods":
@@ -393,11 +406,21 @@ _VERBS = {("GET", True): "get", ("GET", False): "list", ("POST", False): "create
           ("PATCH", True): "patch", ("DELETE", True): "delete", ("DELETE", False): "deletecollection"}
 
 
+_SUBRESOURCE_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
 def _verb(method: str, target: Target) -> str | None:
     """The Kubernetes verb of a request on a resource (None for subresources and other methods)."""
     if target.subresource is not None:
         return None
     return _VERBS.get((method, target.name is not None))
+
+
+def _subresource_allows(method: str, target: Target) -> bool:
+    """Whether the subresource the request names (if any) serves its method (discovery's verbs)."""
+    if target.subresource is None:
+        return True
+    return _SUBRESOURCE_VERBS.get(method) in discovery.subresource(target.subresource).verbs
 
 
 def _read_rv(req: falcon.Request) -> str | None:

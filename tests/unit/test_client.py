@@ -364,7 +364,8 @@ def test_client_never_repeats_write_that_may_have_been_received(store, make_serv
 
 
 def test_client_write_helpers_wire_format(store, make_server, make_client) -> None:
-    """patch/delete/replace/update_status use the Kubernetes paths, content types and DeleteOptions."""
+    """patch/delete/replace/update_status use the Kubernetes paths, content types and DeleteOptions
+    (with preconditions)."""
     server = make_server()
     client = make_client(server.url)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "prod"}}
@@ -386,6 +387,9 @@ def test_client_write_helpers_wire_format(store, make_server, make_client) -> No
     assert deleted["echo"]["body"] == {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                                        "propagationPolicy": "Foreground"}
     assert client.delete("pods", "web", namespace="prod")["echo"]["body"] is None
+    guarded = client.delete("pods", "web", namespace="prod", uid="u1", resource_version="7")
+    assert guarded["echo"]["body"] == {"kind": "DeleteOptions", "apiVersion": "v1",
+                                       "preconditions": {"uid": "u1", "resourceVersion": "7"}}
     with pytest.raises(ValueError):
         client.patch("pods", "web", {}, patch_type="bogus")
 
