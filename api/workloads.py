@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from minik8s.api.ownership import owner_references
+
 __all__ = [
     "ANNOTATIONS_NOT_COPIED", "CHANGE_CAUSE_ANNOTATION", "DESIRED_REPLICAS_ANNOTATION", "MAX_REPLICAS_ANNOTATION",
     "POD_TEMPLATE_HASH_LABEL", "RESTARTED_AT_ANNOTATION", "REVISION_ANNOTATION", "REVISION_HISTORY_ANNOTATION",
@@ -42,9 +44,8 @@ ANNOTATIONS_NOT_COPIED = frozenset({
 
 
 def controller_ref(obj: Obj) -> Obj | None:
-    """The `ownerReference` with `controller: true` (Kubernetes' `metav1.GetControllerOf`), or None."""
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return next((ref for ref in refs if isinstance(ref, dict) and ref.get("controller") is True), None)
+    """The well-formed `ownerReference` with `controller: true` (Kubernetes' `metav1.GetControllerOf`), or None."""
+    return next((ref for ref in owner_references(obj) if ref.get("controller") is True), None)
 
 
 def new_controller_ref(owner: Obj) -> Obj:
