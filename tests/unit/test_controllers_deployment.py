@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from minik8s.api import errors
 from minik8s.api.informer import object_key
 from minik8s.api.timefmt import format_time
 from minik8s.api.workloads import (
@@ -179,3 +180,30 @@ def test_deployment_recreate_scales_old_to_zero_first(harness: Harness) -> None:
     created = [o for k, o in harness.fake.calls if k == "create"]
     assert len(created) == 1 and created[0]["spec"]["replicas"] == 10
     assert object_key(created[0]) != object_key(old)
+
+
+def test_deployment_hash_collision_bumps_collision_count(harness: Harness) -> None:
+    """The hashed name taken by a ReplicaSet with another template: collisionCount + 1, and another name next."""
+    taken = f"web-{compute_hash(deployment()['spec']['template'])}"
+    foreign = {"metadata": {"name": taken, "namespace": "default", "uid": "other"},
+               "spec": {"template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"containers": [{"name": "c", "image": "other"}]}}}}
+
+    def create(obj: Obj, *, namespace: str | None = None) -> Obj:
+        if obj["kind"] == "ReplicaSet" and obj["metadata"]["name"] == taken:
+            raise errors.AlreadyExistsError(f'replicasets.apps "{taken}" already exists')
+        return FakeClient.create(harness.fake, obj, namespace=namespace)
+
+    harness.fake.create = create  # type: ignore[method-assign]
+    harness.fake.get = lambda *a, **kw: foreign  # type: ignore[attr-defined]
+    harness.caches["deployments"].put(deployment())
+    with pytest.raises(errors.ConflictError):
+        harness.reconcile("default/web")
+    statuses = [s for k, s in harness.fake.calls if k == "status"]
+    assert statuses[-1]["collisionCount"] == 1
+    bumped = deployment()
+    bumped["status"] = {"collisionCount": 1}
+    harness.caches["deployments"].put(bumped)
+    harness.reconcile("default/web")
+    created = [o for k, o in harness.fake.calls if k == "create"]
+    assert created[-1]["metadata"]["name"] == f"web-{compute_hash(deployment()['spec']['template'], 1)}"
