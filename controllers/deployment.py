@@ -61,6 +61,7 @@ from .deployment_util import (
     set_new_rs_annotations, set_replicas_annotations, spec_replicas,
 )
 from .hashing import compute_hash
+from .terms import Term
 
 log = logging.getLogger(__name__)
 
@@ -84,30 +85,23 @@ class DeploymentController(Controller):
         super().__init__(client, name="deployment", workers=workers, clock=clock)
         self._wall_clock = wall_clock
         self._events = EventRecorder(client, component=COMPONENT)
-        self._term: object = object()
+        self._term = Term()
 
     def setup(self) -> None:
-        term = self._term = object()
+        only_now = self._term.begin()
         self._events = EventRecorder(self.client, component=COMPONENT, workers=1)
         self._events.start()
         self._deployments = self.watch(_DEPLOYMENTS)
         self._rss = self.watch(_REPLICASETS, key=lambda _: None)
-        self._rss.add_handler(on_add=self._guard(term, self._rs_added), on_update=self._guard(term, self._rs_updated),
-                              on_delete=self._guard(term, self._rs_deleted))
+        self._rss.add_handler(on_add=only_now(self._rs_added), on_update=only_now(self._rs_updated),
+                              on_delete=only_now(self._rs_deleted))
         self._pods = self.watch(_PODS, key=lambda _: None)
-        self._pods.add_handler(on_delete=self._guard(term, self._pod_deleted))
+        self._pods.add_handler(on_delete=only_now(self._pod_deleted))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers, then send the events still queued."""
         super().stop(timeout)
         self._events.stop(timeout=2.0)
-
-    def _guard(self, term: object, handler: Callable[..., None]) -> Callable[..., None]:
-        """`handler`, ignored once a later leadership term started (an old informer's last poll)."""
-        def guarded(*args: Obj) -> None:
-            if self._term is term:
-                handler(*args)
-        return guarded
 
     # -- informer handlers ----------------------------------------------------------------------
 

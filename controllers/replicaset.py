@@ -46,6 +46,7 @@ from .expectations import Expectations
 from .pods import is_active, pod_key
 from .ranking import pods_to_delete
 from .replicaset_status import calculate_status, next_availability_check, status_changed
+from .terms import Term
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +71,24 @@ class ReplicaSetController(Controller):
         self._wall_clock = wall_clock
         self._expectations = Expectations(clock=clock)
         self._events = EventRecorder(client, component=COMPONENT)
-        self._term: object = object()
+        self._term = Term()
 
     def setup(self) -> None:
-        term = self._term = object()
+        only_now = self._term.begin()
         self._expectations = Expectations(clock=self.clock)
         self._events = EventRecorder(self.client, component=COMPONENT, workers=1)
         self._events.start()
         self._rss = self.watch(_REPLICASETS)
-        self._rss.add_handler(on_delete=self._guard(term, lambda rs: self._expectations.delete(object_key(rs))))
+        self._rss.add_handler(on_delete=only_now(lambda rs: self._expectations.delete(object_key(rs))))
         self._pods = self.watch(_PODS, key=lambda _: None)
-        self._pods.add_handler(on_add=self._guard(term, self._pod_added),
-                               on_update=self._guard(term, self._pod_updated),
-                               on_delete=self._guard(term, self._pod_deleted))
+        self._pods.add_handler(on_add=only_now(self._pod_added),
+                               on_update=only_now(self._pod_updated),
+                               on_delete=only_now(self._pod_deleted))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers, then send the events still queued."""
         super().stop(timeout)
         self._events.stop(timeout=2.0)
-
-    def _guard(self, term: object, handler: Callable[..., None]) -> Callable[..., None]:
-        """`handler`, ignored once a later leadership term started (an old informer's last poll)."""
-        def guarded(*args: Obj) -> None:
-            if self._term is term:
-                handler(*args)
-        return guarded
 
     # -- informer handlers: enqueue keys, observe expectations ---------------------------------
 
