@@ -3,7 +3,7 @@
 Each is a `minik8s.api.reconcile.Controller`: `garbage_collector`, `namespace`, `node_lifecycle`,
 `node_ipam`, `replicaset`, `deployment` and `podgc`; the pure decisions of the workload controllers
 live in modules of their own (`ranking`, `expectations`, `batches`, `claims`, `replicaset_status`,
-`deployment_util`, `deployment_rollout`, `deployment_status`, `hashing`, `pods`). The library they
+`deployment_util`, `deployment_rollout`, `deployment_status`, `hashing`, `pods`, `terms`). The library they
 are built on (work queue, rate limiters, leader election, `ControllerManager`) lives in
 `minik8s.api.reconcile`. Controllers use only `minik8s.api`.
 """

@@ -169,3 +169,10 @@ def test_minik8s_rollout_verbs(up: Up3) -> None:
     wait_for(lambda: rolled_out(up, "cli", 3, "cli:v1"), timeout=30, interval=0.5, what="cli back to v1")
     assert run("scale", "deployment/cli", "--replicas", "1").stdout.strip() == "deployment.apps/cli scaled"
     wait_for(lambda: len(active_pods(up.client, "cli")) == 1, timeout=30, interval=0.5, what="cli scaled to 1")
+
+
+def test_deleting_a_deployment_removes_its_replica_sets_and_pods(up: Up3, kubectl: Kubectl) -> None:
+    """kubectl delete --cascade=foreground: the garbage collector removes the ReplicaSets and pods first."""
+    kubectl.run("delete", "deployment", ph("web", "NAME"), "--cascade=foreground", timeout=120)
+    rss = up.client.list("replicasets.apps", namespace=NAMESPACE, label_selector="app=web")["items"]
+    assert rss == [] and active_pods(up.client, "web") == []
