@@ -221,7 +221,9 @@ class DeploymentController(Controller):
             min_ready = (d.get("spec") or {}).get("minReadySeconds", 0)
             if annotations_changed or (rs.get("spec") or {}).get("minReadySeconds", 0) != min_ready:
                 rs["spec"]["minReadySeconds"] = min_ready
-                return self.client.replace(rs)
+                written = self.client.replace(rs)
+                rs_list[rs_list.index(existing)] = written  # later steps of this sync see what was written
+                return written
             self._set_revision(d, (rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION))
             if has_progress_deadline(d) and get_condition(d.get("status") or {}, PROGRESSING) is None:
                 set_condition(d.setdefault("status", {}), new_condition(

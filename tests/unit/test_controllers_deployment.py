@@ -207,3 +207,26 @@ def test_deployment_hash_collision_bumps_collision_count(harness: Harness) -> No
     harness.reconcile("default/web")
     created = [o for k, o in harness.fake.calls if k == "create"]
     assert created[-1]["metadata"]["name"] == f"web-{compute_hash(deployment()['spec']['template'], 1)}"
+
+
+def test_deployment_undo_reuses_the_old_replica_set_once(harness: Harness) -> None:
+    """Back to revision 1's template: that ReplicaSet becomes revision 3 (history "1"), written once per sync."""
+    harness.caches["deployments"].put(deployment())
+    harness.reconcile("default/web")
+    v1 = stored_rs(harness.fake.calls[0][1], available=10)
+    harness.caches["replicasets"].put(v1)
+    harness.caches["deployments"].put(deployment(image="v2"))
+    harness.reconcile("default/web")
+    v2 = next(o for k, o in reversed(harness.fake.calls) if k == "create")
+    harness.caches["replicasets"].put({**stored_rs(v2, available=10),
+                                       "metadata": {**stored_rs(v2, available=10)["metadata"],
+                                                    "creationTimestamp": format_time(NOW - 50)}})
+    back = deployment()
+    back["metadata"]["annotations"] = {REVISION_ANNOTATION: "2"}
+    harness.caches["deployments"].put(back)
+    harness.fake.calls.clear()
+    harness.reconcile("default/web")
+    rewrites = [o for k, o in harness.fake.calls if k == "replace" and o["metadata"]["name"] == v1["metadata"]["name"]
+                and o["metadata"]["annotations"].get(REVISION_ANNOTATION) == "3"]
+    assert len(rewrites) == 1
+    assert rewrites[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
