@@ -38,6 +38,7 @@ HEADERS = ("step", "seconds", "pods/s", "most pods", "fewest available", "bounds
 
 
 def parse_args() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--replicas", type=int, default=50)
     parser.add_argument("--masters", type=int, default=3)
@@ -49,6 +50,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def strategy_of(text: str) -> dict[str, Any]:
+    """`Recreate`, or `SURGE/UNAVAILABLE` as a RollingUpdate strategy."""
     if text == "Recreate":
         return {"type": "Recreate"}
     surge, unavailable = text.split("/")
@@ -68,6 +70,7 @@ def bounds(strategy: dict[str, Any], replicas: int) -> str:
 
 
 def deployment(replicas: int, image: str, strategy: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's Deployment: `replicas` sleeping pods of `image`."""
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": NAME, "namespace": NAMESPACE},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": NAME}}, "strategy": strategy,
                      "template": {"metadata": {"labels": {"app": NAME}},
@@ -101,6 +104,7 @@ class Sampler:
 
 
 def rolled_out(client: ApiClient, replicas: int) -> bool:
+    """The Deployment reports every replica updated and available at its current generation."""
     d = client.get(DEPLOYS, NAME, namespace=NAMESPACE)
     s = d.get("status") or {}
     return (s.get("observedGeneration") == d["metadata"]["generation"] and s.get("replicas") == replicas
@@ -108,6 +112,7 @@ def rolled_out(client: ApiClient, replicas: int) -> bool:
 
 
 def resizes(client: ApiClient) -> int:
+    """How many ScalingReplicaSet events the Deployment has had so far."""
     events = client.list("events", namespace=NAMESPACE, field_selector=f"involvedObject.name={NAME}")["items"]
     return sum(int(e.get("count") or 1) for e in events if e.get("reason") == "ScalingReplicaSet")
 
@@ -131,6 +136,7 @@ def step(client: ApiClient, name: str, change: Any, replicas: int, promise: str,
 
 
 def run(up: UpProcess, args: argparse.Namespace) -> None:
+    """Create the Deployment, roll it once per strategy, print the table, delete it."""
     client = up.client
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     first = strategy_of(strategies[0])
@@ -154,6 +160,7 @@ def run(up: UpProcess, args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    """Run the benchmark on a fresh `minik8s up` in a temp dir."""
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
         up = UpProcess(Path(tmp) / "data", "--masters", str(args.masters), "--nodes", str(args.nodes), timeout=180)
