@@ -30,6 +30,7 @@ from report import format_table
 
 from minik8s.api.client import ApiClient
 from minik8s.chaos.upcluster import UpProcess
+from minik8s.controllers.deployment_util import resolve_fenceposts
 
 NAMESPACE = "default"
 NAME = "bench"
@@ -63,7 +64,6 @@ def bounds(strategy: dict[str, Any], replicas: int) -> str:
     """What the strategy promises: `most pods / fewest available`."""
     if strategy["type"] == "Recreate":
         return f"{replicas} / 0"
-    from minik8s.controllers.deployment_util import resolve_fenceposts
     rolling = strategy["rollingUpdate"]
     surge, unavailable = resolve_fenceposts(rolling["maxSurge"], rolling["maxUnavailable"], replicas)
     return f"{replicas + surge} / {replicas - min(unavailable, replicas)}"
