@@ -8,8 +8,8 @@ a create is never applied twice. Non-2xx answers become the typed errors of
 `minik8s.api.errors`, rebuilt from the `Status` body.
 
 Callers use typed verbs and never build URLs: `get`, `list`, `create`, `replace`,
-`update_status`, `patch`, `apply` (server-side apply), `delete`, `bind`
-(`pods/binding`), `finalize` (`namespaces/finalize`), `log` (`pods/log`, as text or as a stream),
+`update_status`, `patch`, `apply` (server-side apply), `delete`, `scale` (the `scale` subresource),
+`bind` (`pods/binding`), `finalize` (`namespaces/finalize`), `log` (`pods/log`, as text or as a stream),
 `server_resources` (discovery) and the watches; each takes a `timeout=` in seconds that
 overrides the client's default for that one call (modelled on lightkube's `Client`).
 
@@ -433,6 +433,16 @@ class ApiClient:
             options["preconditions"] = preconditions
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
         return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body, timeout=timeout)
+
+    def scale(self, resource: ResourceType | str, name: str, replicas: int, *, namespace: str | None = None,
+              timeout: Timeout = None) -> dict[str, Any]:
+        """Set `spec.replicas` through the `scale` subresource, as `kubectl scale` does; the `Scale` as stored."""
+        rt = as_resource_type(resource)
+        if "scale" not in rt.subresources:
+            raise ValueError(f"{rt.plural} have no scale subresource")
+        path = rt.object_path(name, _namespace(rt, namespace)) + "/scale"
+        return self.request("PATCH", path, body={"spec": {"replicas": replicas}},
+                            content_type=PATCH_CONTENT_TYPES["merge"], timeout=timeout)
 
     def finalize(self, namespace: dict[str, Any], *, timeout: Timeout = None) -> dict[str, Any]:
         """Write a Namespace's `spec.finalizers` (PUT `namespaces/<name>/finalize`); its

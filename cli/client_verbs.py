@@ -3,7 +3,7 @@
 Each verb connects with `--server/--token/--kubeconfig` (flags > environment > kubeconfig, see
 `minik8s.api.kubeconfig`) through an `ApiClient` that fails over between masters. Output comes
 from `minik8s.cli.printers`, manifests from `minik8s.cli.manifests`. Every mistake a user can
-make ends as one line on stderr and exit status 1, never a traceback (`_one_line_errors`):
+make ends as one line on stderr and exit status 1, never a traceback (`one_line_errors`):
 `Error from server (NotFound): pods "x" not found`, `error: cannot connect to the cluster at URL: connection
 refused - ...`.
 
@@ -105,7 +105,7 @@ def _fail(line: str) -> NoReturn:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _one_line_errors(command: F) -> F:
+def one_line_errors(command: F) -> F:
     """Turn user-caused failures into one stderr line and exit 1; Ctrl-C into exit 130."""
 
     @functools.wraps(command)
@@ -218,7 +218,7 @@ def _resource_version(obj: Obj) -> str | None:
     return (obj.get("metadata") or {}).get("resourceVersion")
 
 
-@_one_line_errors
+@one_line_errors
 def apply(
     filenames: FilenamesOpt = None,
     namespace: NamespaceOpt = "default",
@@ -350,7 +350,7 @@ def _watch(client: ApiClient, rt: ResourceType, names: list[str], query: Query, 
             printer.print([ensure_type_meta(rt, event["object"])])
 
 
-@_one_line_errors
+@one_line_errors
 def get(
     targets: Annotated[list[str], typer.Argument(help="KIND[,KIND...] [NAME...], KIND/NAME... or all.")],
     output: OutputOpt = "",
@@ -410,7 +410,7 @@ def events_for(client: ApiClient, rt: ResourceType, obj: Obj) -> list[Obj]:
             if (ev.get("involvedObject") or {}).get("kind") in (None, "", kind)]
 
 
-@_one_line_errors
+@one_line_errors
 def describe(
     kind: Annotated[str, typer.Argument(help="Resource type, e.g. pod, deploy, svc.")],
     names: Annotated[list[str] | None, typer.Argument(help="Object names (default: all).")] = None,
@@ -480,7 +480,7 @@ def _wait_until_gone(client: ApiClient, deleted: list[_Doomed], timeout: float) 
             time.sleep(DELETE_POLL_SECONDS)
 
 
-@_one_line_errors
+@one_line_errors
 def delete(
     targets: Annotated[list[str] | None, typer.Argument(help="KIND NAME..., KIND/NAME... or KIND -l SELECTOR.")] = None,
     filenames: FilenamesOpt = None,
@@ -541,7 +541,7 @@ def cluster_row(client: ApiClient, server: str) -> list[str]:
     ]
 
 
-@_one_line_errors
+@one_line_errors
 def cluster_status(server: ServerOpt = None, token: TokenOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
     """Show every configured master's role, Raft term and indexes, and store revision."""
     with connect(server, token, kubeconfig) as client:
@@ -552,7 +552,7 @@ def cluster_status(server: ServerOpt = None, token: TokenOpt = None, kubeconfig:
         raise typer.Exit(1)
 
 
-@_one_line_errors
+@one_line_errors
 def logs(
     pod: Annotated[str, typer.Argument(help="Pod name.")],
     container: Annotated[str | None, typer.Option("--container", "-c", help="Container (needed for several).")] = None,

@@ -3,7 +3,9 @@
 `up` writes a token, a cluster secret, a kubelet token, a CA and a kubeconfig under the data dir,
 starts the masters (HTTPS), then the node agents — with the process runtime each in its own
 network namespace "host" on a shared bridge (`hosts`), with Docker one agent beside the local
-engine — waits until every node is Ready, and stays in the foreground. Ctrl-C, SIGTERM or
+engine — waits until every node is Ready, and stays in the foreground for as long as a majority of the
+masters runs (a master or node agent that exits is reported; with 3 masters a `kill -9` of one,
+the leader included, leaves a working cluster, as it should). Ctrl-C, SIGTERM or
 `minik8s down --data-dir DIR` (from the state file `cluster.json`) stops the agents, removes their
 pods, stops the masters and deletes the namespaces, bridge and cgroups it made.
 """
@@ -117,7 +119,9 @@ class LocalCluster:
                     "--token-file", str(token_file), "--cluster-secret-file", str(secret_file),
                     "--tls-cert-file", str(certs.cert_file), "--tls-private-key-file", str(certs.key_file),
                     "--kubelet-token-file", str(kubelet_token_file),
-                    "--node-monitor-grace-period", str(grace), "--pod-eviction-timeout", str(eviction)]
+                    "--node-monitor-grace-period", str(grace), "--pod-eviction-timeout", str(eviction),
+                    # short node timers (tests, demos) shorten pod garbage collection alike
+                    "--pod-gc-quarantine", str(min(40.0, grace)), "--pod-gc-period", str(min(20.0, max(1.0, grace)))]
             master_procs.append(_spawn(argv, root / f"master-{i}.log"))
         self.state["pids"] = [p.pid for p in master_procs]
         self.save()
@@ -150,18 +154,25 @@ class LocalCluster:
         kubeconfig = root / "kubeconfig"
         write_kubeconfig(kubeconfig, server=",".join(urls), token=token, ca_file=certs.ca_file)
         self._masters = master_procs
+        self._master_names = [(f"master-{i}", p) for i, p in enumerate(master_procs)]
         self._agents = [(f"node-{i}", p) for i, p in enumerate(node_procs)]
+        self._reported: set[str] = set()
         return str(kubeconfig)
 
     def alive(self) -> bool:
-        """All masters run (a node agent may die and be restarted: its pods keep running)."""
-        return all(p.poll() is None for p in self._masters)
+        """A majority of the masters runs: the Raft quorum that keeps the cluster working (a node agent
+        may die and be restarted: its pods keep running)."""
+        running = sum(1 for p in self._masters if p.poll() is None)
+        return running > len(self._masters) // 2
 
-    def exited_agents(self) -> list[str]:
-        """A line for each node agent that exited since the last call (e.g. 70: one of its threads died)."""
-        exited = [(name, p) for name, p in self._agents if p.poll() is not None]
-        self._agents = [a for a in self._agents if a not in exited]
-        return [f"node agent {name} exited with code {p.returncode}; see {self.root / name}.log" for name, p in exited]
+    def exited(self) -> list[str]:
+        """A line for each master or node agent that exited since the last call (e.g. 70: one of its
+        threads died; -9: killed)."""
+        procs = [*self._master_names, *self._agents]
+        gone = [(name, p) for name, p in procs if p.poll() is not None and name not in self._reported]
+        self._reported.update(name for name, _ in gone)
+        return [f"{'master' if name.startswith('master') else 'node agent'} {name} exited with code {p.returncode}; "
+                f"see {self.root / name}.log" for name, p in gone]
 
     def stop(self) -> None:
         """Stop agents, remove their pods, stop masters, delete namespaces and cgroups."""
@@ -311,10 +322,10 @@ def up(
                    f"{try_examples}"
                    f"logs: {cluster.root}/*.log; Ctrl-C (or {cmd} down --data-dir {cluster.root}) stops it")
         while cluster.alive():
-            for line in cluster.exited_agents():
+            for line in cluster.exited():
                 typer.echo(f"error: {line}", err=True)
             time.sleep(0.5)
-        typer.echo("error: a master exited; stopping the cluster", err=True)
+        typer.echo("error: no majority of the masters runs any more; stopping the cluster", err=True)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         typer.echo("stopping ...")

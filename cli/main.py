@@ -6,7 +6,7 @@ import typer
 
 from minik8s.chaos.cli import app as chaos_app
 
-from . import localcluster, node, servers
+from . import localcluster, node, rollout, servers
 
 app = typer.Typer(
     name="minik8s",
@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - during bring-up only
     register = None
 if register is not None:
     register(app)
+rollout.register(app)
 
 if __name__ == "__main__":
     app()

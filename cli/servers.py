@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -48,6 +49,11 @@ def master(
         10.0, help="Seconds the leading master keeps trying to renew the Lease before it stops its controllers."),
     leader_elect_retry_period: float = typer.Option(
         2.0, help="Seconds between two attempts to take or renew the controller-manager Lease."),
+    terminated_pod_gc_threshold: int = typer.Option(
+        12500, min=0, help="Terminated (Succeeded/Failed) pods kept before the oldest are deleted (0: keep all)."),
+    pod_gc_period: float = typer.Option(20.0, min=0.1, help="Seconds between two pod garbage-collection passes."),
+    pod_gc_quarantine: float = typer.Option(
+        40.0, min=0.0, help="Seconds a pod's node must be missing before the pod counts as orphaned."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -71,7 +77,8 @@ def master(
     from minik8s.api.reconcile import LeaseTimings
 
     timings = LeaseTimings(leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period)
-    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, timings)
+    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, timings,
+                         pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine))
     try:
         run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
@@ -112,19 +119,30 @@ class _Fresh:
             self._current = None
 
 
+@dataclass(frozen=True)
+class PodGcSettings:
+    """Pod garbage collection: `--terminated-pod-gc-threshold`, the pass period, the orphan quarantine."""
+
+    terminated_threshold: int = 12500
+    period: float = 20.0
+    quarantine: float = 40.0
+
+
 class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
     def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float,
-                 timings: LeaseTimings) -> None:
+                 timings: LeaseTimings, *, pod_gc: PodGcSettings = PodGcSettings()) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
         self.timings = timings
+        self.pod_gc = pod_gc
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
         from minik8s.controllers import (
-            GarbageCollector, NamespaceController, NodeIpamController, NodeLifecycleController,
+            DeploymentController, GarbageCollector, NamespaceController, NodeIpamController,
+            NodeLifecycleController, PodGCController, ReplicaSetController,
         )
         from minik8s.scheduler import Scheduler
 
@@ -137,6 +155,10 @@ class ControlLoops:
                                     pod_eviction_timeout=self.eviction,
                                     node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
             _Fresh(lambda: Scheduler(client)),
+            ReplicaSetController(client.copy()),  # own connection pools: they send requests in parallel
+            DeploymentController(client.copy()),
+            PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
+                            period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]
