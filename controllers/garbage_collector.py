@@ -106,15 +106,21 @@ class GarbageCollector(Controller):
                 for dependent in index.dependents(obj["metadata"].get("uid") or ""):
                     add(dependent.key)
 
+        def queue_if_concerned(obj: Obj) -> None:
+            # reconcile acts only on objects that have owners or are being deleted: most objects
+            # are neither, and queueing them would cost a worker wake-up per write for nothing
+            if owner_references(obj) or is_deleting(obj):
+                add(queue_key(rt, obj))
+
         def on_add(obj: Obj) -> None:
             index.upsert(rt, obj)
-            add(queue_key(rt, obj))
+            queue_if_concerned(obj)
             queue_dependents_if_letting_go(obj, None)
 
         def on_update(old: Obj, new: Obj) -> None:
             for uid in index.upsert(rt, new):
                 queue_owner(uid)
-            add(queue_key(rt, new))
+            queue_if_concerned(new)
             queue_dependents_if_letting_go(new, old)
 
         def on_delete(obj: Obj) -> None:

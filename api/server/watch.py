@@ -102,6 +102,9 @@ class WatchHub:
                 while self._revision <= self._dispatched:
                     self._cond.wait()
                 start = self._dispatched
+                if not self._waiters:  # nobody asleep: nothing to read (a late waiter checks by itself)
+                    self._dispatched = self._revision
+                    continue
             try:
                 events, read = self.events_after(start)
                 keys = [(cached.event.revision, cached.event.key) for cached in events]
