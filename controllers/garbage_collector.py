@@ -41,6 +41,9 @@ from minik8s.controllers.owner_index import Entry, OwnerIndex, queue_key, split_
 Obj = dict[str, Any]
 
 _REWRITE_ATTEMPTS = 3
+# The collector watches every kind, so every write reaches it; no cascade needs a quicker start
+# than this, and one poll per kind a tenth of a second is what it then costs the API server.
+_BATCH_WINDOW = 0.1
 _LETTING_GO = (OwnerState.ORPHANING, OwnerState.WAITING)  # owner states its dependents must act on
 
 
@@ -85,7 +88,7 @@ class GarbageCollector(Controller):
         self._index, self._absent, self._caches = OwnerIndex(), AbsentOwners(), {}
         add = self.enqueuer()
         for resource, rt in self._resources.items():
-            informer = self.watch(rt, key=_enqueued_by_the_index_handler)
+            informer = self.watch(rt, key=_enqueued_by_the_index_handler, batch_window=_BATCH_WINDOW)
             informer.add_handler(*self._handlers(rt, self._index, add))
             self._caches[resource] = informer
 

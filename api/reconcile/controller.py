@@ -79,10 +79,12 @@ class Controller(abc.ABC):
         label_selector: str | None = None,
         field_selector: str | None = None,
         key: Callable[[Obj], str | None] = object_key,
+        batch_window: float = 0.02,
     ) -> Informer:
-        """An informer whose every add/update/delete enqueues `key(obj)` (skipped when None)."""
+        """An informer whose every add/update/delete enqueues `key(obj)` (skipped when None);
+        `batch_window` as `Informer`'s (longer for controllers that need no quick reaction)."""
         informer = Informer(self.client, resource, namespace=namespace, label_selector=label_selector,
-                            field_selector=field_selector)
+                            field_selector=field_selector, batch_window=batch_window)
         queue = self._queue  # handlers of an old term's informer must not feed a new term's queue
 
         def enqueue(obj: Obj) -> None:
