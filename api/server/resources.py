@@ -23,6 +23,7 @@ from minik8s.store import CompactedError
 from . import managedfields, patching
 from .events import EventRecorder
 from .logs import LogProxy
+from .metricsapi import MetricsApi
 from .http import SEND_HEADERS_NOW, check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import CachedEvent, WatchCapacityError, WatchHub
@@ -68,9 +69,10 @@ class ResourceSink:
     """Handles every object and collection URL."""
 
     def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int, kubelet_token: str | None,
-                 max_log_streams: int = 32) -> None:
+                 max_log_streams: int = 32, metrics: MetricsApi) -> None:
         self.registry = registry
         self.logs = LogProxy(registry, kubelet_token, max_streams=max_log_streams)
+        self.metrics = metrics
         self.hub = hub
         self.body_limit = body_limit
         self.events = EventRecorder(registry)
@@ -88,6 +90,9 @@ class ResourceSink:
         if handler is None or (verb is not None and verb not in target.rt.verbs):
             raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
         check_query_ints(req)
+        if not target.rt.stored:  # metrics.k8s.io: measured by the nodes, never in the store
+            self.metrics.get(req, resp, target.rt, target.namespace, target.name)
+            return
         handler(req, resp, target)
 
     # ---- collections ------------------------------------------------------------------------
