@@ -72,8 +72,8 @@ def by_kind(api_version: str, kind: str) -> ResourceType | None:
 
 
 def in_category(category: str) -> list[ResourceType]:
-    """Resources listed under a category such as `all`."""
-    return [rt for rt in RESOURCES if category in rt.categories]
+    """Resources listed under a category such as `all` (in their preferred version, as kubectl expands it)."""
+    return [rt for rt in RESOURCES if category in rt.categories and rt.conversion is None]
 
 
 __all__ = ["BUILTIN_NAMESPACES", "RESOURCES", "STORED", "Conversion", "ResourceType", "Strategy",

@@ -88,6 +88,12 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("web"),
         "spec": {"ingressClassName": "nginx", "rules": [{"host": "web.example"}]},
     },
+    "horizontalpodautoscalers.autoscaling/v1": {
+        "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": meta("web"),
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 5, "targetCPUUtilizationPercentage": 80},
+        "status": {"currentReplicas": 3, "desiredReplicas": 3, "currentCPUUtilizationPercentage": 42},
+    },
     "nodes.metrics.k8s.io/v1beta1": {
         "apiVersion": "metrics.k8s.io/v1beta1", "kind": "NodeMetrics", "metadata": meta("n1", namespace=None),
         "timestamp": ago(5), "window": "15s", "usage": {"cpu": "1500m", "memory": "2Gi"},
@@ -123,6 +129,8 @@ COLUMN_NAMES = {
     "leases": ["Name", "Holder", "Age"],
     "horizontalpodautoscalers": ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"],
     "ingresses": ["Name", "Class", "Hosts", "Address", "Ports", "Age"],
+    "horizontalpodautoscalers.autoscaling/v1": ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas",
+                                                "Age"],
     "nodes.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
     "pods.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
 }
@@ -193,6 +201,7 @@ def test_cells_align_with_columns(rt: kinds.ResourceType) -> None:
     ("events", ["60s", "Normal", "Started", "pod/web-1", "", "kubelet, n1", "Started container c", "2m", 2,
                 "web-1.17a"]),
     ("horizontalpodautoscalers", ["web", "Deployment/web", "cpu: <unknown>/80%", "1", 5, 3, "5m"]),
+    ("horizontalpodautoscalers.autoscaling/v1", ["web", "Deployment/web", "cpu: 42%/80%", "1", 5, 3, "5m"]),
     ("nodes.metrics.k8s.io/v1beta1", ["n1", "1500m", "2Gi", "15s"]),
     ("pods.metrics.k8s.io/v1beta1", ["web-1", "251500u", "65Mi", "15s"]),
 ])

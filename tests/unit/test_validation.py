@@ -233,8 +233,8 @@ SUBDOMAIN_MESSAGE = ("a lowercase RFC 1123 subdomain must consist of lower case 
     pytest.param("HorizontalPodAutoscaler", "spec", {"scaleTargetRef": {"kind": "Deployment", "name": "web"},
                                                      "maxReplicas": 0}, "spec.maxReplicas", "FieldValueInvalid",
                  "Invalid value: 0: must be greater than or equal to 1", id="hpa-max"),
-    pytest.param("HorizontalPodAutoscaler", "spec.minReplicas", 6, "spec.minReplicas", "FieldValueInvalid",
-                 "Invalid value: 6: must be less than or equal to maxReplicas", id="hpa-min-over-max"),
+    pytest.param("HorizontalPodAutoscaler", "spec.minReplicas", 6, "spec.maxReplicas", "FieldValueInvalid",
+                 "Invalid value: 5: must be greater than or equal to `minReplicas`", id="hpa-min-over-max"),
     pytest.param("Ingress", "spec.rules.0.http.paths.0.pathType", "Regex", "spec.rules[0].http.paths[0].pathType",
                  "FieldValueNotSupported", 'Unsupported value: "Regex": supported values: "Exact", '
                  '"ImplementationSpecific", "Prefix"', id="ingress-path-type"),
