@@ -39,6 +39,17 @@ def master(
     cluster_cidr: str = typer.Option("10.244.0.0/16", help="Pod addresses; each node gets a /24 of it."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
+    horizontal_pod_autoscaler_sync_period: float = typer.Option(
+        15.0, min=0.1, help="Seconds between two syncs of each HorizontalPodAutoscaler."),
+    horizontal_pod_autoscaler_downscale_stabilization: float = typer.Option(
+        300.0, min=0.0, help="Seconds of recommendations a scale down looks back on (HPAs without a behavior "
+                             "scaleDown.stabilizationWindowSeconds)."),
+    horizontal_pod_autoscaler_tolerance: float = typer.Option(
+        0.1, min=0.0, help="Minimum change of the usage ratio (from 1.0) that makes an HPA rescale."),
+    horizontal_pod_autoscaler_cpu_initialization_period: float = typer.Option(
+        300.0, min=0.0, help="Seconds after a pod starts during which its CPU samples may be set aside."),
+    horizontal_pod_autoscaler_initial_readiness_delay: float = typer.Option(
+        30.0, min=0.0, help="Seconds after a pod starts during which its readiness changes count as initial."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -59,7 +70,15 @@ def master(
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )
-    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout)
+    from minik8s.controllers.hpa import HpaSettings
+    from minik8s.controllers.replica_calculator import Settings
+
+    calculation = Settings(tolerance=horizontal_pod_autoscaler_tolerance,
+                           cpu_initialization_period=horizontal_pod_autoscaler_cpu_initialization_period,
+                           initial_readiness_delay=horizontal_pod_autoscaler_initial_readiness_delay)
+    hpa = HpaSettings(sync_period=horizontal_pod_autoscaler_sync_period,
+                      downscale_stabilization=horizontal_pod_autoscaler_downscale_stabilization, calculation=calculation)
+    loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, hpa=hpa)
     try:
         run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
@@ -103,13 +122,14 @@ class _Fresh:
 class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
-    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float) -> None:
+    def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float, *, hpa: Any = None) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
+        self.hpa = hpa  # HpaSettings (None: the defaults)
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
-        from minik8s.controllers import NodeIpamController, NodeLifecycleController
+        from minik8s.controllers import HorizontalPodAutoscalerController, NodeIpamController, NodeLifecycleController
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
@@ -118,6 +138,7 @@ class ControlLoops:
             NodeLifecycleController(client, node_monitor_grace_period=self.grace,
                                     pod_eviction_timeout=self.eviction,
                                     node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
+            HorizontalPodAutoscalerController(client, self.hpa),
             _Fresh(lambda: Scheduler(client)),
         ]
         return [ControllerManager(client, controllers, identity=self.identity)]  # type: ignore[arg-type]

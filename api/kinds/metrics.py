@@ -10,6 +10,7 @@ metrics-server writes (CPU as nanocores, memory in binary units: `250m`, `123456
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from minik8s.api import schema
@@ -56,6 +57,20 @@ def go_duration(seconds: float) -> str:
     minutes, rest = divmod(millis, 60_000)
     text = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
     return f"{minutes}m{text}" if minutes else text
+
+
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds of a Go duration string (`15s`, `1m0.5s`, `500ms`); ValueError when it is not one."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"not a duration: {text[:64]!r}")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
 
 
 def usage_cells(usage: list[Obj]) -> list[str]:
