@@ -476,6 +476,24 @@ def test_autoscale_creates_an_hpa_both_versions_read(kubectl: Kubectl, api: Api)
     assert "already exists" in kubectl.fails("autoscale", ph("deployment/auto", "deployment/NAME"), "--max=3")
 
 
+def test_apply_autoscaling_v1_twice(kubectl: Kubectl, api: Api, tmp_path: Path) -> None:
+    """An autoscaling/v1 manifest applies (created, then strategic-merge patched in v1) onto the v2 object,
+    keeping what v1 cannot say."""
+    body = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "hpa-v1"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                     "maxReplicas": 3, "targetCPUUtilizationPercentage": 70}}
+    assert kubectl.run("apply", "-f", write_yaml(tmp_path / "v1.yaml", body)).stdout.strip() == \
+        "horizontalpodautoscaler.autoscaling/hpa-v1 created"
+    api.patch(HPAS.format(version="v2") + "/hpa-v1", {"spec": {"behavior": {"scaleDown": {
+        "stabilizationWindowSeconds": 60}}}})
+    body["spec"]["maxReplicas"] = 4
+    assert kubectl.run("apply", "-f", write_yaml(tmp_path / "v1.yaml", body)).stdout.strip() == \
+        "horizontalpodautoscaler.autoscaling/hpa-v1 configured"
+    v2 = api.get(HPAS.format(version="v2") + "/hpa-v1")
+    assert v2["spec"]["maxReplicas"] == 4 and v2["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
+    assert v2["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+
+
 def test_describe_pod_shows_events(kubectl: Kubectl, api: Api) -> None:
     created = api.create(PODS, pod("described"))
     api.create("/api/v1/namespaces/default/events", {
