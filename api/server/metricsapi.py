@@ -11,8 +11,9 @@ containers has a CPU rate, a node once it has one — as metrics-server leaves o
 two points for.
 
 Nodes are not trusted: their address comes from the Node object through `logs.kubelet_url`
-(parsed, never a URL a client wrote), connecting and answering are bounded by `CONNECT_TIMEOUT` and
-`READ_TIMEOUT`, an answer is read up to `MAX_SUMMARY_BYTES` and decoded like a request body
+(parsed, never a URL a client wrote), connecting and answering are bounded by `CONNECT_TIMEOUT`,
+`READ_TIMEOUT` and `TOTAL_TIMEOUT`, an answer is read up to `MAX_SUMMARY_BYTES` and decoded like a
+request body
 (`minik8s.api.decoding`), and every number in it is checked; a node that fails is left out of
 the answer (its pods have no metrics), never an error of the whole request.
 """
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _NODES, _PODS = resolve("nodes"), resolve("pods")
 CONNECT_TIMEOUT = 3.0  # seconds to connect to a node agent
-READ_TIMEOUT = 5.0  # seconds for its answer
+READ_TIMEOUT = 5.0  # seconds for its answer to start, and between two reads
+TOTAL_TIMEOUT = 10.0  # seconds for the whole answer (a node trickling bytes is cut off)
 MAX_SUMMARY_BYTES = 16 << 20  # a node with 110 pods answers ~100 KiB
 FETCH_THREADS = 8  # nodes fetched at once per master
 _MAX_NUMBER = 1 << 62
@@ -129,10 +131,11 @@ class NodeStatsCache:
     """
 
     def __init__(self, kubelet_token: str | None, *, cache_seconds: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 fetch: Callable[[Obj], NodeSummary] | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, fetch: Callable[[Obj], NodeSummary] | None = None,
+                 total_timeout: float = TOTAL_TIMEOUT) -> None:
         self.kubelet_token = kubelet_token
         self.cache_seconds = cache_seconds
+        self.total_timeout = total_timeout
         self.clock = clock
         self._fetch = fetch or self._fetch_http
         self._session = requests.Session()
@@ -172,10 +175,14 @@ class NodeStatsCache:
                                headers={"Authorization": f"Bearer {self.kubelet_token}"}) as answer:
             if answer.status_code != 200:
                 raise ValueError(f"answered {answer.status_code}")
-            body = answer.raw.read(MAX_SUMMARY_BYTES + 1, decode_content=True)
-        if len(body) > MAX_SUMMARY_BYTES:
-            raise ValueError(f"answered more than {MAX_SUMMARY_BYTES} bytes")
-        return parse_summary(decoding.decode_json(body, limit=4 * MAX_SUMMARY_BYTES))
+            body, deadline = bytearray(), time.monotonic() + self.total_timeout
+            for chunk in answer.iter_content(chunk_size=64 << 10):
+                body += chunk
+                if len(body) > MAX_SUMMARY_BYTES:
+                    raise ValueError(f"answered more than {MAX_SUMMARY_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise ValueError(f"took more than {self.total_timeout:g}s to answer")
+        return parse_summary(decoding.decode_json(bytes(body), limit=4 * MAX_SUMMARY_BYTES))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -173,3 +173,78 @@ def test_metrics_node_metrics_and_http_answers() -> None:
     assert client.simulate_get("/nodes", params={"watch": "true"}).status_code == 405
     table = client.simulate_get("/nodes", headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).json
     assert [r["cells"] for r in table["rows"]] == [["n1", "1500m", "3Gi", "10.5s"], ["n2", "2", "3Gi", "10.5s"]]
+
+
+class _NodeAgent:
+    """A loopback HTTP server standing in for a node agent; `behavior` decides each answer."""
+
+    def __init__(self, behavior: str) -> None:
+        import http.server
+        import json
+        import threading
+        import time
+
+        self.seen_tokens: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                outer.seen_tokens.append(self.headers.get("Authorization", ""))
+                if behavior == "unauthorized":
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = {"ok": json.dumps(summary(7, ("default", "web", "u", [container("c", 5, 1)]))).encode(),
+                        "garbage": b"{not json", "nan": b'{"node": {"cpu": {"usageNanoCores": NaN}}}',
+                        "huge": b" " * (17 << 20), "trickle": b" " * 64}[behavior]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if behavior == "trickle":
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                    return
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def node(self) -> Obj:
+        return {"metadata": {"name": "n1"}, "status": {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.server.server_address[1]}}}}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("behavior", "answers"), [
+    pytest.param("ok", True, id="ok"),
+    pytest.param("unauthorized", False, id="401"),
+    pytest.param("garbage", False, id="not-json"),
+    pytest.param("nan", False, id="nan"),
+    pytest.param("huge", False, id="over-16MiB"),
+    pytest.param("trickle", False, id="trickling"),
+])
+def test_metrics_fetch_from_hostile_nodes(behavior: str, answers: bool) -> None:
+    """A node's stats are fetched with the kubelet token from its parsed address; a node answering an
+    error, malformed JSON, NaN, more than 16 MiB or too slowly is left out, never an exception."""
+    agent = _NodeAgent(behavior)
+    cache = NodeStatsCache("kubelet-secret", total_timeout=1.0)
+    try:
+        got = cache.summaries([agent.node])
+        assert ("n1" in got) is answers
+        if answers:
+            assert got["n1"].pods[("default", "web")].containers["c"].nanocores == 5
+        assert agent.seen_tokens == ["Bearer kubelet-secret"]
+    finally:
+        cache.close()
+        agent.close()
