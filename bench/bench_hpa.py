@@ -62,6 +62,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def wait(condition: Any, deadline: float) -> float | None:
+    """When `condition()` first held (polled every 0.25 s), None when `deadline` came first."""
     while time.monotonic() < deadline:
         if condition():
             return time.monotonic()
@@ -70,16 +71,19 @@ def wait(condition: Any, deadline: float) -> float | None:
 
 
 def replicas(client: ApiClient) -> int:
+    """The Deployment's `spec.replicas`."""
     return client.get("deployments", "step")["spec"]["replicas"]
 
 
 def running(client: ApiClient) -> int:
+    """Running pods of the Deployment (not being deleted)."""
     pods = client.list("pods", namespace="default", label_selector="app=step")["items"]
     return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running"
                and not p["metadata"].get("deletionTimestamp"))
 
 
 def utilization(client: ApiClient) -> int:
+    """The CPU utilization the HPA last reported (0 before any)."""
     metrics = (client.get("horizontalpodautoscalers", "step").get("status") or {}).get("currentMetrics") or []
     return (((metrics or [{}])[0].get("resource") or {}).get("current") or {}).get("averageUtilization") or 0
 

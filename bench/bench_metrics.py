@@ -52,6 +52,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def running(up: UpProcess) -> int:
+    """The bench's pods that run."""
     pods = up.client.list("pods", namespace="default", label_selector="bench=metrics")["items"]
     return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
 

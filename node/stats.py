@@ -71,6 +71,7 @@ class Series:
 
     @property
     def latest(self) -> Sample | None:
+        """The newest sample, None before the first."""
         return self._samples[-1] if self._samples else None
 
     def rate(self) -> Rate | None:
@@ -180,6 +181,7 @@ class StatsSampler:
         start_thread(self._run, name="stats")
 
     def stop(self) -> None:
+        """End the sampling thread (after the sample in progress)."""
         self._stop.set()
 
     def _run(self) -> None:
@@ -227,6 +229,7 @@ def _pod_totals(containers: list[Obj]) -> tuple[Obj, Obj]:
 def cgroup_usage_reader(read: Callable[[], Usage]) -> Callable[[], Usage]:
     """`read`, answering zero usage while the cgroup does not exist yet (a node without pods)."""
     def reader() -> Usage:
+        """`read()`, or zero usage while the cgroup does not exist."""
         try:
             return read()
         except FileNotFoundError:

@@ -37,22 +37,27 @@ class VersionedRegistry:
         return obj
 
     def consistent_read(self, resource_version: str | None) -> None:
+        """As `Registry.consistent_read`."""
         self.registry.consistent_read(resource_version)
 
     def get(self, rt: ResourceType, name: str, namespace: str | None) -> Obj:
+        """The stored object, in the served version."""
         return self._out(self.registry.get(self.stored, name, namespace))
 
     def list(self, rt: ResourceType, namespace: str | None) -> tuple[list[Obj], int]:
+        """The stored objects in the served version, and the revision read at."""
         items, revision = self.registry.list(self.stored, namespace)
         return [self._out(item) for item in items], revision
 
     def create(self, rt: ResourceType, body: Obj, namespace: str | None, *,
                managed_fields: list[Obj] | None = None) -> Obj:
+        """Create from a body in the served version."""
         return self._out(self.registry.create(self.stored, self.conversion.to_stored(body), namespace,
                                               managed_fields=managed_fields))
 
     def update(self, rt: ResourceType, name: str, namespace: str | None, body: Obj, *,
                subresource: str | None = None, managed_fields: list[Obj] | None = None) -> Obj:
+        """Replace (or write the status) from a body in the served version."""
         return self._out(self.registry.update(self.stored, name, namespace, self.conversion.to_stored(body),
                                               subresource=subresource, managed_fields=managed_fields))
 
@@ -64,6 +69,7 @@ class VersionedRegistry:
         return self._out(self.registry.mutate(self.stored, name, namespace, converted, subresource=subresource))
 
     def delete(self, rt: ResourceType, name: str, namespace: str | None, options: Obj) -> Obj:
+        """Delete; the deleted object (or the Status) in the served version."""
         return self._out(self.registry.delete(self.stored, name, namespace, options))
 
 

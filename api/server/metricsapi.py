@@ -185,6 +185,7 @@ class NodeStatsCache:
         return parse_summary(decoding.decode_json(bytes(body), limit=4 * MAX_SUMMARY_BYTES))
 
     def close(self) -> None:
+        """Stop the fetch threads and close the connections."""
         self._pool.shutdown(wait=False)
         self._session.close()
 

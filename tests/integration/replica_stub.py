@@ -42,10 +42,12 @@ class ReplicaStub:
         self._serial = 0
 
     def start(self) -> ReplicaStub:
+        """Start keeping the pods on a thread; returns self."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop (the pods stay)."""
         self._stop.set()
         self._thread.join(timeout=10)
 

@@ -97,8 +97,8 @@ class Harness(HorizontalPodAutoscalerController):
     def __init__(self, obj: Obj, *, downscale: float = 300.0) -> None:
         self.fake, self.mono, self.wall = FakeClient(), Clock(), Clock()
         self.wall.now = T0
-        super().__init__(self.fake, HpaSettings(sync_period=15.0, downscale_stabilization=downscale,  # type: ignore[arg-type]
-                                                calculation=Settings()), clock=self.mono, wall_clock=self.wall)
+        settings = HpaSettings(sync_period=15.0, downscale_stabilization=downscale, calculation=Settings())
+        super().__init__(self.fake, settings, clock=self.mono, wall_clock=self.wall)  # type: ignore[arg-type]
         self.hpa_cache, self.pod_cache = Cache({KEY: obj}), Cache()
         self.setup()
         self.load = "200m"  # every pod's usage

@@ -47,7 +47,8 @@ def pods_for(count: int, requests: list[str], *, readiness: list[str] | None = N
     return pods
 
 
-def metrics_for(levels: list[list[int]], *, container: str = "", names: list[str] | None = None) -> dict[str, PodMetric]:
+def metrics_for(levels: list[list[int]], *, container: str = "",
+                names: list[str] | None = None) -> dict[str, PodMetric]:
     """Pod metrics from per-container levels: the sum of the containers, or one container's (pods
     without that container have no metric, as the metrics client leaves them out)."""
     out = {}
@@ -188,7 +189,8 @@ def test_hpa_algorithm_errors(current: int, requests: list[str], pod_levels: lis
     pytest.param(5, 20000, [12000] * 5, {}, 3, 12000, id="ScaleDownCM"),
     pytest.param(3, 20000, [20000, 21000, 21000], {}, 3, 20666, id="ToleranceCM"),
     pytest.param(5, 20000, [20000, 19000, 21000], {}, 5, 20000, id="PlainMetricMissingMetricsNoChangeEq"),
-    pytest.param(2, 17000, [10000, 10000], {"phase": ["Running"] * 3}, 2, 10000, id="DuringRollingUpdateWithMaxSurgeCM"),
+    pytest.param(2, 17000, [10000, 10000], {"phase": ["Running"] * 3}, 2, 10000,
+                 id="DuringRollingUpdateWithMaxSurgeCM"),
 ])
 def test_hpa_algorithm_average_value(current: int, target: int, pod_levels: list[int], options: Obj, replicas: int,
                                      usage: int) -> None:

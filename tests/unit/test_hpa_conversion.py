@@ -19,7 +19,8 @@ META = {"name": "web", "namespace": "default", "uid": "u1", "resourceVersion": "
 V2_FULL: Obj = {
     "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": META,
     "spec": {"scaleTargetRef": REF, "minReplicas": 2, "maxReplicas": 10, "metrics": [
-        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}},
+        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue",
+                                                                      "averageValue": "100Mi"}}},
         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}},
         {"type": "Pods", "pods": {"metric": {"name": "qps", "selector": {"matchLabels": {"a": "b"}}},
                                   "target": {"type": "AverageValue", "averageValue": "10"}}},
