@@ -434,13 +434,15 @@ class ApiClient:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", **options} if options else None
         return self.request("DELETE", rt.object_path(name, _namespace(rt, namespace)), body=body, timeout=timeout)
 
-    def scale(self, resource: ResourceType | str, name: str, replicas: int, *, namespace: str | None = None,
-              timeout: Timeout = None) -> dict[str, Any]:
-        """Set `spec.replicas` through the `scale` subresource, as `kubectl scale` does; the `Scale` as stored."""
+    def scale(self, resource: ResourceType | str, name: str, *, namespace: str | None = None,
+              replicas: int | None = None, timeout: Timeout = None) -> dict[str, Any]:
+        """The `scale` subresource of an object (an `autoscaling/v1` Scale: `spec.replicas`,
+        `status.replicas`, `status.selector`); with `replicas`, set `spec.replicas` first (a merge
+        patch, as `kubectl scale` sends) and return the new Scale."""
         rt = as_resource_type(resource)
-        if "scale" not in rt.subresources:
-            raise ValueError(f"{rt.plural} have no scale subresource")
         path = rt.object_path(name, _namespace(rt, namespace)) + "/scale"
+        if replicas is None:
+            return self.request("GET", path, timeout=timeout)
         return self.request("PATCH", path, body={"spec": {"replicas": replicas}},
                             content_type=PATCH_CONTENT_TYPES["merge"], timeout=timeout)
 

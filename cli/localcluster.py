@@ -84,7 +84,8 @@ class LocalCluster:
     def save(self) -> None:
         write_private(self.root / STATE, json.dumps(self.state))  # pids, names, argv: never a token
 
-    def start(self, *, masters: int, nodes: int, runtime: str, api_port: int, grace: float, eviction: float) -> str:
+    def start(self, *, masters: int, nodes: int, runtime: str, api_port: int, grace: float, eviction: float,
+              hpa_sync_period: float = 15.0, hpa_downscale_stabilization: float = 300.0) -> str:
         """Start it all; returns the kubeconfig path."""
         root = self.root
         ensure_private_dir(root)
@@ -121,7 +122,9 @@ class LocalCluster:
                     "--kubelet-token-file", str(kubelet_token_file),
                     "--node-monitor-grace-period", str(grace), "--pod-eviction-timeout", str(eviction),
                     # short node timers (tests, demos) shorten pod garbage collection alike
-                    "--pod-gc-quarantine", str(min(40.0, grace)), "--pod-gc-period", str(min(20.0, max(1.0, grace)))]
+                    "--pod-gc-quarantine", str(min(40.0, grace)), "--pod-gc-period", str(min(20.0, max(1.0, grace))),
+                    "--horizontal-pod-autoscaler-sync-period", str(hpa_sync_period),
+                    "--horizontal-pod-autoscaler-downscale-stabilization", str(hpa_downscale_stabilization)]
             master_procs.append(_spawn(argv, root / f"master-{i}.log"))
         self.state["pids"] = [p.pid for p in master_procs]
         self.save()
@@ -140,8 +143,9 @@ class LocalCluster:
                     "--kubelet-token-file", str(kubelet_token_file), "--runtime", runtime,
                     "--cgroup-parent", net.cgroup_parent(name),
                     "--renew-seconds", str(renew), "--lease-seconds", str(int(max(grace, 4)))]
-            if hosts:
-                argv = hostnet.command_in(hosts[i], [*argv, "--node-ip", hosts[i].ip])
+            if hosts:  # nodes sharing this machine: each reports its own pods' usage as the node's
+                argv = hostnet.command_in(hosts[i], [*argv, "--node-ip", hosts[i].ip,
+                                                     "--stats-cgroup", net.cgroup_parent(name)])
             else:
                 argv += ["--node-ip", "127.0.0.1", "--http-port", str(_free_port())]
             node_procs.append(_spawn(argv, root / f"{name}.log"))
@@ -301,6 +305,10 @@ def up(
     api_port: int = typer.Option(6443, help="API port of the first master."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds NotReady before the node's pods are evicted."),
+    horizontal_pod_autoscaler_sync_period: float = typer.Option(15.0, min=0.1,
+                                                                help="Seconds between two syncs of each HPA."),
+    horizontal_pod_autoscaler_downscale_stabilization: float = typer.Option(
+        300.0, min=0.0, help="Seconds of recommendations an HPA's scale down looks back on (without a behavior)."),
 ) -> None:
     """Start a local cluster in the foreground; Ctrl-C stops everything it started."""
     if masters not in (1, 3, 5):
@@ -314,7 +322,9 @@ def up(
     try:
         typer.echo(f"starting {masters} master(s) and {nodes} node(s) in {cluster.root} ...")
         kubeconfig = cluster.start(masters=masters, nodes=nodes, runtime=runtime, api_port=api_port,
-                                   grace=node_monitor_grace_period, eviction=pod_eviction_timeout)
+                                   grace=node_monitor_grace_period, eviction=pod_eviction_timeout,
+                                   hpa_sync_period=horizontal_pod_autoscaler_sync_period,
+                                   hpa_downscale_stabilization=horizontal_pod_autoscaler_downscale_stabilization)
         cmd = minik8s_command()
         examples = Path(__file__).resolve().parents[1] / "examples"
         try_examples = f"  {cmd} apply -f {examples}/pod-http-server.yaml\n" if examples.is_dir() else ""

@@ -82,6 +82,10 @@ def node(
     cpu: str = typer.Option("", help="Advertised cpu capacity (default: this machine's)."),
     memory: str = typer.Option("", help="Advertised memory capacity, e.g. 8Gi (default: this machine's)."),
     restart_backoff: float = typer.Option(10.0, help="First CrashLoopBackOff delay in seconds (doubles to 300)."),
+    stats_interval: float = typer.Option(5.0, min=0.1, help="Seconds between two samples of container usage."),
+    stats_window: float = typer.Option(15.0, min=0.1, help="Seconds a CPU usage rate is measured over."),
+    stats_cgroup: str = typer.Option("", help="Report this cgroup's usage as the node's (simulated nodes sharing "
+                                              "a machine: their --cgroup-parent); default: the whole machine."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run a node agent: register the Node, renew its Lease, run the pods bound to it."""
@@ -104,9 +108,10 @@ def node(
     client = ApiClient(server, token=token, ca_file=ca_file or None)
     agent = NodeAgent(client, chosen, AgentSettings(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
-        renew_seconds=renew_seconds, cpu=cpu or None, memory=memory or None, backoff_initial=restart_backoff))
-    http = waitress.server.create_server(create_node_app(chosen, Path(kubelet_token_file).read_text().strip()),
-                                         host=node_ip, port=http_port, threads=16, ident="minik8s-node")
+        renew_seconds=renew_seconds, cpu=cpu or None, memory=memory or None, backoff_initial=restart_backoff,
+        stats_interval=stats_interval, stats_window=stats_window, stats_cgroup=stats_cgroup.strip("/") or None))
+    app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats)
+    http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=16, ident="minik8s-node")
     stopped = threading.Event()
 
     def stop(*_: object) -> None:

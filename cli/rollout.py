@@ -371,7 +371,7 @@ def scale(
             if not names:
                 raise CliError("resource(s) were provided, but no name was specified")
             for name in names:
-                client.scale(rt, name, replicas, namespace=namespace)
+                client.scale(rt, name, namespace=namespace, replicas=replicas)
                 typer.echo(f"{_name(rt, name)} scaled")
 
 

@@ -54,6 +54,17 @@ def master(
     pod_gc_period: float = typer.Option(20.0, min=0.1, help="Seconds between two pod garbage-collection passes."),
     pod_gc_quarantine: float = typer.Option(
         40.0, min=0.0, help="Seconds a pod's node must be missing before the pod counts as orphaned."),
+    horizontal_pod_autoscaler_sync_period: float = typer.Option(
+        15.0, min=0.1, help="Seconds between two syncs of each HorizontalPodAutoscaler."),
+    horizontal_pod_autoscaler_downscale_stabilization: float = typer.Option(
+        300.0, min=0.0, help="Seconds of recommendations a scale down looks back on (HPAs without a behavior "
+                             "scaleDown.stabilizationWindowSeconds)."),
+    horizontal_pod_autoscaler_tolerance: float = typer.Option(
+        0.1, min=0.0, help="Minimum change of the usage ratio (from 1.0) that makes an HPA rescale."),
+    horizontal_pod_autoscaler_cpu_initialization_period: float = typer.Option(
+        300.0, min=0.0, help="Seconds after a pod starts during which its CPU samples may be set aside."),
+    horizontal_pod_autoscaler_initial_readiness_delay: float = typer.Option(
+        30.0, min=0.0, help="Seconds after a pod starts during which its readiness changes count as initial."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run one master: a Raft member of the replicated store and an API server."""
@@ -75,10 +86,17 @@ def master(
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
     )
     from minik8s.api.reconcile import LeaseTimings
+    from minik8s.controllers.hpa import HpaSettings
+    from minik8s.controllers.replica_calculator import Settings
 
     timings = LeaseTimings(leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period)
+    calculation = Settings(tolerance=horizontal_pod_autoscaler_tolerance,
+                           cpu_initialization_period=horizontal_pod_autoscaler_cpu_initialization_period,
+                           initial_readiness_delay=horizontal_pod_autoscaler_initial_readiness_delay)
+    hpa = HpaSettings(sync_period=horizontal_pod_autoscaler_sync_period,
+                      downscale_stabilization=horizontal_pod_autoscaler_downscale_stabilization, calculation=calculation)
     loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, timings,
-                         pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine))
+                         pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine), hpa=hpa)
     try:
         run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
@@ -132,17 +150,18 @@ class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
     def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float,
-                 timings: LeaseTimings, *, pod_gc: PodGcSettings = PodGcSettings()) -> None:
+                 timings: LeaseTimings, *, pod_gc: PodGcSettings = PodGcSettings(), hpa: Any = None) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
         self.timings = timings
         self.pod_gc = pod_gc
+        self.hpa = hpa  # HpaSettings (None: the defaults)
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
         from minik8s.controllers import (
-            DeploymentController, GarbageCollector, NamespaceController, NodeIpamController,
-            NodeLifecycleController, PodGCController, ReplicaSetController,
+            DeploymentController, GarbageCollector, HorizontalPodAutoscalerController, NamespaceController,
+            NodeIpamController, NodeLifecycleController, PodGCController, ReplicaSetController,
         )
         from minik8s.scheduler import Scheduler
 
@@ -154,6 +173,7 @@ class ControlLoops:
             NodeLifecycleController(client, node_monitor_grace_period=self.grace,
                                     pod_eviction_timeout=self.eviction,
                                     node_monitor_period=min(5.0, max(0.2, self.grace / 8))),
+            HorizontalPodAutoscalerController(client, self.hpa),
             _Fresh(lambda: Scheduler(client)),
             ReplicaSetController(client.copy()),  # own connection pools: they send requests in parallel
             DeploymentController(client.copy()),

@@ -1,15 +1,17 @@
 """Controllers: one module per reconciler that the masters run under the controller-manager Lease.
 
 Each is a `minik8s.api.reconcile.Controller`: `garbage_collector`, `namespace`, `node_lifecycle`,
-`node_ipam`, `replicaset`, `deployment` and `podgc`; the pure decisions of the workload controllers
+`node_ipam`, `replicaset`, `deployment`, `podgc` and `hpa`; the pure decisions of the workload controllers
 live in modules of their own (`ranking`, `expectations`, `batches`, `claims`, `replicaset_status`,
-`deployment_util`, `deployment_rollout`, `deployment_status`, `hashing`, `pods`, `terms`). The library they
-are built on (work queue, rate limiters, leader election, `ControllerManager`) lives in
-`minik8s.api.reconcile`. Controllers use only `minik8s.api`.
+`deployment_util`, `deployment_rollout`, `deployment_status`, `hashing`, `pods`, `terms`), those of the
+autoscaler in `replica_calculator` and `hpa_scaling`. The library they are built on (work queue, rate
+limiters, leader election, `ControllerManager`) lives in `minik8s.api.reconcile`. Controllers use only
+`minik8s.api`.
 """
 
 from minik8s.controllers.deployment import DeploymentController
 from minik8s.controllers.garbage_collector import GarbageCollector
+from minik8s.controllers.hpa import HorizontalPodAutoscalerController
 from minik8s.controllers.namespace import NamespaceController
 from minik8s.controllers.node_ipam import NodeIpamController
 from minik8s.controllers.node_lifecycle import NodeLifecycleController
@@ -19,6 +21,7 @@ from minik8s.controllers.replicaset import ReplicaSetController
 __all__ = [
     "DeploymentController",
     "GarbageCollector",
+    "HorizontalPodAutoscalerController",
     "NamespaceController",
     "NodeIpamController",
     "NodeLifecycleController",

@@ -31,7 +31,7 @@ from typing import Any
 from minik8s.api import errors, kinds
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer
-from minik8s.api.kinds import RESOURCES, ResourceType
+from minik8s.api.kinds import STORED, ResourceType
 from minik8s.api.ownership import is_deleting, owner_references, without_finalizer, without_owner
 from minik8s.api.reconcile import Controller, Result
 from minik8s.controllers import gc_policy
@@ -71,7 +71,7 @@ class AbsentOwners:
 
 def collected_resources() -> list[ResourceType]:
     """The served kinds the collector watches: every one that can be listed and watched."""
-    return [rt for rt in RESOURCES if {"list", "watch"} <= set(rt.verbs)]
+    return [rt for rt in STORED if {"list", "watch"} <= set(rt.verbs)]
 
 
 class GarbageCollector(Controller):

@@ -1,9 +1,10 @@
-"""The node agent process: registers the Node, renews its Lease, runs the kubelet, serves logs.
+"""The node agent process: registers the Node, renews its Lease, runs the kubelet, serves logs and stats.
 
 Start-up: register (or update) the Node object with capacity, addresses and a Ready condition;
 for the process runtime, wait for the podCIDR the masters assign and set up the pod bridge; start
-the kubelet (which adopts pods already running here) and the HTTP endpoint the API server proxies
-`pods/log` to. Then, every `renew_seconds`, each on a thread of its own (so none can delay or
+the kubelet (which adopts pods already running here), the stats sampler (`stats`: container and
+node usage for the masters' metrics API) and the HTTP endpoint the API server proxies `pods/log`
+to. Then, every `renew_seconds`, each on a thread of its own (so none can delay or
 stop another): renew the Lease in `kube-node-lease` (the heartbeat: it starts right after
 registration), keep the Ready condition True, and route the other nodes' podCIDRs (a peer that
 cannot be routed is skipped and reported with a `FailedToCreateRoute` event). Each loop logs and
@@ -29,6 +30,9 @@ from minik8s.api.timefmt import now_micro_time, now_time
 from .kubelet import Kubelet, KubeletSettings
 from .network import PodNetwork, peers_from_nodes
 from .runtime.base import Runtime
+from .runtime.cgroups import Cgroup
+from .runtime.cgroupstats import machine_usage
+from .stats import StatsSampler, cgroup_usage_reader
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,9 @@ class AgentSettings:
     cpu: str | None = None  # advertised capacity (default: this machine's)
     memory: str | None = None
     backoff_initial: float = 10.0
+    stats_interval: float = 5.0  # seconds between two samples of container usage
+    stats_window: float = 15.0  # seconds a CPU rate is measured over
+    stats_cgroup: str | None = None  # the node's usage is this cgroup's (simulated nodes); None: the machine's
 
 
 def _machine_memory() -> str:
@@ -85,6 +92,10 @@ class NodeAgent:
         self._stop = threading.Event()
         self._network_ready = True  # False until the pod network exists (then the node is not Ready)
         self._route_problems: dict[str, str] = {}  # peer node -> why its pod network is not routed (reported)
+        node_usage = (cgroup_usage_reader(Cgroup.at(settings.stats_cgroup).usage) if settings.stats_cgroup
+                      else machine_usage)
+        self.stats = StatsSampler(runtime, node_name=settings.name, node_usage=node_usage,
+                                  interval=settings.stats_interval, window=settings.stats_window)
 
     # ---- Node object ------------------------------------------------------------------------
 
@@ -231,6 +242,7 @@ class NodeAgent:
                                network=self.network.plan if self.network else None,
                                release_network=self.network.release if self.network else None)
         self.kubelet.start()
+        self.stats.start()
         if self.kubelet.pods.wait_for_sync(30):
             self.kubelet.remove_unknown_sandboxes()  # pods deleted while this agent was down
         start_thread(self._every, "node status", self._update_status, name="node-status")
@@ -263,6 +275,7 @@ class NodeAgent:
 
     def stop(self) -> None:
         self._stop.set()
+        self.stats.stop()
         if self.kubelet is not None:
             self.kubelet.stop()
         self.lease_client.close()

@@ -1,12 +1,15 @@
-"""The node agent's own HTTP endpoint: container logs for the API server's `pods/log` proxy.
+"""The node agent's own HTTP endpoint: container logs and resource usage, for the masters.
 
 `GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&previous=&sinceSeconds=`
-streams `text/plain`. Requests must carry the kubelet bearer token (shared with the masters).
+streams `text/plain` (the API server's `pods/log` proxy); `GET /stats/summary` answers the node's
+and its pods' CPU and memory usage (`minik8s.node.stats`; the masters' `metrics.k8s.io` API reads
+it). Requests must carry the kubelet bearer token (shared with the masters).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from collections.abc import Iterator
 
@@ -14,6 +17,7 @@ import falcon
 
 from . import podspec
 from .runtime.base import ContainerStatus, Runtime
+from .stats import StatsSampler
 
 
 class _TokenAuth:
@@ -60,10 +64,21 @@ class _Logs:
         resp.stream = lines
 
 
-def create_node_app(runtime: Runtime, token: str) -> falcon.App:
-    """The node agent's WSGI app."""
+class _Summary:
+    def __init__(self, stats: StatsSampler) -> None:
+        self.stats = stats
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = "application/json"
+        resp.data = json.dumps(self.stats.summary(), separators=(",", ":")).encode()
+
+
+def create_node_app(runtime: Runtime, token: str, *, stats: StatsSampler | None = None) -> falcon.App:
+    """The node agent's WSGI app (`/stats/summary` only with a `stats` sampler)."""
     app = falcon.App(middleware=[_TokenAuth(token)])
     app.add_route("/containerLogs/{namespace}/{pod}/{container}", _Logs(runtime))
+    if stats is not None:
+        app.add_route("/stats/summary", _Summary(stats))
 
     class Health:
         def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

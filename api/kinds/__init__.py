@@ -14,7 +14,7 @@ import importlib
 import pkgutil
 
 from .namespace import BUILTIN_NAMESPACES
-from .resource import ResourceType
+from .resource import Conversion, ResourceType
 from .strategy import Strategy
 
 
@@ -25,10 +25,16 @@ def _discover() -> tuple[ResourceType, ...]:
         resource = getattr(importlib.import_module(f"{__name__}.{module.name}"), "RESOURCE", None)
         if isinstance(resource, ResourceType):
             found.append(resource)
-    return tuple(sorted(found, key=lambda rt: (rt.group != "", rt.group, rt.plural)))
+    # a group's preferred version first (discovery and `resolve` take the first): versions kept in the
+    # store before those converted to it
+    return tuple(sorted(found, key=lambda rt: (rt.group != "", rt.group, rt.conversion is not None, rt.plural)))
 
 
 RESOURCES: tuple[ResourceType, ...] = _discover()
+# What the store holds, once per resource (its storage version): what garbage collection, namespace
+# deletion and migrations walk. Leaves out other versions of the same objects (autoscaling/v1 HPAs)
+# and resources that are never stored (metrics.k8s.io).
+STORED: tuple[ResourceType, ...] = tuple(rt for rt in RESOURCES if rt.stored and rt.conversion is None)
 
 
 class UnknownResourceError(LookupError):
@@ -66,9 +72,9 @@ def by_kind(api_version: str, kind: str) -> ResourceType | None:
 
 
 def in_category(category: str) -> list[ResourceType]:
-    """Resources listed under a category such as `all`."""
-    return [rt for rt in RESOURCES if category in rt.categories]
+    """Resources listed under a category such as `all` (in their preferred version, as kubectl expands it)."""
+    return [rt for rt in RESOURCES if category in rt.categories and rt.conversion is None]
 
 
-__all__ = ["BUILTIN_NAMESPACES", "RESOURCES", "ResourceType", "Strategy", "UnknownResourceError", "by_kind",
-           "by_path", "in_category", "resolve"]
+__all__ = ["BUILTIN_NAMESPACES", "RESOURCES", "STORED", "Conversion", "ResourceType", "Strategy",
+           "UnknownResourceError", "by_kind", "by_path", "in_category", "resolve"]

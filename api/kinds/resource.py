@@ -6,11 +6,25 @@ The server routes by it, discovery is generated from it, the client and CLI reso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from minik8s.api import schema
 
 from .strategy import Strategy
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How a second version of a stored resource is served: `stored` is the version objects are
+    kept in; `to_stored`/`from_stored` convert whole objects (apiVersion included) both ways."""
+
+    stored: ResourceType
+    to_stored: Callable[[Obj], Obj]
+    from_stored: Callable[[Obj], Obj]
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,10 @@ class ResourceType:
         default=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
     )
     strategy: Strategy = field(default_factory=Strategy, compare=False, repr=False)
+    # False: never in the store, answered by a provider of the API server (metrics.k8s.io)
+    stored: bool = True
+    # set on a second version of a stored resource (autoscaling/v1 HPAs are stored as autoscaling/v2)
+    conversion: Conversion | None = field(default=None, compare=False, repr=False)
 
     @property
     def api_version(self) -> str:

@@ -19,6 +19,7 @@ from minik8s.consensus import Consensus
 from .auth import TokenAuth, User
 from .discovery import register_discovery
 from .http import send_json
+from .metricsapi import MetricsApi, NodeStatsCache
 from .openapi import register_openapi
 from .registry import Registry
 from .resources import ResourceSink
@@ -167,7 +168,8 @@ def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users
     app.add_route("/metrics", system, suffix="metrics")
     register_discovery(app)
     register_openapi(app)
+    metrics_api = MetricsApi(registry, NodeStatsCache(kubelet_token))
     app.add_sink(ResourceSink(registry, hub, body_limit=body_limit, kubelet_token=kubelet_token,
-                              max_log_streams=max_log_streams),
+                              max_log_streams=max_log_streams, metrics=metrics_api),
                  prefix=r"^/apis?/")
     return app

@@ -8,9 +8,10 @@ from typing import Any
 
 import falcon
 
-from minik8s.api import decoding, errors
+from minik8s.api import decoding, errors, protobuf
 
-# Binary encodings we do not decode; answering 415 makes Kubernetes clients retry in JSON.
+# Binary encodings we do not decode; answering 415 makes Kubernetes clients retry in JSON. Protobuf
+# bodies of the kinds `minik8s.api.protobuf` knows (those kubectl's generators send) are decoded.
 _UNSUPPORTED_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
 
@@ -27,6 +28,14 @@ def read_body(req: falcon.Request, limit: int) -> Any:
     if not raw.strip():
         raise errors.BadRequestError("the request body is empty")
     content_type = (req.content_type or "application/json").split(";")[0].strip().lower()
+    if content_type == protobuf.CONTENT_TYPE:
+        try:
+            return protobuf.decode(raw)
+        except protobuf.UnsupportedKindError as exc:
+            raise errors.UnsupportedMediaTypeError(f"the body of the request was in an unknown format - {exc} is "
+                                                   f"not decoded; send it as application/json") from None
+        except protobuf.ProtobufError as exc:
+            raise errors.BadRequestError(f"the request body is not a valid protobuf message: {exc}") from None
     if content_type in _UNSUPPORTED_TYPES:
         raise errors.UnsupportedMediaTypeError(
             f"the body of the request was in an unknown format - accepted media types include: application/json, "

@@ -23,6 +23,8 @@ from minik8s.store import CompactedError
 from . import discovery, managedfields, patching
 from .events import EventRecorder
 from .logs import LogProxy
+from .conversion import served_registry
+from .metricsapi import MetricsApi
 from .http import SEND_HEADERS_NOW, check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
 from .watch import CachedEvent, WatchCapacityError, WatchHub
@@ -68,9 +70,10 @@ class ResourceSink:
     """Handles every object and collection URL."""
 
     def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int, kubelet_token: str | None,
-                 max_log_streams: int = 32) -> None:
+                 max_log_streams: int = 32, metrics: MetricsApi) -> None:
         self.registry = registry
         self.logs = LogProxy(registry, kubelet_token, max_streams=max_log_streams)
+        self.metrics = metrics
         self.hub = hub
         self.body_limit = body_limit
         self.events = EventRecorder(registry)
@@ -89,6 +92,9 @@ class ResourceSink:
                 req.method, target):
             raise errors.MethodNotAllowedError(f"{req.method} is not supported on {req.path}")
         check_query_ints(req)
+        if not target.rt.stored:  # metrics.k8s.io: measured by the nodes, never in the store
+            self.metrics.get(req, resp, target.rt, target.namespace, target.name)
+            return
         handler(req, resp, target)
 
     # ---- collections ------------------------------------------------------------------------
@@ -100,8 +106,9 @@ class ResourceSink:
         if query_bool(req, "watch"):
             self._watch(req, resp, t, label_sel, field_sel)
             return
-        self.registry.consistent_read(_read_rv(req))
-        items, revision = self.registry.list(t.rt, t.namespace)
+        registry = served_registry(self.registry, t.rt)
+        registry.consistent_read(_read_rv(req))
+        items, revision = registry.list(t.rt, t.namespace)
         items = [o for o in items if _matches(o, label_sel, field_sel)]
         table_version = tables.table_version(req.get_header("Accept", default=""))
         if table_version:
@@ -117,20 +124,21 @@ class ResourceSink:
         namespace = self._body_namespace(t, body)
         _check_kind(t.rt, body)
         _check_fields(req, resp, t.rt, body)
-        send_json(resp, self.registry.create(t.rt, body, namespace), 201)
+        send_json(resp, served_registry(self.registry, t.rt).create(t.rt, body, namespace), 201)
 
     def _delete_collection(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         label_sel = selectors.parse_label_selector(req.get_param("labelSelector") or "")
         field_sel = selectors.parse_field_selector(req.get_param("fieldSelector") or "",
                                                    t.rt.strategy.field_paths())
         options = {k: v for k, v in self._delete_options(req).items() if k != "preconditions"}
-        items, revision = self.registry.list(t.rt, t.namespace)
+        registry = served_registry(self.registry, t.rt)
+        items, revision = registry.list(t.rt, t.namespace)
         deleted = []
         for obj in items:
             if _matches(obj, label_sel, field_sel):
                 meta = obj["metadata"]
                 try:
-                    deleted.append(self.registry.delete(t.rt, meta["name"], meta.get("namespace"), options))
+                    deleted.append(registry.delete(t.rt, meta["name"], meta.get("namespace"), options))
                 except errors.NotFoundError:
                     pass
         send_json(resp, {"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
@@ -154,8 +162,9 @@ class ResourceSink:
         if t.subresource == "log":
             self.logs.proxy(req, resp, t.name or "", t.namespace)
             return
-        self.registry.consistent_read(_read_rv(req))
-        obj = self.registry.get(t.rt, t.name or "", t.namespace)
+        registry = served_registry(self.registry, t.rt)
+        registry.consistent_read(_read_rv(req))
+        obj = registry.get(t.rt, t.name or "", t.namespace)
         if t.subresource == "scale":
             obj = _scale_of(t.rt, obj)
         table_version = tables.table_version(req.get_header("Accept", default="")) if not t.subresource else None
@@ -177,7 +186,8 @@ class ResourceSink:
             scale = validation.conform_kind("autoscaling", "v1", "Scale", body)
             send_json(resp, self._set_replicas(t, (scale.get("spec") or {}).get("replicas")))
             return
-        send_json(resp, self.registry.update(t.rt, t.name or "", t.namespace, body, subresource=t.subresource))
+        send_json(resp, served_registry(self.registry, t.rt).update(t.rt, t.name or "", t.namespace, body,
+                                                                    subresource=t.subresource))
 
     def _patch_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         content_type = (req.content_type or "").split(";")[0].strip()
@@ -200,8 +210,8 @@ class ResourceSink:
                 raise errors.BadRequestError("an apply patch must be an object")
             _check_kind(t.rt, patch)
             created = patching.apply_patch({}, patch, patching.APPLY, field_manager=manager)
-            send_json(resp, self.registry.create(t.rt, created, t.namespace,
-                                                 managed_fields=created["metadata"].get("managedFields")), 201)
+            send_json(resp, served_registry(self.registry, t.rt).create(
+                t.rt, created, t.namespace, managed_fields=created["metadata"].get("managedFields")), 201)
             return
         def change(o: Obj) -> Obj:
             patched = patching.apply_patch(o, patch, content_type, field_manager=manager)
@@ -211,11 +221,13 @@ class ResourceSink:
                 _check_fields(req, resp, t.rt, patched)
             return patched
 
-        obj = self.registry.mutate(t.rt, name, t.namespace, change, subresource=t.subresource)
+        registry = served_registry(self.registry, t.rt)
+        obj = registry.mutate(t.rt, name, t.namespace, change, subresource=t.subresource)
         send_json(resp, obj)
 
     def _delete_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
-        send_json(resp, self.registry.delete(t.rt, t.name or "", t.namespace, self._delete_options(req)))
+        registry = served_registry(self.registry, t.rt)
+        send_json(resp, registry.delete(t.rt, t.name or "", t.namespace, self._delete_options(req)))
 
     def _delete_options(self, req: falcon.Request) -> Obj:
         """The request's `DeleteOptions`: the body, overridden by query parameters, checked."""
@@ -252,7 +264,7 @@ class ResourceSink:
 
     def _exists(self, t: Target) -> bool:
         try:
-            self.registry.get(t.rt, t.name or "", t.namespace)
+            served_registry(self.registry, t.rt).get(t.rt, t.name or "", t.namespace)
             return True
         except errors.NotFoundError:
             return False
@@ -296,7 +308,8 @@ class ResourceSink:
         if long_poll:
             try:
                 self._long_poll(resp, prefix, revision, min(30 if timeout is None else timeout, 600),
-                                label_sel, field_sel, disconnected)
+                                label_sel, field_sel, disconnected,
+                                t.rt.conversion.from_stored if t.rt.conversion is not None else None)
             finally:
                 self.hub.release_slot()
             return
@@ -318,8 +331,9 @@ class ResourceSink:
                 field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool,
                 disconnected: Callable[[], bool]) -> Iterator[bytes]:
         deadline = time.monotonic() + timeout
+        convert = t.rt.conversion.from_stored if t.rt.conversion is not None else None
         if rv_param in ("", "0"):
-            items, revision = self.registry.list(t.rt, t.namespace)
+            items, revision = served_registry(self.registry, t.rt).list(t.rt, t.namespace)
             for obj in items:
                 if _matches(obj, label_sel, field_sel):
                     yield _line("ADDED", obj)
@@ -330,7 +344,7 @@ class ResourceSink:
                 yield _line("ERROR", _expired(exc))
                 return
             for cached in events:
-                line = _watch_line(cached, prefix, label_sel, field_sel)
+                line = _watch_line(cached, prefix, label_sel, field_sel, convert)
                 if line is not None:
                     yield line + b"\n"
             revision = revision_read
@@ -353,7 +367,7 @@ class ResourceSink:
 
     def _long_poll(self, resp: falcon.Response, prefix: str, revision: int, timeout: int,
                    label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector,
-                   disconnected: Callable[[], bool]) -> None:
+                   disconnected: Callable[[], bool], convert: Callable[[Obj], Obj] | None) -> None:
         deadline = time.monotonic() + timeout
         lines: list[bytes] = []
         while True:
@@ -361,7 +375,8 @@ class ResourceSink:
                 events, revision_read = self.hub.events_after(revision)
             except CompactedError as exc:
                 raise errors.ExpiredError(_expired(exc)["message"]) from exc
-            lines = [line for c in events if (line := _watch_line(c, prefix, label_sel, field_sel)) is not None]
+            lines = [line for c in events
+                     if (line := _watch_line(c, prefix, label_sel, field_sel, convert)) is not None]
             revision = revision_read
             if lines or time.monotonic() >= deadline:
                 break
@@ -477,8 +492,9 @@ def _line(event_type: str, obj: Obj) -> bytes:
 
 
 def _watch_line(cached: CachedEvent, prefix: str, label_sel: selectors.LabelSelector,
-                field_sel: selectors.FieldSelector) -> bytes | None:
-    """The event as this watcher must see it, or None.
+                field_sel: selectors.FieldSelector, convert: Callable[[Obj], Obj] | None = None) -> bytes | None:
+    """The event as this watcher must see it, or None; `convert` turns the stored object into the
+    version the watcher asked for (None: the stored version, whose encoded line is shared).
 
     With selectors, a change that makes an object start matching is ADDED and one that makes it
     stop matching is DELETED (carrying the new state), as in Kubernetes.
@@ -486,17 +502,17 @@ def _watch_line(cached: CachedEvent, prefix: str, label_sel: selectors.LabelSele
     event = cached.event
     if not event.key.startswith(prefix):
         return None
-    if not label_sel.requirements and not field_sel.requirements:
+    kind = event.type
+    if label_sel.requirements or field_sel.requirements:
+        now = _matches(event.object, label_sel, field_sel)
+        before = _matches(event.previous, label_sel, field_sel) if kind == "MODIFIED" and event.previous else now
+        if not now and not before:
+            return None
+        if now != before:
+            kind = "ADDED" if now else "DELETED"
+    if convert is None and kind == event.type:
         return cached.line
-    now = _matches(event.object, label_sel, field_sel)
-    if event.type != "MODIFIED" or event.previous is None:
-        return cached.line if now else None
-    before = _matches(event.previous, label_sel, field_sel)
-    if now and before:
-        return cached.line
-    if now or before:
-        return _line("ADDED" if now else "DELETED", event.object).rstrip(b"\n")
-    return None
+    return _line(kind, convert(event.object) if convert else event.object).rstrip(b"\n")
 
 
 def _matches(obj: Obj, label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> bool:

@@ -94,6 +94,9 @@ class ContainerStatus:
 
 @dataclass(frozen=True)
 class ContainerStats:
+    """A container's usage now: cumulative CPU nanoseconds, and its memory working set in bytes
+    (usage minus inactive file cache, as the kubelet reports it; see `cgroupstats`)."""
+
     cpu_usage_nanos: int
     memory_bytes: int
 

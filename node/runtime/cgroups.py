@@ -15,6 +15,9 @@ import signal
 import time
 from dataclasses import dataclass
 
+from . import cgroupstats
+from .cgroupstats import Usage
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")
 V2_CONTROLLERS = ("cpu", "memory", "pids")
@@ -63,13 +66,6 @@ def _keyed(path: str, key: str) -> int:
     except FileNotFoundError:
         pass
     return 0
-
-
-def _int_file(path: str) -> int:
-    try:
-        return int(_read(path).strip())
-    except FileNotFoundError:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -189,11 +185,8 @@ class Cgroup:
             return _keyed(os.path.join(self._dir("memory"), "memory.events"), "oom_kill")
         return _keyed(os.path.join(self._dir("memory"), "memory.oom_control"), "oom_kill")
 
-    def cpu_usage_nanos(self) -> int:
+    def usage(self) -> Usage:
+        """CPU time and memory working set now (see `cgroupstats`); FileNotFoundError once removed."""
         if self.version == 2:
-            return _keyed(os.path.join(self._dir("cpu"), "cpu.stat"), "usage_usec") * 1000
-        return _int_file(os.path.join(self._dir("cpuacct"), "cpuacct.usage"))
-
-    def memory_bytes(self) -> int:
-        name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
-        return _int_file(os.path.join(self._dir("memory"), name))
+            return cgroupstats.read_v2(self.dirs[UNIFIED])
+        return cgroupstats.read_v1(self.dirs["cpuacct"], self.dirs["memory"])

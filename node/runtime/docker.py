@@ -11,9 +11,10 @@ adopt what runs.
 
 Images must already be on the node (there is no registry here): scripts/build-images.sh builds
 `minik8s/busybox:latest` (also the sandbox image) and `minik8s/python:3.11`.
-Stats come straight from the cgroup v1 files dockerd's cgroupfs driver creates
-(`<cgroup_root>/{cpuacct,memory}/docker/<id>/`), about 30 us instead of 1-2 s for
-`docker stats`, which remains the fallback.
+Stats come straight from the container's cgroup files (`cgroupstats`), about 30 us instead of
+1-2 s for `docker stats`, which remains the fallback: dockerd's cgroupfs driver makes
+`docker/<id>` and its systemd driver `system.slice/docker-<id>.scope`, below each v1 controller
+(`<cgroup_root>/{cpuacct,memory}/...`) or once in the v2 unified hierarchy.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from docker.types import Mount as DockerMount
 
 from minik8s.api.timefmt import parse_time
 
+from . import cgroupstats
 from .base import (
     START_ERROR_EXIT_CODE,
     Capabilities,
@@ -263,8 +265,8 @@ class DockerRuntime(Runtime):
 
     def stats(self, container_id: str) -> ContainerStats:
         try:
-            cpu = int(self._cgroup_file("cpuacct", container_id, "cpuacct.usage"))
-            return ContainerStats(cpu_usage_nanos=cpu, memory_bytes=self._working_set(container_id))
+            usage = self._cgroup_usage(container_id)
+            return ContainerStats(cpu_usage_nanos=usage.cpu_nanos, memory_bytes=usage.memory_working_set)
         except (OSError, ValueError):
             return self._docker_stats(container_id)
 
@@ -382,15 +384,15 @@ class DockerRuntime(Runtime):
             message=start_error or None,
         )
 
-    def _cgroup_file(self, controller: str, container_id: str, name: str) -> str:
-        return (self._cgroup_root / controller / "docker" / container_id / name).read_text()
-
-    def _working_set(self, container_id: str) -> int:
-        """Memory usage minus inactive page cache: what Kubernetes calls the working set."""
-        usage = int(self._cgroup_file("memory", container_id, "memory.usage_in_bytes"))
-        stat = self._cgroup_file("memory", container_id, "memory.stat").split()
-        inactive = dict(zip(stat[::2], stat[1::2])).get("total_inactive_file", "0")
-        return max(0, usage - int(inactive))
+    def _cgroup_usage(self, container_id: str) -> cgroupstats.Usage:
+        """The container's cgroup usage, wherever dockerd's cgroup driver put it (see the module docstring)."""
+        root = self._cgroup_root
+        for relative in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
+            if (root / relative / "memory.current").exists():
+                return cgroupstats.read_v2(str(root / relative))
+            if (root / "cpuacct" / relative).is_dir():
+                return cgroupstats.read_v1(str(root / "cpuacct" / relative), str(root / "memory" / relative))
+        raise FileNotFoundError(f"no cgroup of container {container_id[:12]} below {root}")
 
     def _docker_stats(self, container_id: str) -> ContainerStats:
         """The slow path (no cgroup v1 files, e.g. cgroup v2 or a stopped container)."""

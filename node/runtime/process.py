@@ -377,7 +377,9 @@ class ProcessRuntime(Runtime):
 
     def stats(self, container_id: str) -> ContainerStats:
         cgroup = Cgroup.from_json(self._known_spec(container_id)["cgroup"])
-        return ContainerStats(cpu_usage_nanos=cgroup.cpu_usage_nanos(), memory_bytes=cgroup.memory_bytes())
+        with _failing_as_runtime_error(f"reading the cgroup of container {container_id}"):
+            usage = cgroup.usage()
+        return ContainerStats(cpu_usage_nanos=usage.cpu_nanos, memory_bytes=usage.memory_working_set)
 
     def exec_sync(self, container_id: str, command: list[str], *, timeout: float | None) -> ExecResult:
         """Run `command` in the container through `process_exec` (which joins its namespaces and cgroup)."""

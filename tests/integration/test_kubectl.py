@@ -455,6 +455,45 @@ def test_scale_replicaset(kubectl: Kubectl, api: Api) -> None:
     assert api.get(f"{RSS}/scaled")["spec"]["replicas"] == 3
 
 
+HPAS = "/apis/autoscaling/{version}/namespaces/default/horizontalpodautoscalers"
+
+
+def test_autoscale_creates_an_hpa_both_versions_read(kubectl: Kubectl, api: Api) -> None:
+    """`kubectl autoscale` (an autoscaling/v1 body in protobuf) creates an HPA that v2 and v1 both read."""
+    api.create(DEPLOYS, deployment("auto", 1))
+    out = kubectl.run("autoscale", ph("deployment/auto", "deployment/NAME"), "--min=2", "--max=5",
+                      "--cpu-percent=60").stdout
+    assert out.strip() == "horizontalpodautoscaler.autoscaling/auto autoscaled"
+    v2 = api.get(HPAS.format(version="v2") + "/auto")
+    assert v2["spec"] == {"scaleTargetRef": {"kind": "Deployment", "name": "auto", "apiVersion": "apps/v1"},
+                          "minReplicas": 2, "maxReplicas": 5, "metrics": [{"type": "Resource", "resource": {
+                              "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]}
+    v1 = api.get(HPAS.format(version="v1") + "/auto")
+    assert (v1["apiVersion"], v1["spec"]["targetCPUUtilizationPercentage"]) == ("autoscaling/v1", 60)
+    table = kubectl.run("get", "hpa").stdout
+    assert columns(table) == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert ["auto", "Deployment/auto", "cpu: <unknown>/60%", "2", "5", "0"] in [r[:6] for r in rows(table)]
+    assert "already exists" in kubectl.fails("autoscale", ph("deployment/auto", "deployment/NAME"), "--max=3")
+
+
+def test_apply_autoscaling_v1_twice(kubectl: Kubectl, api: Api, tmp_path: Path) -> None:
+    """An autoscaling/v1 manifest applies (created, then strategic-merge patched in v1) onto the v2 object,
+    keeping what v1 cannot say."""
+    body = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "hpa-v1"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                     "maxReplicas": 3, "targetCPUUtilizationPercentage": 70}}
+    assert kubectl.run("apply", "-f", write_yaml(tmp_path / "v1.yaml", body)).stdout.strip() == \
+        "horizontalpodautoscaler.autoscaling/hpa-v1 created"
+    api.patch(HPAS.format(version="v2") + "/hpa-v1", {"spec": {"behavior": {"scaleDown": {
+        "stabilizationWindowSeconds": 60}}}})
+    body["spec"]["maxReplicas"] = 4
+    assert kubectl.run("apply", "-f", write_yaml(tmp_path / "v1.yaml", body)).stdout.strip() == \
+        "horizontalpodautoscaler.autoscaling/hpa-v1 configured"
+    v2 = api.get(HPAS.format(version="v2") + "/hpa-v1")
+    assert v2["spec"]["maxReplicas"] == 4 and v2["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
+    assert v2["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+
+
 def test_describe_pod_shows_events(kubectl: Kubectl, api: Api) -> None:
     created = api.create(PODS, pod("described"))
     api.create("/api/v1/namespaces/default/events", {

@@ -1,9 +1,11 @@
 """Issue 7 item 17: kubectl names a kind minik8s does not serve, as it does against kube-apiserver.
 
-`kubectl apply -f` / `create -f` of an unserved kind (a StatefulSet in a served group-version, an
-HPA or Job in an unserved one, a custom resource) prints `resource mapping not found ... no matches
+`kubectl apply -f` / `create -f` of an unserved kind (a StatefulSet in a served group-version, a
+PodDisruptionBudget or Job in an unserved one, a custom resource) prints `resource mapping not found ... no matches
 for kind "K" in version "G/V"` and `ensure CRDs are installed first`, exit 1 — not "failed to
 download openapi". Served kinds keep working in the same kubectl session (v2 describes no kinds).
+(autoscaling/v1 HorizontalPodAutoscalers are served since issue 9: a PodDisruptionBudget stands for
+an unserved group.)
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ UNSERVED = [
     ("apps/v1", "StatefulSet", {"serviceName": "web", "selector": {"matchLabels": {"app": "web"}},
                                 "template": {"metadata": {"labels": {"app": "web"}},
                                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}),
-    ("autoscaling/v1", "HorizontalPodAutoscaler",
-     {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 3}),
+    ("policy/v1", "PodDisruptionBudget", {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}),
     ("batch/v1", "Job", {"template": {"spec": {"restartPolicy": "Never",
                                                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}),
     ("example.com/v1", "Widget", {"size": 3}),

@@ -97,14 +97,14 @@ def test_replicaset_survives_a_leader_kill(up: Up3, keep: Sampler) -> None:
 
 def test_replicaset_scales_0_50_0(up: Up3, keep: Sampler) -> None:
     """Scale to 0, to 50 (all running), back to 0."""
-    up.client.scale(RS, "keep", 0, namespace=NAMESPACE)
+    up.client.scale(RS, "keep", namespace=NAMESPACE, replicas=0)
     wait_for(lambda: not active_pods(up.client, "keep"), timeout=60, interval=0.5, what="scaled to 0")
-    up.client.scale(RS, "keep", 50, namespace=NAMESPACE)
+    up.client.scale(RS, "keep", namespace=NAMESPACE, replicas=50)
     wait_for(lambda: len(running_ready(up.client, "keep")) == 50, timeout=120, interval=1, what="50 pods running")
     assert len(active_pods(up.client, "keep")) == 50
     status = up.client.get(RS, "keep", namespace=NAMESPACE)["status"]
     wait_for(lambda: up.client.get(RS, "keep", namespace=NAMESPACE)["status"].get("availableReplicas") == 50,
              timeout=30, interval=0.5, what=f"status at 50 (was {status})")
-    up.client.scale(RS, "keep", 0, namespace=NAMESPACE)
+    up.client.scale(RS, "keep", namespace=NAMESPACE, replicas=0)
     wait_for(lambda: not active_pods(up.client, "keep"), timeout=60, interval=0.5, what="back to 0")
     assert keep.most_pods <= 50

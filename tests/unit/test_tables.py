@@ -27,7 +27,7 @@ def meta(name: str, **extra: Any) -> dict[str, Any]:
 
 TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}
 
-# One realistic object per served resource, keyed by plural.
+# One realistic object per served resource, keyed by `key(rt)`.
 FIXTURES: dict[str, dict[str, Any]] = {
     "namespaces": {"apiVersion": "v1", "kind": "Namespace", "metadata": meta("prod"), "status": {"phase": "Active"}},
     "pods": {
@@ -88,7 +88,30 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta("web"),
         "spec": {"ingressClassName": "nginx", "rules": [{"host": "web.example"}]},
     },
+    "horizontalpodautoscalers.autoscaling/v1": {
+        "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": meta("web"),
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 5, "targetCPUUtilizationPercentage": 80},
+        "status": {"currentReplicas": 3, "desiredReplicas": 3, "currentCPUUtilizationPercentage": 42},
+    },
+    "nodes.metrics.k8s.io/v1beta1": {
+        "apiVersion": "metrics.k8s.io/v1beta1", "kind": "NodeMetrics", "metadata": meta("n1", namespace=None),
+        "timestamp": ago(5), "window": "15s", "usage": {"cpu": "1500m", "memory": "2Gi"},
+    },
+    "pods.metrics.k8s.io/v1beta1": {
+        "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics", "metadata": meta("web-1"),
+        "timestamp": ago(5), "window": "15s", "containers": [
+            {"name": "c", "usage": {"cpu": "250m", "memory": "64Mi"}},
+            {"name": "d", "usage": {"cpu": "1500000n", "memory": "1024Ki"}}],
+    },
 }
+
+
+def key(rt: kinds.ResourceType) -> str:
+    """A resource's key in these tables: its plural, or `plural.group/version` for resources that
+    share a plural with another (metrics) or are another version of a stored one."""
+    return rt.plural if rt.stored and rt.conversion is None else f"{rt.plural}.{rt.api_version}"
+
 
 COLUMN_NAMES = {
     "pods": ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"],
@@ -106,9 +129,13 @@ COLUMN_NAMES = {
     "leases": ["Name", "Holder", "Age"],
     "horizontalpodautoscalers": ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"],
     "ingresses": ["Name", "Class", "Hosts", "Address", "Ports", "Age"],
+    "horizontalpodautoscalers.autoscaling/v1": ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas",
+                                                "Age"],
+    "nodes.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
+    "pods.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
 }
 
-RESOURCE_IDS = [rt.plural for rt in kinds.RESOURCES]
+RESOURCE_IDS = [key(rt) for rt in kinds.RESOURCES]
 
 
 def test_fixtures_cover_every_served_resource() -> None:
@@ -123,7 +150,7 @@ def test_fixtures_cover_every_served_resource() -> None:
 def test_every_resource_has_kubernetes_columns(rt: kinds.ResourceType) -> None:
     """Each served resource has Kubernetes' own TableColumnDefinitions, all five fields set."""
     columns = tables.columns_for(rt)
-    assert [c["name"] for c in columns] == COLUMN_NAMES[rt.plural]
+    assert [c["name"] for c in columns] == COLUMN_NAMES[key(rt)]
     for column in columns:
         assert set(column) == {"name", "type", "format", "description", "priority"}
         assert column["type"] in ("string", "integer") and column["description"]
@@ -158,7 +185,7 @@ def test_columns_are_copies() -> None:
 @pytest.mark.parametrize("rt", kinds.RESOURCES, ids=RESOURCE_IDS)
 def test_cells_align_with_columns(rt: kinds.ResourceType) -> None:
     """A realistic object of every kind yields one JSON scalar cell per column, ages as strings."""
-    cells = tables.cells_for(rt, FIXTURES[rt.plural], now=NOW)
+    cells = tables.cells_for(rt, FIXTURES[key(rt)], now=NOW)
     columns = tables.columns_for(rt)
     assert len(cells) == len(columns)
     assert all(isinstance(cell, (str, int)) for cell in cells)
@@ -174,10 +201,14 @@ def test_cells_align_with_columns(rt: kinds.ResourceType) -> None:
     ("events", ["60s", "Normal", "Started", "pod/web-1", "", "kubelet, n1", "Started container c", "2m", 2,
                 "web-1.17a"]),
     ("horizontalpodautoscalers", ["web", "Deployment/web", "cpu: <unknown>/80%", "1", 5, 3, "5m"]),
+    ("horizontalpodautoscalers.autoscaling/v1", ["web", "Deployment/web", "cpu: 42%/80%", "1", 5, 3, "5m"]),
+    ("nodes.metrics.k8s.io/v1beta1", ["n1", "1500m", "2Gi", "15s"]),
+    ("pods.metrics.k8s.io/v1beta1", ["web-1", "251500u", "65Mi", "15s"]),
 ])
 def test_cells_have_kubernetes_value_types(resource: str, expected: list[Any]) -> None:
     """Counts Kubernetes sends as int64 are integers; restarts are text with the last restart's age."""
-    assert tables.cells_for(kinds.resolve(resource), FIXTURES[resource], now=NOW) == expected
+    rt = next(rt for rt in kinds.RESOURCES if key(rt) == resource)
+    assert tables.cells_for(rt, FIXTURES[resource], now=NOW) == expected
 
 
 def test_pod_restarts_without_restart_time_is_plain_count() -> None:
