@@ -254,7 +254,7 @@ def test_kubelet_url_of_valid_addresses() -> None:
     assert kubelet_url(node("fd00::7")) == "http://[fd00::7]:10250"
 
 
-@pytest.mark.parametrize("handshake", [False, True])
+@pytest.mark.parametrize("handshake", [False, pytest.param(True, marks=pytest.mark.slow)])  # True: 30 s deadline
 def test_idle_tls_connections_do_not_pin_the_master(cluster: Cluster, handshake: bool) -> None:
     """300 clients that connect to the TLS port and then say nothing (before or after the TLS
     handshake): the master keeps answering, and closes the silent ones by itself."""

@@ -186,6 +186,7 @@ def test_container_without_command_says_why_and_what_to_do(up: UpProcess) -> Non
         _delete(client, "pods", name, namespace="default", grace_period_seconds=0)
 
 
+@pytest.mark.slow  # 31 s of real back-off; the back-off itself is unit-tested
 def test_missing_program_and_bad_working_dir_retry_with_backoff(up: UpProcess) -> None:
     """A missing program: RunContainerError with the reason, an event, and retries spaced by a growing back-off;
     a bad working dir reports the same way."""

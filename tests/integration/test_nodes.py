@@ -80,6 +80,7 @@ def test_nodes_are_ready_with_distinct_pod_cidrs(up: Up) -> None:
     assert len({n["spec"]["podCIDR"] for n in nodes}) == 3
 
 
+@pytest.mark.slow  # 20 s; the ten-pod and cross-node tests cover the same in CI
 def test_sixty_pods_run_spread_and_reach_each_other(up: Up) -> None:
     """60 two-container pods run within 60 s on all nodes with unique IPs; pods reach pods across nodes."""
     names = [f"web-{i}" for i in range(60)]
@@ -208,6 +209,7 @@ def _container_pid(up: Up, container_id: str) -> int:
     raise AssertionError(f"container {container_id} not found on any node")
 
 
+@pytest.mark.slow  # 31 s: every master stopped for 30 s
 def test_pods_keep_running_while_every_master_is_down(up: Up) -> None:
     """All masters stopped for 30 s: pods keep running; afterwards their status is right."""
     up.client.create(pod("survivor", [py_container("c", "import time; time.sleep(100000)")]))

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pyroute2 import IPRoute, netns
 
 from minik8s.api.client import ApiClient
@@ -68,6 +69,7 @@ def _pids_in(relative: str) -> set[int]:
     return found
 
 
+@pytest.mark.slow  # 28 s: two minik8s up clusters
 def test_two_clusters_have_their_own_names_and_down_leaves_the_other(tmp_path: Path) -> None:
     a = UpProcess(tmp_path / "a", "--nodes", "1")
     b: UpProcess | None = None
