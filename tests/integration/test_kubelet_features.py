@@ -91,13 +91,16 @@ def _container(pod: Obj, name: str = "c") -> Obj:
 
 @pytest.fixture(scope="module", params=["process", "docker"])
 def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    """`minik8s up --masters 1 --nodes 1` with the runtime of the parameter."""
+    """`minik8s up` with the runtime of the parameter: 3 masters + 3 nodes on the process runtime;
+    1 + 1 on Docker (one engine serves the machine until Docker nodes get pod networks of their own)."""
     if os.geteuid() != 0:
         pytest.skip("`minik8s up` needs root")
+    size = "3"
     if request.param == "docker":
         request.getfixturevalue("docker_runtime")  # skips when there is no engine
-    cluster = UpProcess(tmp_path_factory.mktemp(f"kubelet-{request.param}") / "data", "--masters", "1",
-                        "--nodes", "1", "--runtime", request.param)
+        size = "1"
+    cluster = UpProcess(tmp_path_factory.mktemp(f"kubelet-{request.param}") / "data", "--masters", size,
+                        "--nodes", size, "--runtime", request.param)
     cluster.kind = request.param  # type: ignore[attr-defined]
     try:
         yield cluster
