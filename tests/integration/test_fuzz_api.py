@@ -11,7 +11,7 @@ deletes with hostile options. Two properties, whatever the input:
   the API, as an object and as a Table row after every successful write, and at the end
   `kubectl get <resource> -A -o json` and the table view exit 0.
 
-The run is bounded in examples per test (`FUZZ_EXAMPLES`: 60 by default, as CI runs it;
+The run is bounded in examples per test (`FUZZ_EXAMPLES`: 30 by default, as CI runs it;
 `FUZZ_EXAMPLES=400` for the long run) and in time (hypothesis'
 deadline is off; each request has a timeout).
 """
@@ -37,7 +37,7 @@ from minik8s.api.kinds import RESOURCES, ResourceType
 from .cluster import TOKEN, Cluster, running
 from .kubectl_support import Kubectl
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 NAMESPACE = "fuzz"
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
