@@ -61,6 +61,9 @@ class Causes:
     def too_long(self, path: str, limit: int) -> None:
         self._add(path, "FieldValueTooLong", "Too long", f"must have at most {limit} bytes")
 
+    def too_many(self, path: str, limit: int) -> None:
+        self._add(path, "FieldValueTooMany", "Too many", f"must have at most {limit} items")
+
     def forbidden(self, path: str, detail: str) -> None:
         self._add(path, "FieldValueForbidden", "Forbidden", detail)
 

@@ -113,7 +113,7 @@ def _indexed(obj: Json, path: str) -> str:
 
 _MODEL_PREFIX = {schema.META: "V1", schema.CORE: "V1", "io.k8s.api.apps.v1": "V1", "io.k8s.api.autoscaling.v1": "V1",
                  "io.k8s.api.autoscaling.v2": "V2", "io.k8s.api.coordination.v1": "V1",
-                 "io.k8s.api.networking.v1": "V1"}
+                 "io.k8s.api.networking.v1": "V1", "io.k8s.api.discovery.v1": "V1"}
 
 
 def test_schema_knows_every_field_of_the_official_client_models() -> None:

@@ -37,6 +37,10 @@ VALID: dict[str, dict[str, Any]] = {
     "Node": {"metadata": {"name": "node-a.example.com"}},
     "ConfigMap": {"metadata": {"name": "settings"}, "data": {"app.properties": "a=b", "MODE": "prod"}},
     "Secret": {"metadata": {"name": "creds"}, "type": "Opaque", "data": {"password": "aHVudGVyMg=="}},
+    "EndpointSlice": {"metadata": {"name": "web-abc12", "labels": {"kubernetes.io/service-name": "web"}},
+                      "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                      "endpoints": [{"addresses": ["10.1.0.7"], "conditions": {"ready": True}, "nodeName": "n1"}]},
+    "IngressClass": {"metadata": {"name": "nginx"}, "spec": {"controller": "minik8s.io/ingress-nginx"}},
     "Event": {"metadata": {"name": "web.1"}, "involvedObject": {"kind": "Pod", "name": "web"}, "count": 1},
     "Lease": {"metadata": {"name": "node-a"}, "spec": {"holderIdentity": "node-a", "leaseDurationSeconds": 40}},
     "HorizontalPodAutoscaler": {"metadata": {"name": "web"}, "spec": {
