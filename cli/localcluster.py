@@ -7,7 +7,8 @@ engine — waits until every node is Ready, and stays in the foreground for as l
 masters runs (a master or node agent that exits is reported; with 3 masters a `kill -9` of one,
 the leader included, leaves a working cluster, as it should). Ctrl-C, SIGTERM or
 `minik8s down --data-dir DIR` (from the state file `cluster.json`) stops the agents, removes their
-pods, stops the masters and deletes the namespaces, bridge and cgroups it made.
+pods, stops the masters and deletes the node proxies' nftables tables and the namespaces, bridge and
+cgroups it made.
 """
 
 from __future__ import annotations
@@ -185,6 +186,8 @@ class LocalCluster:
         for node_dir in self.state.get("node_dirs", []):
             _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
         _terminate(self.state.get("pids", []))
+        _remove_proxy_tables([hostnet.Host(**h) for h in self.state.get("hosts", [])],
+                             in_root_namespace=bool(self.state.get("node_dirs")) and not self.state.get("hosts"))
         if self.state.get("hosts"):
             hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]], net)
         # only this cluster's cgroups: other clusters on this machine have nodes of the same names
@@ -266,6 +269,24 @@ def _remove_pods(node_dir: str, cgroup_parent: str) -> None:
     for sandbox in runtime.list_sandboxes():
         runtime.stop_pod_sandbox(sandbox.id)
         runtime.remove_pod_sandbox(sandbox.id)
+
+
+def _remove_proxy_tables(hosts: list[hostnet.Host], *, in_root_namespace: bool) -> None:
+    """Delete the node proxies' nftables table `ip minik8s` (only that table) in each node host's
+    namespace, or in this machine's when the agents ran here (the agents leave it when they stop,
+    like kube-proxy, so that a restarted agent keeps Service traffic flowing)."""
+    from minik8s.node.proxy.nft import Nft, NftError, nft_binary
+
+    if nft_binary() is None:
+        return
+    places = [hostnet.command_in(h, []) for h in hosts] + ([[]] if in_root_namespace else [])
+    for prefix in places:
+        if prefix and not os.path.exists(prefix[-1].removeprefix("--net=")):
+            continue  # the namespace is gone, and its table with it
+        try:
+            Nft(prefix=prefix).delete_table()
+        except NftError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
 
 
 def _remove_cgroups(parent: str, *, only_if_empty: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""`minik8s node`: run a node agent (kubelet, heartbeat, pod network, logs endpoint) in the foreground."""
+"""`minik8s node`: run a node agent (kubelet, heartbeat, pod network, Service proxy, logs endpoint) in the
+foreground."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import typer
 from minik8s.api.secretfiles import ensure_private_dir, warn_if_exposed
 
 RUNTIMES = ("auto", "process", "docker")
+PROXY_MODES = ("nftables", "none")
 
 
 def default_cgroup_parent(name: str, data_dir: str) -> str:
@@ -86,6 +88,10 @@ def node(
     stats_window: float = typer.Option(15.0, min=0.1, help="Seconds a CPU usage rate is measured over."),
     stats_cgroup: str = typer.Option("", help="Report this cgroup's usage as the node's (simulated nodes sharing "
                                               "a machine: their --cgroup-parent); default: the whole machine."),
+    proxy_mode: str = typer.Option("nftables", help="nftables: program Services into the nftables table "
+                                                    "`ip minik8s` (kube-proxy's nftables mode); none: no proxy."),
+    proxy_min_sync_period: float = typer.Option(0.1, min=0.0, help="Seconds between two proxy rule syncs at least "
+                                                                   "(changes meanwhile are written together)."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run a node agent: register the Node, renew its Lease, run the pods bound to it."""
@@ -93,10 +99,16 @@ def node(
 
     from minik8s.api.client import ApiClient
     from minik8s.node.agent import AgentSettings, NodeAgent
+    from minik8s.node.proxy.nft import nft_binary
     from minik8s.node.server import create_node_app
 
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
+    if proxy_mode not in PROXY_MODES:
+        raise typer.BadParameter(f"--proxy-mode must be one of {', '.join(PROXY_MODES)}")
+    if proxy_mode == "nftables" and nft_binary() is None:
+        raise typer.BadParameter("--proxy-mode nftables needs the nft command: install Debian's nftables package "
+                                 "(scripts/install.sh does), or give --proxy-mode none")
     logging.basicConfig(level=log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     token = _api_token(token, token_file)
     warn_if_exposed(kubelet_token_file, "--kubelet-token-file:", logging.getLogger("minik8s.node"))
@@ -109,7 +121,8 @@ def node(
     agent = NodeAgent(client, chosen, AgentSettings(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
         renew_seconds=renew_seconds, cpu=cpu or None, memory=memory or None, backoff_initial=restart_backoff,
-        stats_interval=stats_interval, stats_window=stats_window, stats_cgroup=stats_cgroup.strip("/") or None))
+        stats_interval=stats_interval, stats_window=stats_window, stats_cgroup=stats_cgroup.strip("/") or None,
+        proxy=proxy_mode == "nftables", proxy_min_sync_period=proxy_min_sync_period))
     app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats)
     http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=16, ident="minik8s-node")
     stopped = threading.Event()

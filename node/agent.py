@@ -1,11 +1,13 @@
-"""The node agent process: registers the Node, renews its Lease, runs the kubelet, serves logs and stats.
+"""The node agent process: registers the Node, renews its Lease, runs the kubelet and the Service
+proxy, serves logs and stats.
 
 Start-up: register (or update) the Node object with capacity, addresses and a Ready condition;
 for the process runtime, wait for the podCIDR the masters assign and set up the pod bridge; start
-the kubelet (which adopts pods already running here), the stats sampler (`stats`: container and
-node usage for the masters' metrics API) and the HTTP endpoint the API server proxies `pods/log`
-to. Then, every `renew_seconds`, each on a thread of its own (so none can delay or
-stop another): renew the Lease in `kube-node-lease` (the heartbeat: it starts right after
+the kubelet (which adopts pods already running here), the Service proxy (`proxy`: Services and
+EndpointSlices into the nftables table `ip minik8s`, on a thread of its own), the stats sampler
+(`stats`: container and node usage for the masters' metrics API) and the HTTP endpoint the API
+server proxies `pods/log` to. Then, every `renew_seconds`, each on a thread of its own (so none
+can delay or stop another): renew the Lease in `kube-node-lease` (the heartbeat: it starts right after
 registration), keep the Ready condition True, and route the other nodes' podCIDRs (a peer that
 cannot be routed is skipped and reported with a `FailedToCreateRoute` event). Each loop logs and
 retries a failing step; a loop that dies anyway takes the agent down (`minik8s.api.threads`).
@@ -13,6 +15,7 @@ retries a failing step; a loop that dies anyway takes the agent down (`minik8s.a
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import platform
@@ -29,6 +32,7 @@ from minik8s.api.timefmt import now_micro_time, now_time
 
 from .kubelet import Kubelet, KubeletSettings
 from .network import PodNetwork, peers_from_nodes
+from .proxy import Proxier, ProxySettings, new_proxier
 from .runtime.base import Runtime
 from .runtime.cgroups import Cgroup
 from .runtime.cgroupstats import machine_usage
@@ -55,6 +59,8 @@ class AgentSettings:
     stats_interval: float = 5.0  # seconds between two samples of container usage
     stats_window: float = 15.0  # seconds a CPU rate is measured over
     stats_cgroup: str | None = None  # the node's usage is this cgroup's (simulated nodes); None: the machine's
+    proxy: bool = True  # program Services into nftables (the table `ip minik8s`)
+    proxy_min_sync_period: float = 0.1  # seconds between two proxy syncs at least
 
 
 def _machine_memory() -> str:
@@ -89,6 +95,7 @@ class NodeAgent:
         self.events = EventRecorder(client, component="kubelet", host=settings.name)
         self.network: PodNetwork | None = None
         self.kubelet: Kubelet | None = None
+        self.proxy: Proxier | None = None
         self._stop = threading.Event()
         self._network_ready = True  # False until the pod network exists (then the node is not Ready)
         self._route_problems: dict[str, str] = {}  # peer node -> why its pod network is not routed (reported)
@@ -242,10 +249,25 @@ class NodeAgent:
                                network=self.network.plan if self.network else None,
                                release_network=self.network.release if self.network else None)
         self.kubelet.start()
+        if s.proxy:
+            self._start_proxy(node)
         self.stats.start()
         if self.kubelet.pods.wait_for_sync(30):
             self.kubelet.remove_unknown_sandboxes()  # pods deleted while this agent was down
         start_thread(self._every, "node status", self._update_status, name="node-status")
+
+    def _start_proxy(self, node: Obj) -> None:
+        """Start the Service proxy on its own thread and connections (it never holds up the kubelet)."""
+        cidr: str | None = str(self.network.cidr) if self.network else None
+        if cidr is None:  # the Docker runtime: its pods' addresses are not ours to manage
+            try:
+                cidr = str(ipaddress.IPv4Network((node.get("spec") or {}).get("podCIDR") or "", strict=False))
+            except ValueError:
+                cidr = None
+        settings = ProxySettings(node_name=self.settings.name, pod_cidr=cidr,
+                                 min_sync_period=self.settings.proxy_min_sync_period)
+        self.proxy = new_proxier(self.client.copy(), settings)
+        self.proxy.start()
 
     def _lease_retry(self, failures: int) -> float:
         """After a failed renewal retry soon (0.2 s doubling), never later than the renew interval."""
@@ -276,6 +298,8 @@ class NodeAgent:
     def stop(self) -> None:
         self._stop.set()
         self.stats.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.kubelet is not None:
             self.kubelet.stop()
         self.lease_client.close()

@@ -2,7 +2,8 @@
 
 A sandbox is a named network namespace (`ip netns` compatible, bind-mounted under
 /var/run/netns) with `lo` up and, when the node agent gives a bridge and an IP, a veth pair: the
-host end enslaved to that bridge (created by the agent, never here), the peer created directly in
+host end enslaved to that bridge (created by the agent, never here) in hairpin mode (as the CNI bridge
+plugin's `hairpinMode`, for a pod that reaches itself through a Service), the peer created directly in
 the namespace as `eth0` with the pod address and a default route via the gateway. Every function
 is idempotent so that a half-built sandbox can always be torn down.
 """
@@ -52,7 +53,11 @@ def attach_to_bridge(name: str, veth: str, bridge: str, address: str, prefix_len
         if not ip.link_lookup(ifname=veth):
             ip.link("add", ifname=veth, kind="veth", mtu=mtu,
                     peer={"ifname": "eth0", "net_ns_fd": name, "mtu": mtu})
-        ip.link("set", index=ip.link_lookup(ifname=veth)[0], master=found[0], state="up")
+        index = ip.link_lookup(ifname=veth)[0]
+        ip.link("set", index=index, master=found[0], state="up")
+        # hairpin: a pod reaching itself through a Service is DNATed back to the port it came from
+        # (with br_netfilter the bridge forwards it there, which only a hairpin port allows)
+        ip.link("set", index=index, kind="bridge_slave", mode=1)
     with NetNS(name) as ns:
         eth0 = ns.link_lookup(ifname="eth0")[0]
         addresses = {a.get("IFA_ADDRESS") for a in ns.get_addr(index=eth0)}
