@@ -29,7 +29,9 @@ from minik8s.store import Store, StoreSettings
 from .app import create_app
 from .auth import User, load_token_file
 from .http import sending_headers_early
+from .ranges import parse_ip_range, parse_port_range
 from .registry import Registry
+from .serviceallocation import ServiceAllocator
 from .tls import TlsTerminator
 from .watch import WatchHub
 
@@ -67,6 +69,8 @@ class MasterSettings:
     tls_key_file: str | None = None
     kubelet_token_file: str | None = None  # presented to node agents when proxying pods/log
     internal_token: str | None = None  # accepted for this process's own controllers and scheduler
+    service_cluster_ip_range: str = "10.96.0.0/12"  # Services' cluster IPs (the same on every master)
+    service_node_port_range: str = "30000-32767"  # Services' node ports (the same on every master)
 
 
 def raise_open_files_limit() -> None:
@@ -111,6 +115,8 @@ class Master:
 
     def __init__(self, settings: MasterSettings) -> None:
         self.settings = settings
+        service_ips = parse_ip_range(settings.service_cluster_ip_range)  # ValueError: refuse to start
+        node_ports = parse_port_range(settings.service_node_port_range)
         users = load_token_file(settings.token_file)
         if settings.internal_token:
             users[settings.internal_token] = User("system:kube-controller-manager", "internal",
@@ -127,7 +133,8 @@ class Master:
             cluster_secret=secret, log_compaction_entries=settings.log_compaction_entries,
         ), self.store)
         self.hub = WatchHub(self.store, max_watches=settings.max_watches)
-        self.registry = Registry(self.consensus, self.store)
+        allocator = ServiceAllocator(self.store, service_ips, node_ports)
+        self.registry = Registry(self.consensus, self.store, allocators={"services": allocator})
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
                               max_log_streams=settings.max_log_streams)
