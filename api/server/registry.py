@@ -117,6 +117,10 @@ class Registry:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
+    def propose(self, command: Write) -> Result:
+        """Propose a raw store command (server-internal upkeep such as the allocation repair)."""
+        return self._propose(command)
+
     def _propose(self, command: Write) -> Result:
         try:  # consensus refuses, before proposing, what could not decode and apply on every member
             return self.consensus.propose(replace(command, now=self.clock()), timeout=self.write_timeout)
