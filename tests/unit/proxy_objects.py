@@ -1,9 +1,13 @@
-"""Services and EndpointSlices as the API serves them, for the proxy's tests (and its rulesets)."""
+"""Services and EndpointSlices as the API serves them, for the proxy's tests (and its rulesets), and an
+informer the tests feed by hand."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from typing import Any
 
+from minik8s.api.informer import object_key
 from minik8s.node.proxy.model import service_ports, slice_endpoints
 from minik8s.node.proxy.rules import PortRules, port_rules
 from minik8s.node.proxy.ruleset import Ruleset
@@ -43,3 +47,67 @@ def ruleset(*pairs: tuple[Obj, list[Obj]], pod_cidr: str | None = POD_CIDR) -> R
     """A ruleset of (Service, its slices) pairs."""
     return Ruleset({rules.port.name: rules for svc, slices in pairs for rules in rules_of(svc, *slices,
                                                                                         pod_cidr=pod_cidr)})
+
+
+class FakeInformer:
+    """An informer fed by the test: `put` and `remove` call the handlers like the real one."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, Obj] = {}
+        self.handlers: list[tuple[Callable, Callable, Callable]] = []
+
+    def add_handler(self, on_add: Callable, on_update: Callable, on_delete: Callable) -> None:
+        self.handlers.append((on_add, on_update, on_delete))
+
+    def put(self, obj: Obj) -> None:
+        old = self.cache.get(object_key(obj))
+        self.cache[object_key(obj)] = obj
+        for on_add, on_update, _ in self.handlers:
+            on_add(obj) if old is None else on_update(old, obj)
+
+    def remove(self, obj: Obj) -> None:
+        del self.cache[object_key(obj)]
+        for _, _, on_delete in self.handlers:
+            on_delete(obj)
+
+    def get(self, key: str) -> Obj | None:
+        return self.cache.get(key)
+
+    def list(self) -> list[Obj]:
+        return list(self.cache.values())
+
+    def has_synced(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float | None = None) -> None:
+        pass
+
+
+def random_state(rng: random.Random, *, services: int = 5) -> Ruleset:
+    """Up to `services` Services with every feature the rules have (NodePorts, policies, affinity, endpoint
+    conditions), ClusterIPs and NodePorts colliding on purpose."""
+    ips = [f"10.244.{n}.{h}" for n in (1, 2) for h in (5, 6, 7)]
+    pairs = []
+    for i in range(rng.randint(0, services)):
+        name = f"s{i}"
+        ports = [{"name": "p", "port": 80, "protocol": rng.choice(["TCP", "UDP"])}]
+        spec: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            spec["type"] = "NodePort"
+            ports[0]["nodePort"] = 30000 + rng.randint(0, 4)
+            spec["externalTrafficPolicy"] = rng.choice(["Cluster", "Local"])
+        if rng.random() < 0.3:
+            spec["internalTrafficPolicy"] = "Local"
+        if rng.random() < 0.4:
+            spec["sessionAffinity"] = "ClientIP"
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": rng.choice([60, 120])}}
+        svc = service(name, f"10.96.0.{rng.randint(1, 4)}", *ports, **spec)
+        eps = [endpoint(ip, rng.choice(["node-1", "node-2"]), ready=rng.random() < 0.7,
+                        serving=rng.random() < 0.8, terminating=rng.random() < 0.3)
+               for ip in rng.sample(ips, rng.randint(0, 4))]
+        slice_ports = [{"name": "p", "port": 8080, "protocol": ports[0]["protocol"]}]
+        pairs.append((svc, [endpoint_slice(f"{name}-1", name, *eps, ports=slice_ports)]))
+    return ruleset(*pairs)
