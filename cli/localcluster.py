@@ -147,8 +147,8 @@ class LocalCluster:
             if hosts:  # nodes sharing this machine: each reports its own pods' usage as the node's
                 argv = hostnet.command_in(hosts[i], [*argv, "--node-ip", hosts[i].ip,
                                                      "--stats-cgroup", net.cgroup_parent(name)])
-            else:
-                argv += ["--node-ip", "127.0.0.1", "--http-port", str(_free_port())]
+            else:  # agents sharing this machine's own network namespace: no Service proxy (theirs would clash)
+                argv += ["--node-ip", "127.0.0.1", "--http-port", str(_free_port()), "--proxy-mode", "none"]
             node_procs.append(_spawn(argv, root / f"{name}.log"))
             self.state.setdefault("node_argv", []).append(argv)
         self.state["node_pids"] = [p.pid for p in node_procs]
@@ -186,8 +186,7 @@ class LocalCluster:
         for node_dir in self.state.get("node_dirs", []):
             _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
         _terminate(self.state.get("pids", []))
-        _remove_proxy_tables([hostnet.Host(**h) for h in self.state.get("hosts", [])],
-                             in_root_namespace=bool(self.state.get("node_dirs")) and not self.state.get("hosts"))
+        _remove_proxy_tables([hostnet.Host(**h) for h in self.state.get("hosts", [])])
         if self.state.get("hosts"):
             hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]], net)
         # only this cluster's cgroups: other clusters on this machine have nodes of the same names
@@ -271,17 +270,16 @@ def _remove_pods(node_dir: str, cgroup_parent: str) -> None:
         runtime.remove_pod_sandbox(sandbox.id)
 
 
-def _remove_proxy_tables(hosts: list[hostnet.Host], *, in_root_namespace: bool) -> None:
+def _remove_proxy_tables(hosts: list[hostnet.Host]) -> None:
     """Delete the node proxies' nftables table `ip minik8s` (only that table) in each node host's
-    namespace, or in this machine's when the agents ran here (the agents leave it when they stop,
-    like kube-proxy, so that a restarted agent keeps Service traffic flowing)."""
+    namespace (the agents leave it when they stop, like kube-proxy, so that a restarted agent keeps
+    Service traffic flowing; agents in this machine's own namespace run without a proxy)."""
     from minik8s.node.proxy.nft import Nft, NftError, nft_binary
 
     if nft_binary() is None:
         return
-    places = [hostnet.command_in(h, []) for h in hosts] + ([[]] if in_root_namespace else [])
-    for prefix in places:
-        if prefix and not os.path.exists(prefix[-1].removeprefix("--net=")):
+    for prefix in [hostnet.command_in(h, []) for h in hosts]:
+        if not os.path.exists(prefix[-1].removeprefix("--net=")):
             continue  # the namespace is gone, and its table with it
         try:
             Nft(prefix=prefix).delete_table()
