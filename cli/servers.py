@@ -165,8 +165,9 @@ class ControlLoops:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
         from minik8s.controllers import (
-            DeploymentController, GarbageCollector, HorizontalPodAutoscalerController, NamespaceController,
-            NodeIpamController, NodeLifecycleController, PodGCController, ReplicaSetController,
+            DeploymentController, EndpointsController, EndpointSliceController, GarbageCollector,
+            HorizontalPodAutoscalerController, NamespaceController, NodeIpamController, NodeLifecycleController,
+            PodGCController, ReplicaSetController,
         )
         from minik8s.scheduler import Scheduler
 
@@ -182,6 +183,8 @@ class ControlLoops:
             _Fresh(lambda: Scheduler(client)),
             ReplicaSetController(client.copy()),  # own connection pools: they send requests in parallel
             DeploymentController(client.copy()),
+            EndpointsController(client.copy()),
+            EndpointSliceController(client.copy()),
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
         ]
