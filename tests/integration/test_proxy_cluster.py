@@ -41,10 +41,11 @@ name = os.environ["POD_NAME"].encode()
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
+        body = self.client_address[0].encode() if self.path == "/from" else name
         self.send_response(200)
-        self.send_header("Content-Length", str(len(name)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(name)
+        self.wfile.write(body)
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer.daemon_threads = True
@@ -53,12 +54,12 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
 
 CLIENT = """
 import collections, http.client, json, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+host, port, count, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 seen = collections.Counter()
 for _ in range(count):
     try:
         c = http.client.HTTPConnection(host, port, timeout=5)
-        c.request("GET", "/")
+        c.request("GET", path)
         seen[c.getresponse().read().decode()] += 1
         c.close()
     except OSError as exc:
@@ -111,8 +112,8 @@ class Cluster:
                 return ["nsenter", f"--net=/var/run/netns/{data['netns']}"]
         raise AssertionError(f"no sandbox of pod {name}")
 
-    def requests(self, prefix: list[str], host: str, port: int, count: int) -> dict[str, int]:
-        done = subprocess.run([*prefix, PY, "-c", CLIENT, host, str(port), str(count)], capture_output=True,
+    def requests(self, prefix: list[str], host: str, port: int, count: int, path: str = "/") -> dict[str, int]:
+        done = subprocess.run([*prefix, PY, "-c", CLIENT, host, str(port), str(count), path], capture_output=True,
                               text=True, timeout=300, check=True)
         return json.loads(done.stdout)
 
@@ -223,6 +224,40 @@ def test_client_ip_affinity_sticks(cluster: Cluster, web: Obj) -> None:
     assert len(seen) == 1 and next(iter(seen)) in {"web-0", "web-1", "web-2"}, seen
     from_host = cluster.requests(cluster.host_prefix("node-2"), ip, 80, 40)  # another client, on another node
     assert len(from_host) == 1 and next(iter(from_host)) in {"web-0", "web-1", "web-2"}, from_host
+
+
+def test_a_pod_reaches_itself_through_its_service(cluster: Cluster, web: Obj) -> None:
+    """Hairpin: web-1 asking its own Service is sometimes sent to itself, and that works too (masqueraded)."""
+    seen = cluster.requests(cluster.pod_prefix("web-1"), web["spec"]["clusterIP"], 80, 90)
+    _uniform(seen, ["web-0", "web-1", "web-2"])
+
+
+def test_traffic_policies_local(cluster: Cluster, web: Obj) -> None:
+    """internalTrafficPolicy Local: a pod on node-1 reaches node-1's backend only. externalTrafficPolicy Local:
+    the NodePort of node-2 reaches node-2's backend only (and the client's address is kept)."""
+    internal = cluster.service("web-itp", {"app": "web"}, internalTrafficPolicy="Local")
+    prefix = cluster.pod_prefix("client")
+    wait_for(lambda: cluster.requests(prefix, internal["spec"]["clusterIP"], 80, 1) == {"web-1": 1}, timeout=30,
+             interval=0.2, what="web-itp programmed")
+    assert cluster.requests(prefix, internal["spec"]["clusterIP"], 80, 60) == {"web-1": 60}
+    external = cluster.service("web-etp", {"app": "web"}, type="NodePort", externalTrafficPolicy="Local")
+    node_port = external["spec"]["ports"][0]["nodePort"]
+    node_0, node_2 = cluster.host_prefix("node-0"), cluster.hosts["node-2"]["ip"]
+    wait_for(lambda: cluster.requests(node_0, node_2, node_port, 1) == {"web-2": 1}, timeout=30, interval=0.2,
+             what="web-etp programmed")
+    assert cluster.requests(node_0, node_2, node_port, 60) == {"web-2": 60}
+    assert cluster.requests(node_0, node_2, node_port, 1, "/from") == {cluster.hosts["node-0"]["ip"]: 1}
+    masqueraded = cluster.requests(node_0, node_2, web["spec"]["ports"][0]["nodePort"], 30, "/from")
+    assert cluster.hosts["node-0"]["ip"] not in masqueraded, masqueraded  # Cluster policy: masqueraded
+
+
+def test_a_service_without_endpoints_is_refused(cluster: Cluster, web: Obj) -> None:
+    """No endpoint at all: connections are refused at once (TCP reset), from a pod and from a host."""
+    empty = cluster.service("nobody", {"app": "nobody"})
+    ip = empty["spec"]["clusterIP"]
+    wait_for(lambda: cluster.requests(cluster.pod_prefix("client"), ip, 80, 1) == {"error: ConnectionRefusedError": 1},
+             timeout=30, interval=0.2, what="nobody programmed")
+    assert cluster.requests(cluster.host_prefix("node-0"), ip, 80, 5) == {"error: ConnectionRefusedError": 5}
 
 
 def test_a_pod_that_is_not_ready_receives_no_traffic(cluster: Cluster, web: Obj) -> None:
