@@ -144,6 +144,7 @@ class Master:
             self.registry, name=settings.name, api_addr=settings.api_addr, cluster_ip=service_ips.first_ip(),
             is_leader=lambda: self.consensus.is_leader, repair=lambda: repair(self.store, self.registry.propose),
             reconcile_endpoints=settings.endpoint_reconciler_type == "lease")
+        self.registry.post_start_hooks["bootstrap-controller"] = self.kubernetes_service.first_pass.is_set
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
                               max_log_streams=settings.max_log_streams)

@@ -106,6 +106,7 @@ class MasterServiceReconciler:
         self._endpoints: ResourceType = resolve("endpoints")
         self._slices: ResourceType = resolve("endpointslices")
         self._stopped = threading.Event()
+        self.first_pass = threading.Event()  # set once the first pass ran (well or not): /readyz waits for it
         self._last_repair = 0.0
 
     def run(self, ready: Callable[[], bool]) -> None:
@@ -121,6 +122,7 @@ class MasterServiceReconciler:
                 except Exception:  # the loop must outlive anything one pass meets
                     log.exception("kubernetes service: pass failed (retrying)")
                     wait = 1.0
+                self.first_pass.set()
             else:
                 wait = 0.2
             self._stopped.wait(wait)
