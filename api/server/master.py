@@ -142,7 +142,7 @@ class Master:
         self.registry = Registry(self.consensus, self.store, allocators={"services": allocator})
         self.kubernetes_service = MasterServiceReconciler(
             self.registry, name=settings.name, api_addr=settings.api_addr, cluster_ip=service_ips.first_ip(),
-            is_leader=lambda: self.consensus.is_leader, repair=lambda: repair(self.store, self.registry.propose),
+            is_leader=lambda: self.consensus.is_leader, repair=lambda: repair(self.store, self.registry.propose, allocator),
             reconcile_endpoints=settings.endpoint_reconciler_type == "lease")
         self.registry.post_start_hooks["bootstrap-controller"] = self.kubernetes_service.first_pass.is_set
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
