@@ -163,6 +163,7 @@ class ControlLoops:
             DeploymentController, GarbageCollector, HorizontalPodAutoscalerController, NamespaceController,
             NodeIpamController, NodeLifecycleController, PodGCController, ReplicaSetController,
         )
+        from minik8s.controllers.ingress_status import IngressStatusController
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
@@ -179,6 +180,7 @@ class ControlLoops:
             DeploymentController(client.copy()),
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
+            IngressStatusController(client),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]

@@ -23,6 +23,8 @@ from .strategy import Strategy
 Obj = dict[str, Any]
 
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+INGRESS_NGINX_CONTROLLER = "minik8s.io/ingress-nginx"  # the `spec.controller` minik8s' node proxies serve
+DEFAULT_CLASS_NAME = "nginx"  # the class the masters create (the Kubernetes docs' examples name it)
 
 schema.define("io.k8s.api.networking.v1", {
     "IngressClass": {"spec": "IngressClassSpec"},
