@@ -208,6 +208,7 @@ def build_routes(ingresses: list[Obj], classes: list[Obj], services: list[Obj], 
         draft = servers[host]
         if (PREFIX, "/") not in draft.locations:
             draft.locations[(PREFIX, "/")] = Location(PREFIX, "/", draft.default)
+        _pin_bare_paths(draft.locations)
         ordered = sorted(draft.locations.values(), key=lambda loc: (loc.path, loc.modifier))
         out.append(Server(host, tuple(ordered)))
     return Routes(tuple(out), tuple(problems))
@@ -245,6 +246,22 @@ def _add_ingress(ingress: Obj, cluster: _Cluster, servers: dict[str, _ServerDraf
                 # an Exact path owns its exact location even against an older Prefix path's
                 if taken is None or (path_type == "Exact" and not taken.exact_type):
                     draft.locations[key] = Location(modifier, location_path, backend, source, path_type == "Exact")
+
+
+def _pin_bare_paths(locations: dict[tuple[str, str], Location]) -> None:
+    """Give `/foo` an exact location of its own wherever a location `/foo/` exists without one.
+
+    nginx answers `/foo` with a 301 to `/foo/` when a proxied location's path ends in a slash
+    (its auto-redirect); Kubernetes routes `/foo` as if `/foo/` were not there. The exact location
+    sends `/foo` where nginx would have sent it otherwise: the longest prefix location it starts with.
+    """
+    for modifier, path in list(locations):
+        bare = path.rstrip("/")
+        if path == "/" or not path.endswith("/") or (EXACT, bare) in locations:
+            continue
+        best = max((loc for (m, p), loc in locations.items() if m == PREFIX and bare.startswith(p)),
+                   key=lambda loc: len(loc.path))
+        locations[(EXACT, bare)] = Location(EXACT, bare, best.backend, best.source)
 
 
 def _locations(path_type: Any, path: str) -> list[tuple[str, str]]:

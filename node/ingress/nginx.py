@@ -86,10 +86,21 @@ class Nginx:
         self.test(text)
         os.replace(self.prefix / f"{CONF}.test", self.conf)
         if self.running():
-            os.kill(self._pid, signal.SIGHUP)  # type: ignore[arg-type]  # running() checked the pid
+            self._reload()
             return "reloaded"
         self._start()
         return "started"
+
+    def _reload(self) -> None:
+        """SIGHUP, then wait (briefly) for the new workers: from then on new connections get the new
+        configuration while the old workers finish what they hold."""
+        pid = self._pid
+        assert pid is not None
+        old = set(_children(pid))
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline and not set(_children(pid)) - old and self.running():
+            time.sleep(0.005)
 
     def _start(self) -> None:
         out = open(self.prefix / "nginx.out", "ab")  # noqa: SIM115 - the child keeps it open
