@@ -92,14 +92,17 @@ class Nginx:
         return "started"
 
     def _reload(self) -> None:
-        """SIGHUP, then wait (briefly) for the new workers: from then on new connections get the new
-        configuration while the old workers finish what they hold."""
+        """SIGHUP, then wait (briefly) for the new workers to run and the old ones to stop accepting:
+        from then on new connections get the new configuration while the old workers finish what
+        they hold."""
         pid = self._pid
         assert pid is not None
         old = set(_children(pid))
         os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline and not set(_children(pid)) - old and self.running():
+        while time.monotonic() < deadline and self.running():
+            if set(_children(pid)) - old and all(_retired(worker) for worker in old):
+                return
             time.sleep(0.005)
 
     def _start(self) -> None:
@@ -203,6 +206,15 @@ def _is_master_of(pid: int, prefix: Path) -> bool:
     # nginx rewrites its title ("nginx: master process /usr/sbin/nginx -p PREFIX/ ...")
     text = b" ".join(argv).decode(errors="replace")
     return "nginx" in text and f"{prefix}/" in text
+
+
+def _retired(worker: int) -> bool:
+    """Whether an old worker is gone or shutting down (it has closed its listening sockets then)."""
+    try:
+        title = Path(f"/proc/{worker}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return not title or b"shutting down" in title
 
 
 def _exists(pid: int) -> bool:
