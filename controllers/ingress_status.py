@@ -7,12 +7,13 @@ those addresses, sorted, are its status (as ingress-nginx reports the addresses 
 pods run on). Ingresses of other classes are left alone. A change of a Node or an IngressClass
 requeues every Ingress.
 
-At the start of each leadership term the controller also makes sure the IngressClass `nginx`
-exists (controller `minik8s.io/ingress-nginx`, marked as the default class, as minikube's ingress
-addon installs it), so the Kubernetes docs' examples (`ingressClassName: nginx`) and Ingresses
-naming no class are served. It is created when missing and never changed: an administrator may
-edit it (drop the default annotation, say); one deleted comes back at the next leader change,
-like an addon-manager `EnsureExists` object.
+At the start of each leadership term the controller also makes sure two IngressClasses of our
+controller (`minik8s.io/ingress-nginx`) exist: `nginx`, marked as the default class (as minikube's
+ingress addon installs it), so Ingresses naming `nginx` or no class are served, and
+`nginx-example`, the class the Kubernetes documentation's examples name (`minimal-ingress.yaml`),
+so they work as written. Each is created when missing and never changed: an administrator may edit
+them (drop the default annotation, say); one deleted comes back at the next leader change, like an
+addon-manager `EnsureExists` object.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, object_key
 from minik8s.api.kinds.ingressclass import (
-    DEFAULT_CLASS_ANNOTATION, DEFAULT_CLASS_NAME, INGRESS_NGINX_CONTROLLER, served_by,
+    DEFAULT_CLASS_ANNOTATION, DEFAULT_CLASS_NAME, DOCS_CLASS_NAME, INGRESS_NGINX_CONTROLLER, served_by,
 )
 from minik8s.api.reconcile import Controller, Result
 from minik8s.api.tables import dig
@@ -38,12 +39,13 @@ ALL = "*"  # the key that requeues every Ingress
 ENSURE_CLASS = "@ingressclass"  # the key that creates the default IngressClass
 
 
-def default_ingress_class() -> Obj:
-    """The IngressClass the masters create: `nginx`, ours, the default."""
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-            "metadata": {"name": DEFAULT_CLASS_NAME, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"},
-                         "labels": {"app.kubernetes.io/managed-by": "minik8s"}},
-            "spec": {"controller": INGRESS_NGINX_CONTROLLER}}
+def builtin_ingress_classes() -> list[Obj]:
+    """The IngressClasses the masters create: `nginx` (the default) and `nginx-example`, both ours."""
+    return [{"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+             "metadata": {"name": name, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"} if default else {},
+                          "labels": {"app.kubernetes.io/managed-by": "minik8s"}},
+             "spec": {"controller": INGRESS_NGINX_CONTROLLER}}
+            for name, default in ((DEFAULT_CLASS_NAME, True), (DOCS_CLASS_NAME, False))]
 
 
 def node_addresses(nodes: list[Obj]) -> list[str]:
@@ -109,11 +111,13 @@ class IngressStatusController(Controller):
         return None
 
     def _ensure_class(self) -> Result | None:
-        if self._classes.get(DEFAULT_CLASS_NAME) is not None:
-            return None
-        try:
-            self.client.create(default_ingress_class())
-            log.info("created the default IngressClass %s", DEFAULT_CLASS_NAME)
-        except errors.AlreadyExistsError:
-            pass
+        for wanted in builtin_ingress_classes():
+            name = wanted["metadata"]["name"]
+            if self._classes.get(name) is not None:
+                continue
+            try:
+                self.client.create(wanted)
+                log.info("created the IngressClass %s", name)
+            except errors.AlreadyExistsError:
+                pass
         return None

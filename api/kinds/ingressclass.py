@@ -24,7 +24,8 @@ Obj = dict[str, Any]
 
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 INGRESS_NGINX_CONTROLLER = "minik8s.io/ingress-nginx"  # the `spec.controller` minik8s' node proxies serve
-DEFAULT_CLASS_NAME = "nginx"  # the class the masters create (the Kubernetes docs' examples name it)
+DEFAULT_CLASS_NAME = "nginx"  # the default class the masters create (minikube's ingress addon's name)
+DOCS_CLASS_NAME = "nginx-example"  # the class the Kubernetes docs' examples name (minimal-ingress.yaml)
 
 schema.define("io.k8s.api.networking.v1", {
     "IngressClass": {"spec": "IngressClassSpec"},
