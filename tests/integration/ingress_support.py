@@ -12,17 +12,21 @@ import http.server, sys
 name, port = sys.argv[1], int(sys.argv[2])
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     def do_GET(self):
         body = f"{name} {self.path}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Seen-Forwarded-For", self.headers.get("X-Forwarded-For", ""))
+        if self.headers.get("Connection", "").lower() == "keep-alive":  # HTTP/1.0 keep-alive (ab -k)
+            self.send_header("Connection", "keep-alive")
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer.allow_reuse_address = True
 http.server.ThreadingHTTPServer.daemon_threads = True
+http.server.ThreadingHTTPServer.request_queue_size = 256
 http.server.ThreadingHTTPServer(("", port), Handler).serve_forever()
 """
 
