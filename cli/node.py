@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import signal
@@ -142,6 +143,11 @@ def _start_ingress(client, node_ip: str, data_dir: str, port: int, nginx: str): 
     """This node's ingress proxy (nginx on `node_ip:port`), or None when off or nginx is missing."""
     logger = logging.getLogger("minik8s.node")
     if port == 0:
+        return None
+    try:
+        ipaddress.IPv4Address(node_ip)
+    except ValueError:
+        logger.error("no ingress proxy on this node: --node-ip %r is not an IPv4 address", node_ip)
         return None
     if not os.access(nginx, os.X_OK):
         logger.error("no ingress proxy on this node: %s is not an executable (install Debian's nginx)", nginx)

@@ -133,7 +133,7 @@ class Nginx:
         return " | ".join(lines[-3:]) or "(no output)"
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the master and its workers (fast shutdown, then SIGKILL after `timeout`)."""
+        """Stop the master and its workers (graceful, then fast shutdown, SIGKILL after `timeout`)."""
         if self._pid is not None and self.running():
             _terminate(self._pid, timeout, wait=self._proc.wait if self._proc else None)
         self._forget()
@@ -160,30 +160,39 @@ def stop_leftover(prefix: str, timeout: float = 10.0) -> bool:
 
 
 def _terminate(pid: int, timeout: float, *, wait: object) -> None:
+    """Graceful shutdown (SIGQUIT: requests in flight finish, idle connections close) for up to a
+    third of `timeout`, then fast shutdown (SIGTERM), then SIGKILL for the master and its workers."""
     workers = _children(pid)
-    try:
-        os.kill(pid, signal.SIGTERM)  # nginx's fast shutdown: the master stops its workers
-    except ProcessLookupError:
-        return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(wait):
-            try:
-                wait(timeout=0.05)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        if not _exists(pid):
+    for sig, until in ((signal.SIGQUIT, time.monotonic() + timeout / 3), (signal.SIGTERM, deadline)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
             break
-        time.sleep(0.05)
+        if _wait_gone(pid, until, wait):
+            break
     else:
         for victim in [pid, *_children(pid), *workers]:
             try:
                 os.kill(victim, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        _wait_gone(pid, time.monotonic() + 5, wait)
+
+
+def _wait_gone(pid: int, until: float, wait: object) -> bool:
+    """Wait until `pid` has exited (reaped through `wait` when it is our child) or `until` passes."""
+    while time.monotonic() < until:
         if callable(wait):
-            wait(timeout=5)
+            try:
+                wait(timeout=0.05)
+                return True
+            except subprocess.TimeoutExpired:
+                continue
+        if not _exists(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _recorded_master(prefix: Path) -> int | None:
