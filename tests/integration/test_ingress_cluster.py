@@ -1,4 +1,4 @@
-"""Ingress on a `minik8s up` cluster (1 master, 3 node hosts, process runtime): nginx on port 80 of
+"""Ingress on a `minik8s up` cluster (3 masters, 3 node hosts, process runtime): nginx on port 80 of
 every node host routes by host and path to the pods behind Services.
 
 Backends are small Python HTTP servers that answer their pod name and the path they were asked;
@@ -58,7 +58,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    cluster = UpProcess(tmp_path_factory.mktemp("ingress") / "data", "--nodes", "3", timeout=180)
+    cluster = UpProcess(tmp_path_factory.mktemp("ingress") / "data", "--masters", "3", "--nodes", "3", timeout=180)
     try:
         for app, node, port_name in (("web", 0, ""), ("web", 1, ""), ("api", 2, "http"), ("test", 1, "")):
             cluster.client.create(_echo_pod(f"{app}-{node}", app, f"node-{node}", port_name))
