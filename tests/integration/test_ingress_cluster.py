@@ -5,8 +5,8 @@ Backends are small Python HTTP servers that answer their pod name and the path t
 requests go to a node host's IP with a Host header (`curl -H 'Host: foo.bar.com' http://<node-ip>/app`),
 from this machine and from inside every node host. Also: the IngressClasses the masters create,
 the Ingress status, the Kubernetes docs' `minimal-ingress.yaml` as written, a changed Ingress
-under a load loop with no failed request, and no nginx left once the cluster is down (even one
-whose node agent was killed).
+under a load loop with no failed request, nginx outliving a killed node agent and adopted by the
+restarted one, and no nginx left once the cluster is down.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from minik8s.api import errors
-from minik8s.chaos.node_failure import kill_agent
+from minik8s.chaos.node_failure import kill_agent, restart_agent
 from minik8s.chaos.upcluster import UpProcess
 
 from .cluster import wait_for
@@ -249,13 +249,22 @@ def _nginx_masters_under(root: Path) -> list[int]:
     return found
 
 
-def test_ingress_nginx_goes_with_the_cluster(up: UpProcess) -> None:
-    """Every node host runs one nginx master under its data dir; a killed node agent leaves its nginx
-    serving, and `minik8s down` stops all of them: no nginx process is left."""
+def test_ingress_nginx_survives_its_agent_and_goes_with_the_cluster(up: UpProcess) -> None:
+    """Every node host runs one nginx master under its data dir. A killed node agent leaves its nginx
+    serving; the restarted agent adopts it (same master, reloaded with new routes, not restarted);
+    `minik8s down` stops every nginx: none is left."""
     assert len(_nginx_masters_under(up.root)) == 3
+    master_file = up.root / "node-2" / "ingress" / "master.pid"
+    master = int(master_file.read_text())
     kill_agent(up.state, 2)
     ip = _node_ips(up)[2]
     assert get(ip, 80, "foo.bar.com", "/app")[0] == 200  # the data plane outlives its agent
+    restart_agent(up.state, 2, up.root / "node-2-restarted.log")
+    up.client.create(_ingress("after", [_rule("after.example", ("/", "Prefix", "api", 8000))]))
+    wait_for(lambda: _settled(up, ip, "after.example", "/x", lambda a: a == (200, "api-2 /x")), timeout=60,
+             what="a new Ingress served by the restarted agent's nginx")
+    assert int(master_file.read_text()) == master and Path(f"/proc/{master}").exists()
+    assert len(_nginx_masters_under(up.root)) == 3
     down = subprocess.run([sys.executable, "-m", "minik8s.cli.main", "down", "--data-dir", str(up.root)],
                           capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
