@@ -108,3 +108,12 @@ def test_reconciler_creates_the_service_and_drops_expired_masters(store: Store, 
     assert ports() == [6443]
     slices, _ = registry.list(resolve("endpointslices"), "default")
     assert [s["metadata"]["name"] for s in slices] == ["kubernetes"]
+
+
+def test_reconciler_type_none_only_creates_the_service(store: Store, registry: Registry) -> None:
+    quiet = MasterServiceReconciler(registry, name="m0", api_addr="127.0.0.1:6443", cluster_ip="10.96.0.1",
+                                    is_leader=lambda: False, reconcile_endpoints=False)
+    quiet.sync()
+    assert registry.get(SERVICES, "kubernetes", "default")["spec"]["clusterIP"] == "10.96.0.1"
+    assert registry.list(resolve("endpoints"), "default")[0] == []
+    assert registry.list(resolve("leases"), "kube-system")[0] == []
