@@ -54,7 +54,7 @@ def node_addresses(nodes: list[Obj]) -> list[str]:
     for node in nodes:
         conditions = dig(node, "status", "conditions", default=[])
         ready = any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in conditions if isinstance(conditions, list))
+                    for c in (conditions if isinstance(conditions, list) else []))
         addresses = dig(node, "status", "addresses", default=[])
         for address in addresses if ready and isinstance(addresses, list) else []:
             if isinstance(address, dict) and address.get("type") == "InternalIP" and address.get("address"):

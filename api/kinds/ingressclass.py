@@ -112,7 +112,7 @@ def class_of(ingress: Obj, classes: list[Obj]) -> Obj | None:
     DefaultIngressClass admission plugin writes that name into new Ingresses; minik8s has no admission
     plugins, so the controllers apply the same rule when they read the Ingress.
     """
-    by_name = {dig(c, "metadata", "name"): c for c in classes if isinstance(c, dict)}
+    by_name = {name: c for c in classes if isinstance(c, dict) and isinstance(name := dig(c, "metadata", "name"), str)}
     name = dig(ingress, "spec", "ingressClassName")
     if not isinstance(name, str):
         annotations = dig(ingress, "metadata", "annotations")

@@ -120,15 +120,19 @@ class _Cluster:
     """The Services and EndpointSlices, indexed for backend look-ups."""
 
     def __init__(self, services: list[Obj], slices: list[Obj]) -> None:
-        self.services = {(dig(s, "metadata", "namespace"), dig(s, "metadata", "name")): s
-                         for s in services if isinstance(s, dict)}
+        self.services: dict[tuple[str, str], Obj] = {}
+        for service in services:
+            namespace, name = dig(service, "metadata", "namespace"), dig(service, "metadata", "name")
+            if isinstance(service, dict) and isinstance(namespace, str) and isinstance(name, str):
+                self.services[(namespace, name)] = service
         self.slices: dict[tuple[str, str], list[Obj]] = {}
         for item in slices:
             if not isinstance(item, dict) or item.get("addressType") != "IPv4":
                 continue
+            namespace = dig(item, "metadata", "namespace")
             owner = dig(item, "metadata", "labels", SERVICE_NAME_LABEL)
-            if isinstance(owner, str):
-                self.slices.setdefault((dig(item, "metadata", "namespace"), owner), []).append(item)
+            if isinstance(namespace, str) and isinstance(owner, str):
+                self.slices.setdefault((namespace, owner), []).append(item)
 
     def backend(self, namespace: str, ref: Any, problems: list[str], source: str) -> Backend:
         """The backend an IngressBackend names (`service` with a port name or number)."""
@@ -159,7 +163,7 @@ class _Cluster:
             problems.append(f"{source}: service {namespace}/{name} is an ExternalName service (not supported); "
                             "answering 503")
             return Backend(service=label, upstream=upstream)
-        port = next((p for p in dig(service, "spec", "ports", default=[]) if isinstance(p, dict) and (
+        port = next((p for p in _list(dig(service, "spec", "ports")) if isinstance(p, dict) and (
             p.get("port") == wanted if isinstance(wanted, int) else p.get("name") == wanted)), None)
         if port is None or (port.get("protocol") or "TCP") != "TCP":
             problems.append(f"{source}: service {namespace}/{name} has no TCP port {wanted}; answering 503")
@@ -171,18 +175,18 @@ class _Cluster:
         """The ready endpoints of the Service's port `port_name` (its EndpointSlice port of that name)."""
         found: set[Endpoint] = set()
         for item in self.slices.get((namespace, service), []):
-            ports = [p for p in item.get("ports") or [] if isinstance(p, dict)
+            ports = [p for p in _list(item.get("ports")) if isinstance(p, dict)
                      and (p.get("name") or "") == port_name and (p.get("protocol") or "TCP") == "TCP"]
             target = ports[0].get("port") if ports else None
             if not isinstance(target, int) or isinstance(target, bool) or not 1 <= target <= 65535:
                 continue
-            for endpoint in item.get("endpoints") or []:
+            for endpoint in _list(item.get("endpoints")):
                 if not isinstance(endpoint, dict):
                     continue
                 # `ready` unset means ready (EndpointConditions: "nil should be interpreted as true")
                 if dig(endpoint, "conditions", "ready") is False:
                     continue
-                for address in endpoint.get("addresses") or []:
+                for address in _list(endpoint.get("addresses")):
                     if _ipv4(address):
                         found.add(Endpoint(address, target))
         return tuple(sorted(found, key=lambda e: (ipaddress.ip_address(e.ip), e.port)))
@@ -280,6 +284,11 @@ def safe_host(host: str) -> bool:
     """A DNS name, or `*.` and one (one label of wildcard), in lower case."""
     rule = WILDCARD_DNS_SUBDOMAIN if host.startswith("*.") else DNS_SUBDOMAIN
     return not rule.problems(host)
+
+
+def _list(value: Any) -> list[Any]:
+    """`value` when it is a list, else nothing to iterate (a malformed object)."""
+    return value if isinstance(value, list) else []
 
 
 def _ipv4(value: Any) -> bool:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minik8s.node.ingress.model import EXACT, PREFIX, Backend, Endpoint, build_routes
 from minik8s.node.ingress.nginxconf import ProxySettings, UnsafeValueError, quote, render, server_name
@@ -310,3 +312,39 @@ def test_render_passes_nginx_t_with_every_hostile_object(tmp_path: Path) -> None
         if bad not in ("_",):
             assert f'"{bad}"' not in text, bad
     assert shutil.which(NGINX)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2, 70000) | st.text(max_size=12),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+
+
+def _replace_somewhere(draw: st.DrawFn, obj: Any) -> Any:
+    """`obj` with one nested value (chosen by `draw`) replaced by random JSON."""
+    if not isinstance(obj, (dict, list)) or draw(st.integers(0, 3)) == 0:
+        return draw(JSON)
+    copy_ = dict(obj) if isinstance(obj, dict) else list(obj)
+    keys = list(copy_.keys()) if isinstance(copy_, dict) else list(range(len(copy_)))
+    if not keys:
+        return draw(JSON)
+    key = draw(st.sampled_from(keys))
+    copy_[key] = _replace_somewhere(draw, copy_[key])  # type: ignore[index]
+    return copy_
+
+
+@st.composite
+def hostile_objects(draw: st.DrawFn) -> tuple[list[Obj], list[Obj], list[Obj], list[Obj]]:
+    ing = ingress("a", [rule("foo.bar.com", path("/app"), path("/api", "Exact", service="api", port="http"))],
+                  defaultBackend=backend())
+    objects = [[ing], [ingress_class(default=True)], list(SERVICES), list(SLICES)]
+    which = draw(st.integers(0, 3))
+    objects[which] = [_replace_somewhere(draw, o) for o in objects[which]]
+    return objects[0], objects[1], objects[2], objects[3]
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None)
+@given(hostile_objects())
+def test_routes_and_render_never_fail_on_malformed_objects(objects: tuple[list[Obj], ...]) -> None:
+    """Objects with any JSON anywhere are routed or skipped, never an exception, and render safely."""
+    routes = build_routes(*objects)
+    render(routes, ProxySettings(listen_ip="127.0.0.1", prefix="/x"))

@@ -21,7 +21,8 @@ def node(name: str, ip: str, ready: str = "True") -> Obj:
 def test_node_addresses_are_ready_internal_ips_in_numeric_order() -> None:
     """Ready nodes' InternalIPs, sorted as numbers, without repeats; NotReady and malformed nodes skipped."""
     nodes = [node("c", "10.200.0.12"), node("a", "10.200.0.9"), node("b", "10.200.0.10", ready="False"),
-             node("d", "10.200.0.9"), {"metadata": {"name": "x"}, "status": "junk"}, {"status": {"addresses": 5}}]
+             node("d", "10.200.0.9"), {"metadata": {"name": "x"}, "status": "junk"}, {"status": {"addresses": 5}},
+             {"status": {"conditions": 7}}]
     assert node_addresses(nodes) == ["10.200.0.9", "10.200.0.12"]
 
 
