@@ -184,6 +184,7 @@ class LocalCluster:
         _terminate(self.state.get("node_pids", []) + _pids_of(self.state.get("node_argv", [])))
         for node_dir in self.state.get("node_dirs", []):
             _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
+            _stop_ingress(node_dir)
         _terminate(self.state.get("pids", []))
         if self.state.get("hosts"):
             hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]], net)
@@ -266,6 +267,13 @@ def _remove_pods(node_dir: str, cgroup_parent: str) -> None:
     for sandbox in runtime.list_sandboxes():
         runtime.stop_pod_sandbox(sandbox.id)
         runtime.remove_pod_sandbox(sandbox.id)
+
+
+def _stop_ingress(node_dir: str) -> None:
+    """Stop the ingress proxy's nginx a node agent left running (it was killed, not stopped)."""
+    from minik8s.node.ingress import stop_leftover
+
+    stop_leftover(os.path.join(node_dir, "ingress"))
 
 
 def _remove_cgroups(parent: str, *, only_if_empty: bool = False) -> None:

@@ -172,6 +172,7 @@ class ControlLoops:
             HorizontalPodAutoscalerController, NamespaceController, NodeIpamController, NodeLifecycleController,
             PodGCController, ReplicaSetController,
         )
+        from minik8s.controllers.ingress_status import IngressStatusController
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
@@ -190,6 +191,7 @@ class ControlLoops:
             EndpointSliceController(client.copy()),
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
+            IngressStatusController(client),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]
