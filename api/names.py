@@ -30,6 +30,10 @@ DNS_SUBDOMAIN = NameRule(re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"), 253, (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
     "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
     f"'{_DNS_LABEL}(\\.{_DNS_LABEL})*')"))
+WILDCARD_DNS_SUBDOMAIN = NameRule(re.compile(rf"\*\.{_DNS_LABEL}(\.{_DNS_LABEL})*"), 253, (
+    "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of "
+    "lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. '*.example.com', "
+    f"regex used for validation is '\\*\\.{_DNS_LABEL}(\\.{_DNS_LABEL})*')"))
 DNS_LABEL = NameRule(re.compile(_DNS_LABEL), 63, (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
     "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "

@@ -185,6 +185,7 @@ class LocalCluster:
         _terminate(self.state.get("node_pids", []) + _pids_of(self.state.get("node_argv", [])))
         for node_dir in self.state.get("node_dirs", []):
             _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
+            _stop_ingress(node_dir)
         _terminate(self.state.get("pids", []))
         _remove_proxy_tables([hostnet.Host(**h) for h in self.state.get("hosts", [])])
         if self.state.get("hosts"):
@@ -285,6 +286,13 @@ def _remove_proxy_tables(hosts: list[hostnet.Host]) -> None:
             Nft(prefix=prefix).delete_table()
         except NftError as exc:
             print(f"warning: {exc}", file=sys.stderr)
+
+
+def _stop_ingress(node_dir: str) -> None:
+    """Stop the ingress proxy's nginx a node agent left running (it was killed, not stopped)."""
+    from minik8s.node.ingress import stop_leftover
+
+    stop_leftover(os.path.join(node_dir, "ingress"))
 
 
 def _remove_cgroups(parent: str, *, only_if_empty: bool = False) -> None:

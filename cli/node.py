@@ -4,6 +4,7 @@ foreground."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import signal
@@ -92,6 +93,9 @@ def node(
                                                     "`ip minik8s` (kube-proxy's nftables mode); none: no proxy."),
     proxy_min_sync_period: float = typer.Option(0.1, min=0.0, help="Seconds between two proxy rule syncs at least "
                                                                    "(changes meanwhile are written together)."),
+    ingress_port: int = typer.Option(80, min=0, max=65535, help="Port of the ingress proxy (nginx) on --node-ip "
+                                                                "(0: no ingress proxy on this node)."),
+    ingress_nginx: str = typer.Option("/usr/sbin/nginx", help="The nginx binary of the ingress proxy."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run a node agent: register the Node, renew its Lease, run the pods bound to it."""
@@ -134,6 +138,7 @@ def node(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     agent.start(needs_pod_network=chosen.capabilities().name == "process")
+    ingress = _start_ingress(client, node_ip, data_dir, ingress_port, ingress_nginx)
     logging.getLogger(__name__).info("node %s up: runtime %s, logs on %s:%d", name, chosen.capabilities().name,
                                      node_ip, http_port)
     try:
@@ -141,4 +146,31 @@ def node(
     except OSError:
         if not stopped.is_set():
             raise
+    finally:
+        if ingress is not None:
+            ingress.stop()
     agent.stop()
+
+
+def _start_ingress(client, node_ip: str, data_dir: str, port: int, nginx: str):  # noqa: ANN001, ANN202
+    """This node's ingress proxy (nginx on `node_ip:port`), or None when off or nginx is missing."""
+    logger = logging.getLogger("minik8s.node")
+    if port == 0:
+        return None
+    try:
+        ipaddress.IPv4Address(node_ip)
+    except ValueError:
+        logger.error("no ingress proxy on this node: --node-ip %r is not an IPv4 address", node_ip)
+        return None
+    if not os.access(nginx, os.X_OK):
+        logger.error("no ingress proxy on this node: %s is not an executable (install Debian's nginx)", nginx)
+        return None
+    from minik8s.node.ingress import IngressProxy, IngressSettings
+
+    proxy = IngressProxy(client.copy(), IngressSettings(node_ip=node_ip, data_dir=data_dir, port=port, nginx=nginx))
+    try:
+        proxy.start()
+    except OSError as exc:  # its prefix cannot be made: the node runs its pods all the same
+        logger.error("no ingress proxy on this node: %s", exc)
+        return None
+    return proxy

@@ -45,6 +45,8 @@ def master(
         "10.96.0.0/12", help="Services' cluster IPs (the same on every master; the first is the kubernetes Service's)."),
     service_node_port_range: str = typer.Option(
         "30000-32767", help="Services' node ports, FIRST-LAST (the same on every master)."),
+    endpoint_reconciler_type: str = typer.Option(
+        "lease", help="lease: every master writes its address into the kubernetes Service's endpoints; none: not."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
     leader_elect_lease_duration: float = typer.Option(
@@ -89,6 +91,7 @@ def master(
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
         service_cluster_ip_range=service_cluster_ip_range, service_node_port_range=service_node_port_range,
+        endpoint_reconciler_type=endpoint_reconciler_type,
     )
     from minik8s.api.reconcile import LeaseTimings
     from minik8s.controllers.hpa import HpaSettings
@@ -169,6 +172,7 @@ class ControlLoops:
             HorizontalPodAutoscalerController, NamespaceController, NodeIpamController, NodeLifecycleController,
             PodGCController, ReplicaSetController,
         )
+        from minik8s.controllers.ingress_status import IngressStatusController
         from minik8s.scheduler import Scheduler
 
         client = ApiClient(url, token=token)
@@ -187,6 +191,7 @@ class ControlLoops:
             EndpointSliceController(client.copy()),
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
+            IngressStatusController(client),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]

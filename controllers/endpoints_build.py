@@ -318,6 +318,11 @@ def plan_slices(service: Obj, pods: Iterable[Obj], existing: list[Obj], *,
         for i in range(0, len(rest), max_per_slice):
             creates.append(_slice(meta, labels, owner, group.ports, rest[i:i + max_per_slice]))
     leftovers = [piece for pieces in by_key.values() for piece in pieces]
+    empty = next((p for p in leftovers if not p.get("endpoints")), None)
+    if creates and empty is not None:  # the placeholder (or an emptied slice) takes the first new one
+        leftovers.remove(empty)
+        first = creates.pop(0)
+        updates.append(_slice(meta, labels, owner, first["ports"], first["endpoints"], base=empty))
     if not groups:  # the placeholder: one slice, no endpoints, no ports
         placeholder = next((p for p in leftovers if not p.get("endpoints") and not p.get("ports")), None)
         if placeholder is None and leftovers:

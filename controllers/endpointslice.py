@@ -6,7 +6,8 @@ at most 100 per slice, `ready`/`serving`/`terminating` as upstream, an empty pla
 there are none) against the cached slices this controller manages for it, and creates, updates and
 deletes what differs. Slices carry `kubernetes.io/service-name`, `endpointslice.kubernetes.io/
 managed-by: endpointslice-controller.k8s.io` and a controller reference to the Service, so the
-garbage collector removes them with it. Services without a selector are left alone.
+garbage collector removes them with it. Services without a selector are left alone; ExternalName
+Services get no slices (upstream's kubernetes/kubernetes#105986).
 
 The slice cache may lag this controller's own writes; acting on it then would, say, create a
 second slice for the same pods. Like upstream's `EndpointSliceTracker`, the controller remembers
@@ -69,9 +70,10 @@ class EndpointSliceController(ServicePodsController):
         if not self._cache_caught_up(key, mine):
             return Result(requeue_after=CACHE_LAG_RETRY)
         service = self.services.get(key)
-        if service is None or selector(service) is None:
+        external_name = service is not None and (service.get("spec") or {}).get("type") == "ExternalName"
+        if service is None or selector(service) is None or external_name:
             # the garbage collector removes a deleted Service's slices; a Service that lost its
-            # selector keeps none of this controller's
+            # selector, or an ExternalName one (as upstream), keeps none of this controller's
             if service is not None:
                 for piece in mine:
                     self._delete(key, piece)

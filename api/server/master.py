@@ -73,6 +73,7 @@ class MasterSettings:
     internal_token: str | None = None  # accepted for this process's own controllers and scheduler
     service_cluster_ip_range: str = "10.96.0.0/12"  # Services' cluster IPs (the same on every master)
     service_node_port_range: str = "30000-32767"  # Services' node ports (the same on every master)
+    endpoint_reconciler_type: str = "lease"  # the kubernetes Service's endpoints: "lease" or "none"
 
 
 def raise_open_files_limit() -> None:
@@ -118,6 +119,8 @@ class Master:
     def __init__(self, settings: MasterSettings) -> None:
         self.settings = settings
         service_ips = parse_ip_range(settings.service_cluster_ip_range)  # ValueError: refuse to start
+        if settings.endpoint_reconciler_type not in ("lease", "none"):
+            raise ValueError(f"--endpoint-reconciler-type {settings.endpoint_reconciler_type!r}: lease or none")
         node_ports = parse_port_range(settings.service_node_port_range)
         users = load_token_file(settings.token_file)
         if settings.internal_token:
@@ -139,7 +142,9 @@ class Master:
         self.registry = Registry(self.consensus, self.store, allocators={"services": allocator})
         self.kubernetes_service = MasterServiceReconciler(
             self.registry, name=settings.name, api_addr=settings.api_addr, cluster_ip=service_ips.first_ip(),
-            is_leader=lambda: self.consensus.is_leader, repair=lambda: repair(self.store, self.registry.propose))
+            is_leader=lambda: self.consensus.is_leader, repair=lambda: repair(self.store, self.registry.propose, allocator),
+            reconcile_endpoints=settings.endpoint_reconciler_type == "lease")
+        self.registry.post_start_hooks["bootstrap-controller"] = self.kubernetes_service.first_pass.is_set
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
                               max_log_streams=settings.max_log_streams)

@@ -12,7 +12,8 @@ Every master, every `period` seconds:
   by port, one Endpoints subset and one EndpointSlice (`kubernetes`, `kubernetes-<port>`) per port.
 
 Every master writes the same content, so their writes agree; a write that changes nothing is not
-made. The Raft leader also runs the repair pass of the allocation index (`servicerepair`).
+made (`--endpoint-reconciler-type=none` leaves the endpoints and Leases out, as kube-apiserver's
+does). The Raft leader also runs the repair pass of the allocation index (`servicerepair`).
 """
 
 from __future__ import annotations
@@ -87,13 +88,17 @@ class MasterServiceReconciler:
 
     def __init__(self, registry: Registry, *, name: str, api_addr: str, cluster_ip: str,
                  is_leader: Callable[[], bool], repair: Callable[[], None] | None = None,
-                 period: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+                 reconcile_endpoints: bool = True, period: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`reconcile_endpoints=False` is kube-apiserver's `--endpoint-reconciler-type=none`: the
+        Service is created, its endpoints and this master's Lease are not written."""
         self.registry = registry
         self.name = name
         self.address = advertise_address(api_addr)
         self.cluster_ip = cluster_ip
         self.is_leader = is_leader
         self.repair = repair
+        self.reconcile_endpoints = reconcile_endpoints
         self.period = period
         self.clock = clock
         self._leases: ResourceType = resolve("leases")
@@ -101,6 +106,7 @@ class MasterServiceReconciler:
         self._endpoints: ResourceType = resolve("endpoints")
         self._slices: ResourceType = resolve("endpointslices")
         self._stopped = threading.Event()
+        self.first_pass = threading.Event()  # set once the first pass ran (well or not): /readyz waits for it
         self._last_repair = 0.0
 
     def run(self, ready: Callable[[], bool]) -> None:
@@ -116,6 +122,7 @@ class MasterServiceReconciler:
                 except Exception:  # the loop must outlive anything one pass meets
                     log.exception("kubernetes service: pass failed (retrying)")
                     wait = 1.0
+                self.first_pass.set()
             else:
                 wait = 0.2
             self._stopped.wait(wait)
@@ -126,9 +133,11 @@ class MasterServiceReconciler:
 
     def sync(self) -> None:
         """One pass: renew the Lease, ensure the Service, write the endpoints; the leader repairs."""
-        self._renew_lease()
+        if self.reconcile_endpoints:
+            self._renew_lease()
         self._ensure_service()
-        self._write_endpoints(self._live_addresses())
+        if self.reconcile_endpoints:
+            self._write_endpoints(self._live_addresses())
         if self.repair is not None and self.is_leader() and self.clock() - self._last_repair >= 60.0:
             self.repair()
             self._last_repair = self.clock()

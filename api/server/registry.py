@@ -114,8 +114,15 @@ class Registry:
         self.clock = clock
         self.write_timeout = write_timeout
         self.allocators = allocators or {}  # by `ResourceType.group_plural`
+        # name -> whether done: what must have run once before /readyz answers ok (kube-apiserver's
+        # post-start hooks), e.g. the first pass of the kubernetes Service's reconciler
+        self.post_start_hooks: dict[str, Callable[[], bool]] = {}
 
     # ---- plumbing ---------------------------------------------------------------------------
+
+    def pending_post_start_hooks(self) -> list[str]:
+        """The post-start hooks that have not finished yet."""
+        return sorted(name for name, done in self.post_start_hooks.items() if not done())
 
     def propose(self, command: Write) -> Result:
         """Propose a raw store command (server-internal upkeep such as the allocation repair)."""

@@ -139,6 +139,7 @@ def dnode(docker_runtime: DockerRuntime, tmp_path_factory: pytest.TempPathFactor
                  "--server", cluster.masters[0].url, "--token", TOKEN,
                  "--kubelet-token-file", str(kubelet_token), "--runtime", "docker", "--node-ip", "127.0.0.1",
                  "--http-port", str(free_port()), "--restart-backoff", "1",
+                 "--ingress-port", "0",  # on the machine's 127.0.0.1, and SIGKILLed below: no nginx
                  "--proxy-mode", "none"],  # this machine's own namespace: no Service proxy
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         node = DockerNode(cluster, docker_runtime, agent, agent_log)

@@ -117,8 +117,16 @@ def test_services_without_selector_are_left_alone(cluster: Cluster) -> None:
     assert cluster.post(0, EPS, mine).status_code == 201
     wait_for(lambda: cluster.get(0, f"{SLICES}").status_code == 200, timeout=5)
     make_pod(cluster, "trigger", {"app": "whatever"})
+    external = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
+                "spec": {"type": "ExternalName", "externalName": "db.example.com", "selector": {"app": "whatever"}}}
+    assert cluster.post(0, SVCS, external).status_code == 201
+    selected = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "selected"},
+                "spec": {"selector": {"app": "whatever"}, "ports": [{"port": 80}]}}
+    assert cluster.post(0, SVCS, selected).status_code == 201
+    wait_for(lambda: slices_of(cluster, "selected"), timeout=10, what="a slice for a selecting Service")
     assert cluster.get(0, f"{EPS}/manual").json()["subsets"][0]["addresses"] == [{"ip": "192.0.2.1"}]
     assert not slices_of(cluster, "manual")
+    assert not slices_of(cluster, "ext")  # ExternalName: no slices, as upstream
 
 
 def test_more_than_100_endpoints_split_into_slices(cluster: Cluster) -> None:

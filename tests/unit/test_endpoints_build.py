@@ -107,3 +107,8 @@ def test_plan_slices_max_100_stable_and_placeholder() -> None:
     assert not creates and len(updates) == 1 and updates[0]["endpoints"] == [] and updates[0]["ports"] == []
     assert sorted(d["metadata"]["name"] for d in deletes) == ["web-1", "web-2"]
     assert plan_slices(svc(), [], [])[0][0]["endpoints"] == []
+    # the first endpoint goes into the placeholder (an update, not a delete and a create)
+    placeholder = _stored(plan_slices(svc(), [], [])[0][0], "web-p")
+    creates, updates, deletes = plan_slices(svc(), pods[:1], [placeholder])
+    assert not creates and not deletes and updates[0]["metadata"]["name"] == "web-p"
+    assert updates[0]["ports"] and len(updates[0]["endpoints"]) == 1

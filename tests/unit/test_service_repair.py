@@ -108,3 +108,28 @@ def test_reconciler_creates_the_service_and_drops_expired_masters(store: Store, 
     assert ports() == [6443]
     slices, _ = registry.list(resolve("endpointslices"), "default")
     assert [s["metadata"]["name"] for s in slices] == ["kubernetes"]
+
+
+def test_reconciler_type_none_only_creates_the_service(store: Store, registry: Registry) -> None:
+    quiet = MasterServiceReconciler(registry, name="m0", api_addr="127.0.0.1:6443", cluster_ip="10.96.0.1",
+                                    is_leader=lambda: False, reconcile_endpoints=False)
+    quiet.sync()
+    assert registry.get(SERVICES, "kubernetes", "default")["spec"]["clusterIP"] == "10.96.0.1"
+    assert registry.list(resolve("endpoints"), "default")[0] == []
+    assert registry.list(resolve("leases"), "kube-system")[0] == []
+
+
+def test_repair_allocates_for_services_stored_without(store: Store, registry: Registry) -> None:
+    old = {"metadata": {"name": "legacy", "namespace": "default", "uid": "u-l", "resourceVersion": "1",
+                        "generation": 1},
+           "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [{"port": 80, "protocol": "TCP"}]}}
+    store.apply(Create(key=SERVICES.store_key("legacy", "default"), object=old))  # a store from before allocation
+    report = repair(store, registry.propose, registry.allocators["services"])  # type: ignore[arg-type]
+    assert report.allocated == ["default/legacy"]
+    svc = registry.get(SERVICES, "legacy", "default")
+    ip, port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    assert svc["spec"]["clusterIPs"] == [ip] and svc["spec"]["ipFamilies"] == ["IPv4"]
+    assert svc["metadata"]["generation"] == 2
+    assert store.get(ip_key(ip))["service"]["uid"] == "u-l" and store.get(node_port_key(port)) is not None
+    again = repair(store, registry.propose, registry.allocators["services"])  # type: ignore[arg-type]
+    assert again.allocated == [] and again.released == [] and again.restored == []

@@ -246,13 +246,64 @@ SUBDOMAIN_MESSAGE = ("a lowercase RFC 1123 subdomain must consist of lower case 
                  "spec.rules[0].http.paths[0].backend.service.name", "FieldValueRequired", "Required value",
                  id="ingress-service-name"),
     pytest.param("Ingress", "spec.rules.0.http.paths.0.backend.service.port", {},
-                 "spec.rules[0].http.paths[0].backend.service.port", "FieldValueRequired",
+                 "spec.rules[0].http.paths[0].backend", "FieldValueRequired",
                  "Required value: port name or number is required", id="ingress-port-required"),
     pytest.param("Ingress", "spec.rules.0.http.paths.0.backend.service.port", {"number": 80, "name": "http"},
-                 "spec.rules[0].http.paths[0].backend.service.port.name", "FieldValueInvalid",
-                 'Invalid value: "http": cannot set both port name & port number', id="ingress-port-both"),
+                 "spec.rules[0].http.paths[0].backend", "FieldValueInvalid",
+                 'Invalid value: "": cannot set both port name & port number', id="ingress-port-both"),
     pytest.param("Ingress", "spec.rules.0.http.paths.0.path", "api", "spec.rules[0].http.paths[0].path",
                  "FieldValueInvalid", 'Invalid value: "api": must be an absolute path', id="ingress-path-absolute"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.pathType", DELETE, "spec.rules[0].http.paths[0].pathType",
+                 "FieldValueRequired", "Required value: pathType must be specified", id="ingress-path-type-required"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.path", "/a//b", "spec.rules[0].http.paths[0].path",
+                 "FieldValueInvalid", "Invalid value: \"/a//b\": must not contain '//'", id="ingress-path-double-slash"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.path", "/a/..", "spec.rules[0].http.paths[0].path",
+                 "FieldValueInvalid", "Invalid value: \"/a/..\": cannot end with '/..'", id="ingress-path-dot-dot"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.path", "/a%2Fb", "spec.rules[0].http.paths[0].path",
+                 "FieldValueInvalid", "Invalid value: \"/a%2Fb\": must not contain '%2F'", id="ingress-path-encoded"),
+    pytest.param("Ingress", "spec.rules.0.host", "10.0.0.1", "spec.rules[0].host", "FieldValueInvalid",
+                 'Invalid value: "10.0.0.1": must be a DNS name, not an IP address', id="ingress-host-ip"),
+    pytest.param("Ingress", "spec.rules.0.host", "Foo.com", "spec.rules[0].host", "FieldValueInvalid",
+                 'Invalid value: "Foo.com": a lowercase RFC 1123 subdomain', id="ingress-host-case"),
+    pytest.param("Ingress", "spec.rules.0.host", "a.*.foo.com", "spec.rules[0].host", "FieldValueInvalid",
+                 'Invalid value: "a.*.foo.com": a wildcard DNS-1123 subdomain must start with', id="ingress-wildcard"),
+    pytest.param("Ingress", "spec.rules.0.host", "foo.com;\n", "spec.rules[0].host", "FieldValueInvalid",
+                 'Invalid value: "foo.com;\\n": a lowercase RFC 1123 subdomain', id="ingress-host-injection"),
+    pytest.param("Ingress", "spec.rules.0.http.paths", [], "spec.rules[0].http.paths", "FieldValueRequired",
+                 "Required value", id="ingress-paths-required"),
+    pytest.param("Ingress", "spec.rules", [], "spec", "FieldValueInvalid",
+                 "Invalid value: []: either `defaultBackend` or `rules` must be specified", id="ingress-empty"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.backend", {}, "spec.rules[0].http.paths[0].backend",
+                 "FieldValueInvalid", 'Invalid value: "": resource or service backend is required',
+                 id="ingress-backend-empty"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.backend.resource", {"kind": "Bucket", "name": "b"},
+                 "spec.rules[0].http.paths[0].backend", "FieldValueInvalid",
+                 'Invalid value: "": cannot set both resource and service backends', id="ingress-backend-both"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.backend.service.port", {"number": 0},
+                 "spec.rules[0].http.paths[0].backend", "FieldValueRequired",
+                 "Required value: port name or number is required", id="ingress-port-zero"),
+    pytest.param("Ingress", "spec.rules.0.http.paths.0.backend.service.port", {"number": 70000},
+                 "spec.rules[0].http.paths[0].backend.service.port.number", "FieldValueInvalid",
+                 "Invalid value: 70000: must be between 1 and 65535, inclusive", id="ingress-port-range"),
+    pytest.param("Ingress", "spec.ingressClassName", "Nginx", "spec.ingressClassName", "FieldValueInvalid",
+                 'Invalid value: "Nginx": a lowercase RFC 1123 subdomain', id="ingress-class-name"),
+    pytest.param("Ingress", "spec.tls", [{"hosts": ["*.*.x"], "secretName": "tls"}], "spec.tls[0].hosts[0]",
+                 "FieldValueInvalid", 'Invalid value: "*.*.x": a wildcard DNS-1123', id="ingress-tls-host"),
+    pytest.param("Ingress", "status", {"loadBalancer": {"ingress": [{"ip": "10.0.0.300"}]}},
+                 "status.loadBalancer.ingress[0].ip", "FieldValueInvalid", 'Invalid value: "10.0.0.300"',
+                 id="ingress-status-ip"),
+    pytest.param("IngressClass", "spec.controller", "nginx", "spec.controller", "FieldValueInvalid",
+                 'Invalid value: "nginx": must be a domain-prefixed path', id="ingressclass-controller"),
+    pytest.param("IngressClass", "spec.parameters", {"kind": "Conf", "name": "a/b", "scope": "Cluster"},
+                 "spec.parameters.name", "FieldValueInvalid", "Invalid value: \"a/b\": may not contain '/'",
+                 id="ingressclass-parameters-name"),
+    pytest.param("IngressClass", "spec.parameters", {"kind": "Conf", "name": "c", "scope": "Cluster",
+                                                     "namespace": "x"},
+                 "spec.parameters.namespace", "FieldValueForbidden", "Forbidden: `parameters.scope` is set to 'Cluster'",
+                 id="ingressclass-parameters-cluster"),
+    pytest.param("IngressClass", "spec.parameters", {"kind": "Conf", "name": "c", "scope": "Namespace"},
+                 "spec.parameters.namespace", "FieldValueRequired",
+                 "Required value: `parameters.scope` is set to 'Namespace'", id="ingressclass-parameters-namespace"),
     pytest.param("Endpoints", "subsets", "x", "subsets", "FieldValueInvalid", 'Invalid value: "x": must be a list',
                  id="endpoints-subsets"),
 ])
@@ -414,3 +465,36 @@ def test_validate_mutated_objects_only_raise_invalid(case: tuple[str, dict[str, 
     kind, obj = case
     assert_only_invalid(kind, obj, VALID[kind] if use_old else None)
     assert_only_invalid(kind, VALID[kind], obj if use_old else None)
+
+
+def test_validate_ingress_accepts_upstream_shapes() -> None:
+    """Wildcard hosts, a default backend alone, resource backends and ImplementationSpecific without a
+    path are all valid, as kube-apiserver has them."""
+    backend = {"service": {"name": "web", "port": {"number": 80}}}
+    ingress = {"metadata": {"name": "web"}, "spec": {
+        "ingressClassName": "nginx", "defaultBackend": backend, "tls": [{"hosts": ["*.foo.com"], "secretName": "t"}],
+        "rules": [{"host": "*.foo.com", "http": {"paths": [
+            {"pathType": "ImplementationSpecific", "backend": backend},
+            {"path": "/b", "pathType": "Prefix", "backend": {"resource": {"apiGroup": "k8s.example.com",
+                                                                          "kind": "Bucket", "name": "static"}}}]}},
+                  {"host": "bar.foo.com"}]}}
+    assert causes("Ingress", ingress) == []
+    assert causes("Ingress", {"metadata": {"name": "d"}, "spec": {"defaultBackend": backend}}) == []
+
+
+def test_validate_ingress_class_annotation_must_match_on_create() -> None:
+    """`kubernetes.io/ingress.class` and `spec.ingressClassName` disagreeing is refused on create only."""
+    ingress = changed("Ingress", "spec.ingressClassName", "nginx")
+    ingress["metadata"]["annotations"] = {"kubernetes.io/ingress.class": "other"}
+    [(field, reason, _)] = causes("Ingress", ingress)
+    assert (field, reason) == ("metadata.annotations.kubernetes.io/ingress.class", "FieldValueInvalid")
+    assert causes("Ingress", ingress, old=VALID["Ingress"]) == []
+
+
+def test_ingressclass_parameters_scope_defaults_to_cluster() -> None:
+    """An IngressClass's `parameters.scope` defaults to Cluster (networking/v1 defaults)."""
+    from minik8s.api.kinds.ingressclass import RESOURCE
+
+    obj = {"spec": {"controller": "minik8s.io/ingress-nginx", "parameters": {"kind": "Conf", "name": "c"}}}
+    RESOURCE.strategy.default(obj, "2026-01-01T00:00:00Z")
+    assert obj["spec"]["parameters"]["scope"] == "Cluster"
