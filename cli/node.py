@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import signal
@@ -86,6 +87,11 @@ def node(
     stats_window: float = typer.Option(15.0, min=0.1, help="Seconds a CPU usage rate is measured over."),
     stats_cgroup: str = typer.Option("", help="Report this cgroup's usage as the node's (simulated nodes sharing "
                                               "a machine: their --cgroup-parent); default: the whole machine."),
+    cluster_dns: str = typer.Option("169.254.20.10", help="Node-local cluster DNS address, served by this agent "
+                                                         "on a dummy link and given to pods (empty: none)."),
+    cluster_domain: str = typer.Option("cluster.local", help="The cluster's DNS domain."),
+    resolv_conf: str = typer.Option("/etc/resolv.conf", help="The node's resolv.conf (upstream resolvers, "
+                                                            "dnsPolicy Default)."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run a node agent: register the Node, renew its Lease, run the pods bound to it."""
@@ -97,6 +103,11 @@ def node(
 
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
+    if cluster_dns:
+        try:
+            cluster_dns = str(ipaddress.IPv4Address(cluster_dns))
+        except ValueError:
+            raise typer.BadParameter(f"--cluster-dns {cluster_dns!r}: an IPv4 address") from None
     logging.basicConfig(level=log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     token = _api_token(token, token_file)
     warn_if_exposed(kubelet_token_file, "--kubelet-token-file:", logging.getLogger("minik8s.node"))
@@ -109,7 +120,9 @@ def node(
     agent = NodeAgent(client, chosen, AgentSettings(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
         renew_seconds=renew_seconds, cpu=cpu or None, memory=memory or None, backoff_initial=restart_backoff,
-        stats_interval=stats_interval, stats_window=stats_window, stats_cgroup=stats_cgroup.strip("/") or None))
+        stats_interval=stats_interval, stats_window=stats_window, stats_cgroup=stats_cgroup.strip("/") or None,
+        cluster_dns=cluster_dns or None, cluster_domain=cluster_domain.strip(".").lower() or "cluster.local",
+        resolv_conf=resolv_conf))
     app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats)
     http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=16, ident="minik8s-node")
     stopped = threading.Event()
