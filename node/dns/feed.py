@@ -24,7 +24,7 @@ from minik8s.api.informer import Informer
 from minik8s.api.threads import start_thread
 
 from .forward import Forwarder, read_nameservers
-from .interface import DEFAULT_INTERFACE, ensure_address, remove_interface
+from .interface import DEFAULT_INTERFACE, Placed, ensure_address, undo
 from .records import ClusterRecords
 from .resolver import ZoneSettings
 from .server import DnsServer, ServerSettings
@@ -142,7 +142,7 @@ class NodeDns:
                                 ZoneSettings(domain=settings.domain, nameserver=settings.address,
                                              ingress_address=settings.ingress_address),
                                 Forwarder(upstreams), ServerSettings(address=settings.address, port=settings.port))
-        self._created_interface = False
+        self._placed: Placed | None = None  # what to undo at stop (only in the machine's own namespace)
 
     def start(self) -> None:
         """Put the address on its link, bind port 53 there, start the informers and the server.
@@ -151,15 +151,18 @@ class NodeDns:
         network namespace serves it already, or no privileges)."""
         s = self.settings
         if s.interface is not None:
-            self._created_interface = ensure_address(s.address, s.interface) and _in_root_netns()
+            placed = ensure_address(s.address, s.interface)
+            self._placed = placed if _in_root_netns() else None
         self.server.bind()
         self.feed.start()
         self.server.start()
 
     def stop(self) -> None:
-        """Stop serving; the dummy link goes only if this agent made it in the machine's own namespace
-        (in a node host's namespace it stays, so pods get "port unreachable" at once until a restart)."""
+        """Stop serving; the link (or address) goes only if this agent made it in the machine's own
+        namespace (in a node host's namespace it stays, so pods get "port unreachable" at once until a
+        restart, and goes with the namespace)."""
         self.server.stop()
         self.feed.stop()
-        if self._created_interface and self.settings.interface is not None:
-            remove_interface(self.settings.interface)
+        if self._placed is not None:
+            undo(self._placed, self.settings.address)
+            self._placed = None
