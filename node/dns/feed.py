@@ -31,6 +31,8 @@ from .server import DnsServer, ServerSettings
 
 log = logging.getLogger(__name__)
 
+NETNS_DIR = "/var/run/netns"
+
 Obj = dict[str, Any]
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -123,9 +125,12 @@ class NodeDnsSettings:
     interface: str | None = DEFAULT_INTERFACE  # the dummy link for `address`; None: the address is there already
 
 
-def _in_root_netns() -> bool:
+def _in_named_netns() -> bool:
+    """Whether this process runs in a named network namespace (`ip netns`: a node host of `minik8s up`),
+    rather than in the machine's own."""
     try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+        own = os.stat("/proc/self/ns/net").st_ino
+        return any(os.stat(os.path.join(NETNS_DIR, name)).st_ino == own for name in os.listdir(NETNS_DIR))
     except OSError:
         return False
 
@@ -152,7 +157,7 @@ class NodeDns:
         s = self.settings
         if s.interface is not None:
             placed = ensure_address(s.address, s.interface)
-            self._placed = placed if _in_root_netns() else None
+            self._placed = None if _in_named_netns() else placed
         self.server.bind()
         self.feed.start()
         self.server.start()
