@@ -1,6 +1,6 @@
 """Reading the Kubernetes protobuf encoding of the few bodies kubectl sends in it.
 
-kubectl's typed clients (its imperative generators: `kubectl autoscale`, ...) send built-in kinds as
+kubectl's typed clients (its imperative generators: `kubectl autoscale`, `kubectl create service`, ...) send built-in kinds as
 `application/vnd.kubernetes.protobuf` and do not fall back to JSON on a 415. minik8s answers in
 JSON (kubectl accepts it) and decodes these bodies into the same JSON objects a JSON client would
 send. The envelope is kube's `runtime.Unknown` after the magic `k8s\\0`: `typeMeta` (apiVersion,
@@ -46,6 +46,22 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "autoscaling.v1.HorizontalPodAutoscalerStatus": {1: ("observedGeneration", "int?"), 2: ("lastScaleTime", "time"),
                                                      3: ("currentReplicas", "int"), 4: ("desiredReplicas", "int"),
                                                      5: ("currentCPUUtilizationPercentage", "int?")},
+    "v1.Service": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:v1.ServiceSpec"),
+                   3: ("status", "msg:v1.ServiceStatus")},
+    "v1.ServiceSpec": {
+        1: ("ports", "[msg:v1.ServicePort]"), 2: ("selector", "map"), 3: ("clusterIP", "str"), 4: ("type", "str"),
+        5: ("externalIPs", "[str]"), 7: ("sessionAffinity", "str"), 8: ("loadBalancerIP", "str"),
+        9: ("loadBalancerSourceRanges", "[str]"), 10: ("externalName", "str"), 11: ("externalTrafficPolicy", "str"),
+        12: ("healthCheckNodePort", "int"), 13: ("publishNotReadyAddresses", "bool"),
+        14: ("sessionAffinityConfig", "msg:v1.SessionAffinityConfig"), 17: ("ipFamilyPolicy", "str?"),
+        18: ("clusterIPs", "[str]"), 19: ("ipFamilies", "[str]"), 20: ("allocateLoadBalancerNodePorts", "bool?"),
+        21: ("loadBalancerClass", "str?"), 22: ("internalTrafficPolicy", "str?"), 23: ("trafficDistribution", "str?")},
+    "v1.ServicePort": {1: ("name", "str"), 2: ("protocol", "str"), 3: ("port", "int"), 4: ("targetPort", "intorstr"),
+                       5: ("nodePort", "int"), 6: ("appProtocol", "str?")},
+    "v1.SessionAffinityConfig": {1: ("clientIP", "msg:v1.ClientIPConfig")},
+    "v1.ClientIPConfig": {1: ("timeoutSeconds", "int?")},
+    "v1.ServiceStatus": {},
+    "IntOrString": {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "str")},
     "Time": {1: ("seconds", "int"), 2: ("nanos", "int")},
     "MapEntry": {1: ("key", "str"), 2: ("value", "str")},
 }
@@ -53,6 +69,7 @@ MESSAGES: dict[str, dict[int, Field]] = {
 # (apiVersion, kind) → root message of the kinds whose protobuf bodies are decoded
 KINDS: dict[tuple[str, str], str] = {
     ("autoscaling/v1", "HorizontalPodAutoscaler"): "autoscaling.v1.HorizontalPodAutoscaler",
+    ("v1", "Service"): "v1.Service",  # kubectl create service
 }
 
 
@@ -136,13 +153,17 @@ def decode_message(data: bytes, name: str) -> Obj:
         key, kind = spec[number]
         repeated = kind.startswith("[")
         inner = kind.strip("[]")
-        if inner.startswith("msg:") or inner in ("map", "time"):
+        if inner.startswith("msg:") or inner in ("map", "time", "intorstr"):
             if wire != 2:
                 raise ProtobufError(f"expected a message for {key}")
             assert isinstance(value, bytes)
             if inner == "map":
                 entry = decode_message(value, "MapEntry")
                 out.setdefault(key, {})[entry.get("key", "")] = entry.get("value", "")
+                continue
+            if inner == "intorstr":  # Go's IntOrString: {type, intVal, strVal}
+                number = decode_message(value, "IntOrString")
+                out[key] = number.get("strVal", "") if number.get("type") == 1 else number.get("intVal", 0)
                 continue
             if inner == "time":
                 stamp = decode_message(value, "Time")

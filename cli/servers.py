@@ -41,6 +41,12 @@ def master(
     kubelet_token_file: str = typer.Option("", help="Token presented to node agents (pods/log)."),
     control_loops: bool = typer.Option(True, help="Run the scheduler and controllers (under a leader Lease)."),
     cluster_cidr: str = typer.Option("10.244.0.0/16", help="Pod addresses; each node gets a /24 of it."),
+    service_cluster_ip_range: str = typer.Option(
+        "10.96.0.0/12", help="Services' cluster IPs (the same on every master; the first is the kubernetes Service's)."),
+    service_node_port_range: str = typer.Option(
+        "30000-32767", help="Services' node ports, FIRST-LAST (the same on every master)."),
+    endpoint_reconciler_type: str = typer.Option(
+        "lease", help="lease: every master writes its address into the kubernetes Service's endpoints; none: not."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a node Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds a node is NotReady before its pods are evicted."),
     leader_elect_lease_duration: float = typer.Option(
@@ -84,6 +90,8 @@ def master(
         max_log_streams=max_log_streams, idle_timeout=idle_timeout,
         tls_cert_file=tls_cert_file or None, tls_key_file=tls_private_key_file or None,
         kubelet_token_file=kubelet_token_file or None, internal_token=secrets.token_hex(24),
+        service_cluster_ip_range=service_cluster_ip_range, service_node_port_range=service_node_port_range,
+        endpoint_reconciler_type=endpoint_reconciler_type,
     )
     from minik8s.api.reconcile import LeaseTimings
     from minik8s.controllers.hpa import HpaSettings
@@ -160,8 +168,9 @@ class ControlLoops:
         from minik8s.api.client import ApiClient
         from minik8s.api.reconcile import ControllerManager
         from minik8s.controllers import (
-            DeploymentController, GarbageCollector, HorizontalPodAutoscalerController, NamespaceController,
-            NodeIpamController, NodeLifecycleController, PodGCController, ReplicaSetController,
+            DeploymentController, EndpointsController, EndpointSliceController, GarbageCollector,
+            HorizontalPodAutoscalerController, NamespaceController, NodeIpamController, NodeLifecycleController,
+            PodGCController, ReplicaSetController,
         )
         from minik8s.scheduler import Scheduler
 
@@ -177,6 +186,8 @@ class ControlLoops:
             _Fresh(lambda: Scheduler(client)),
             ReplicaSetController(client.copy()),  # own connection pools: they send requests in parallel
             DeploymentController(client.copy()),
+            EndpointsController(client.copy()),
+            EndpointSliceController(client.copy()),
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
         ]

@@ -1,7 +1,8 @@
 """Controllers: one module per reconciler that the masters run under the controller-manager Lease.
 
 Each is a `minik8s.api.reconcile.Controller`: `garbage_collector`, `namespace`, `node_lifecycle`,
-`node_ipam`, `replicaset`, `deployment`, `podgc` and `hpa`; the pure decisions of the workload controllers
+`node_ipam`, `replicaset`, `deployment`, `podgc`, `hpa`, `endpoints` and `endpointslice` (what
+they write built in `endpoints_build`, their informers in `service_pods`); the pure decisions of the workload controllers
 live in modules of their own (`ranking`, `expectations`, `batches`, `claims`, `replicaset_status`,
 `deployment_util`, `deployment_rollout`, `deployment_status`, `hashing`, `pods`, `terms`), those of the
 autoscaler in `replica_calculator` and `hpa_scaling`. The library they are built on (work queue, rate
@@ -10,6 +11,8 @@ limiters, leader election, `ControllerManager`) lives in `minik8s.api.reconcile`
 """
 
 from minik8s.controllers.deployment import DeploymentController
+from minik8s.controllers.endpoints import EndpointsController
+from minik8s.controllers.endpointslice import EndpointSliceController
 from minik8s.controllers.garbage_collector import GarbageCollector
 from minik8s.controllers.hpa import HorizontalPodAutoscalerController
 from minik8s.controllers.namespace import NamespaceController
@@ -20,6 +23,8 @@ from minik8s.controllers.replicaset import ReplicaSetController
 
 __all__ = [
     "DeploymentController",
+    "EndpointSliceController",
+    "EndpointsController",
     "GarbageCollector",
     "HorizontalPodAutoscalerController",
     "NamespaceController",

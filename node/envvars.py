@@ -9,8 +9,9 @@ whole resolution with Kubernetes' message (`configmap "x" not found`, `couldn't 
 ConfigMap ns/x`) unless the reference is `optional`, so the container waits with
 `CreateContainerConfigError` until it appears. Messages name objects and keys, never values.
 
-ConfigMaps and Secrets come from a `ConfigSource` (the kubelet's informer caches), so this module
-never talks to the API.
+Last come the Service variables (`serviceenv`), which `$(VAR)` references may name but which never
+override the container's own. ConfigMaps, Secrets and Services come from a `ConfigSource` (the
+kubelet's informer caches), so this module never talks to the API.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from .downward import DownwardError, PodRuntimeInfo, field_value, resource_value
 from .expansion import expand, mapping_for
+from .serviceenv import ServiceSource, service_env
 
 __all__ = ["ConfigError", "ConfigSource", "EnvResult", "decode_secret", "is_env_var_name", "resolve_env"]
 
@@ -98,6 +100,11 @@ class _Lookups:
 def resolve_env(pod: Obj, container: Obj, source: ConfigSource, info: PodRuntimeInfo) -> EnvResult:
     """The environment of `container` (see the module docstring); raises ConfigError when it cannot be built."""
     namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+    services = source.services() if isinstance(source, ServiceSource) else []
+    if services is None:
+        raise ConfigError("services have not yet been read at least once, cannot construct envvars")
+    links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+    from_services = service_env(services, namespace, enable_service_links=links)
     lookups = _Lookups(source, namespace)
     result = EnvResult()
     env = result.env
@@ -121,7 +128,7 @@ def resolve_env(pod: Obj, container: Obj, source: ConfigSource, info: PodRuntime
             result.warnings.append(f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom {kind} "
                                    f"{namespace}/{ref.get('name', '')} were skipped since they are considered "
                                    f"invalid environment variable names.")
-    mapping = mapping_for(env)  # sees every variable as soon as it is defined
+    mapping = mapping_for(env, from_services)  # sees every variable as soon as it is defined
     for item in container.get("env") or []:
         name = item.get("name", "")
         value = item.get("value")
@@ -135,6 +142,8 @@ def resolve_env(pod: Obj, container: Obj, source: ConfigSource, info: PodRuntime
         resolved = _value_from(pod, container, source_ref, lookups, info)
         if resolved is not None:
             env[name] = resolved
+    for name, value in from_services.items():  # the container's own variables win
+        env.setdefault(name, value)
     return result
 
 

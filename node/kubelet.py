@@ -90,7 +90,7 @@ class KubeletSettings:
 
 
 class _InformerSource:
-    """ConfigMaps and Secrets from the kubelet's informer caches (`envvars.ConfigSource`)."""
+    """ConfigMaps, Secrets and Services from the kubelet's informer caches (`envvars.ConfigSource`)."""
 
     def __init__(self, kubelet: Kubelet) -> None:
         self._kubelet = kubelet
@@ -100,6 +100,10 @@ class _InformerSource:
 
     def secret(self, namespace: str, name: str) -> Obj | None:
         return self._kubelet.secrets.get(f"{namespace}/{name}")
+
+    def services(self) -> list[Obj] | None:
+        informer = self._kubelet.services
+        return informer.list() if informer.has_synced() else None
 
 
 class Kubelet(Controller):
@@ -138,6 +142,7 @@ class Kubelet(Controller):
         self.pods = self.watch("pods", field_selector=f"spec.nodeName={self.settings.node_name}")
         self.config_maps = self.watch("configmaps", key=lambda _: None)
         self.secrets = self.watch("secrets", key=lambda _: None)
+        self.services = self.watch("services", key=lambda _: None)  # env vars, read when a container starts
         for informer in (self.config_maps, self.secrets):  # a change syncs the pods of its namespace at once
             informer.add_handler(on_add=self._namespace_changed, on_update=lambda _old, new: self._namespace_changed(new),
                                  on_delete=self._namespace_changed)

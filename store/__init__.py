@@ -2,12 +2,12 @@
 
 from .command_codec import UnencodableError, decode_command, encode_command
 from .commands import (
-    Applied, Command, Create, Delete, Noop, Reason, Rejected, Result, Undecodable, Update, Write,
+    Applied, Command, Create, Delete, Noop, Op, Reason, Rejected, Result, Txn, Undecodable, Update, Write,
 )
 from .store import CompactedError, Event, Store, StoreSettings
 
 __all__ = [
-    "Applied", "Command", "CompactedError", "Create", "Delete", "Event", "Noop", "Reason", "Rejected", "Result",
-    "Store", "StoreSettings", "Undecodable", "UnencodableError", "Update", "Write", "decode_command",
+    "Applied", "Command", "CompactedError", "Create", "Delete", "Event", "Noop", "Op", "Reason", "Rejected", "Result",
+    "Store", "StoreSettings", "Txn", "Undecodable", "UnencodableError", "Update", "Write", "decode_command",
     "encode_command",
 ]

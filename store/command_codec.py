@@ -6,6 +6,9 @@ retry gets that result back. The encoding is compact JSON, `{"type": tag, field:
 in field order, without NaN or infinities: the same command gives the same bytes, and what one
 member encoded decodes to the same value everywhere.
 
+A `Txn` carries its ops as a list of such objects (`{"type": "txn", "ops": [{"type": "create", ...}]}`);
+only creates, updates and deletes may appear there.
+
 Encoding refuses what JSON cannot carry (`UnencodableError`), so nothing undecodable is ever
 proposed. Decoding a command is total: an entry that is not one (corrupt, foreign, from another
 version) becomes `Undecodable`, which apply rejects, because an exception inside apply would
@@ -20,9 +23,11 @@ import types
 from dataclasses import fields
 from typing import Any, get_args, get_origin, get_type_hints
 
-from .commands import Applied, Command, Create, Delete, Noop, Reason, Rejected, Result, Undecodable, Update
+from .commands import Applied, Command, Create, Delete, Noop, Reason, Rejected, Result, Txn, Undecodable, Update
 
-_COMMANDS: dict[str, type] = {"create": Create, "update": Update, "delete": Delete, "noop": Noop}
+_OPS: dict[str, type] = {"create": Create, "update": Update, "delete": Delete}
+_OP_TYPES = frozenset(_OPS.values())
+_COMMANDS: dict[str, type] = {**_OPS, "txn": Txn, "noop": Noop}
 _RESULTS: dict[str, type] = {"applied": Applied, "rejected": Rejected}
 _TAGS = {cls: tag for table in (_COMMANDS, _RESULTS) for tag, cls in table.items()}
 _HINTS = {cls: get_type_hints(cls) for cls in _TAGS}
@@ -59,11 +64,23 @@ def decode_result(raw: bytes | memoryview) -> Result:
     return _decode(bytes(raw), _RESULTS)
 
 
-def _encode(value: Any) -> bytes:
+def _payload(value: Any) -> dict[str, Any]:
+    """`{"type": tag, field: value, ...}` for a command or result (a Txn's ops nested alike)."""
     payload: dict[str, Any] = {"type": _TAGS[type(value)]}
     for f in fields(value):
         item = getattr(value, f.name)
-        payload[f.name] = item.value if isinstance(item, Reason) else item
+        if isinstance(item, Reason):
+            item = item.value
+        elif f.name == "ops":
+            if not all(type(op) in _OP_TYPES for op in item):
+                raise UnencodableError("a txn holds only creates, updates and deletes")
+            item = [_payload(op) for op in item]
+        payload[f.name] = item
+    return payload
+
+
+def _encode(value: Any) -> bytes:
+    payload = _payload(value)
     try:
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
@@ -75,6 +92,10 @@ def _decode(raw: Any, table: dict[str, type]) -> Any:
         payload = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (TypeError, ValueError, RecursionError) as exc:
         raise _DecodeError(f"not JSON ({type(exc).__name__}: {exc})") from None
+    return _from_payload(payload, table)
+
+
+def _from_payload(payload: Any, table: dict[str, type]) -> Any:
     if not isinstance(payload, dict):
         raise _DecodeError(f"not a JSON object but {type(payload).__name__}")
     tag = payload.pop("type", None)
@@ -94,6 +115,10 @@ def _decode(raw: Any, table: dict[str, type]) -> Any:
 
 def _field(tag: str, name: str, value: Any, hint: Any) -> Any:
     """`value` as the field's type, or _DecodeError."""
+    if tag == "txn" and name == "ops":
+        if not isinstance(value, list):
+            raise _DecodeError(f"txn.ops: {type(value).__name__} is not a list")
+        return tuple(_from_payload(op, _OPS) for op in value)
     if hint is Reason:
         try:
             return Reason(value)

@@ -61,6 +61,23 @@ class Delete:
     now: float = 0.0
 
 
+@dataclass(frozen=True, kw_only=True)
+class Txn:
+    """Apply `ops` in order, all or none, in one LMDB transaction (Nomad's multi-object requests,
+    etcd's `Txn` without compares beyond the ops' own preconditions).
+
+    Each op is checked and applied as it would be alone and takes its own revision, so a watcher
+    sees one ordinary event per op, all committed together; the first op that is rejected
+    rejects the whole transaction, which then changed nothing. The ops' own `request_id` and
+    `now` must be left empty: the transaction's count. The API server uses it to write a Service
+    and the index keys of the addresses and ports it holds in one step.
+    """
+
+    ops: tuple[Create | Update | Delete, ...]
+    request_id: str = ""
+    now: float = 0.0
+
+
 @dataclass(frozen=True)
 class Noop:
     """Change nothing: once applied here, every write committed before it is visible (read barrier)."""
@@ -76,13 +93,17 @@ class Undecodable:
     problem: str
 
 
-Write = Create | Update | Delete
-Command = Create | Update | Delete | Noop
+Op = Create | Update | Delete
+Write = Create | Update | Delete | Txn
+Command = Create | Update | Delete | Txn | Noop
 
 
 @dataclass(frozen=True)
 class Applied:
-    """The command took effect at `revision`; `object` is what it stored (or last held, for a delete)."""
+    """The command took effect at `revision`; `object` is what it stored (or last held, for a delete).
+
+    For a `Txn`, `revision` is that of its last op and `object` what its first op stored.
+    """
 
     revision: int
     object: Obj | None = None  # None for Noop
@@ -94,6 +115,7 @@ class Rejected:
 
     reason: Reason
     message: str
+    key: str = ""  # in a rejected Txn: the key of the op that was refused
 
 
 Result = Applied | Rejected

@@ -11,6 +11,9 @@ as its effects, so entries replayed after a restart are skipped; and every write
 request id whose first result is remembered, so a retried proposal returns that result instead
 of applying twice.
 
+A `Txn` applies several creates, updates and deletes all or none: each takes its own revision
+and event, inside one nested LMDB transaction that is dropped at the first rejection.
+
 Group commit: the consensus layer opens a batch, applies every entry of one Raft tick inside it
 (each in a nested transaction) and commits once, so a tick costs one fsync whatever its size.
 Listeners run after each commit with the new revision (the API server's watch hub).
@@ -19,6 +22,7 @@ Listeners run after each commit with the new revision (the API server's watch hu
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import threading
@@ -31,7 +35,9 @@ import lmdb
 
 from .codec import decode_revision, dump_json, encode_revision, load_json
 from .command_codec import decode_result, encode_result
-from .commands import Applied, Command, Create, Delete, Noop, Reason, Rejected, Result, Undecodable, Update, Write
+from .commands import (
+    Applied, Command, Create, Delete, Noop, Op, Reason, Rejected, Result, Txn, Undecodable, Update, Write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -258,18 +264,45 @@ class Store:
             previous = txn.get(command.request_id.encode(), db=self._db[b"requests"])
             if previous is not None:
                 return decode_result(previous)
-        match command:  # one apply function per command type
-            case Create():
-                result = self._create(txn, command)
-            case Update():
-                result = self._update(txn, command)
-            case Delete():
-                result = self._delete(txn, command)
+        if isinstance(command, Txn):
+            result = self._txn(txn, command)
+        else:
+            result = self._apply_op(txn, command)
         if command.request_id:
             self._remember_request(txn, command.request_id, result)
         if isinstance(result, Applied):
             self._compact(txn, command.now)
         return result
+
+    def _apply_op(self, txn: lmdb.Transaction, command: Op) -> Result:
+        match command:  # one apply function per command type
+            case Create():
+                return self._create(txn, command)
+            case Update():
+                return self._update(txn, command)
+            case Delete():
+                return self._delete(txn, command)
+
+    def _txn(self, txn: lmdb.Transaction, command: Txn) -> Result:
+        """Every op in a nested transaction, committed only when none is rejected."""
+        ops = command.ops
+        if not ops or any(type(op) not in (Create, Update, Delete) or op.request_id or op.now for op in ops):
+            return Rejected(Reason.BAD_COMMAND, "a txn holds one or more creates, updates and deletes, without "
+                                                "request ids or times of their own")
+        child = self._env.begin(write=True, parent=txn)
+        results: list[Applied] = []
+        try:
+            for op in ops:
+                result = self._apply_op(child, dataclasses.replace(op, now=command.now))
+                if isinstance(result, Rejected):
+                    child.abort()
+                    return Rejected(result.reason, result.message, key=op.key)
+                results.append(result)
+            child.commit()
+        except BaseException:
+            child.abort()
+            raise
+        return Applied(results[-1].revision, results[0].object)
 
     def _create(self, txn: lmdb.Transaction, command: Create) -> Result:
         key = command.key

@@ -132,6 +132,8 @@ class SystemEndpoints:
             problem = "no leader known or not caught up"
         elif not self.registry.builtin_namespaces_exist():
             problem = "built-in namespaces not created yet"
+        elif pending := self.registry.pending_post_start_hooks():
+            problem = f"post-start hooks not finished: {', '.join(pending)}"
         resp.status = falcon.HTTP_503 if problem else falcon.HTTP_200
         resp.content_type = "text/plain"
         resp.text = f"not ready: {problem}" if problem else "ok"

@@ -29,7 +29,11 @@ from minik8s.store import Store, StoreSettings
 from .app import create_app
 from .auth import User, load_token_file
 from .http import sending_headers_early
+from .masterservice import MasterServiceReconciler
+from .ranges import parse_ip_range, parse_port_range
 from .registry import Registry
+from .serviceallocation import ServiceAllocator
+from .servicerepair import repair
 from .tls import TlsTerminator
 from .watch import WatchHub
 
@@ -67,6 +71,9 @@ class MasterSettings:
     tls_key_file: str | None = None
     kubelet_token_file: str | None = None  # presented to node agents when proxying pods/log
     internal_token: str | None = None  # accepted for this process's own controllers and scheduler
+    service_cluster_ip_range: str = "10.96.0.0/12"  # Services' cluster IPs (the same on every master)
+    service_node_port_range: str = "30000-32767"  # Services' node ports (the same on every master)
+    endpoint_reconciler_type: str = "lease"  # the kubernetes Service's endpoints: "lease" or "none"
 
 
 def raise_open_files_limit() -> None:
@@ -111,6 +118,10 @@ class Master:
 
     def __init__(self, settings: MasterSettings) -> None:
         self.settings = settings
+        service_ips = parse_ip_range(settings.service_cluster_ip_range)  # ValueError: refuse to start
+        if settings.endpoint_reconciler_type not in ("lease", "none"):
+            raise ValueError(f"--endpoint-reconciler-type {settings.endpoint_reconciler_type!r}: lease or none")
+        node_ports = parse_port_range(settings.service_node_port_range)
         users = load_token_file(settings.token_file)
         if settings.internal_token:
             users[settings.internal_token] = User("system:kube-controller-manager", "internal",
@@ -127,7 +138,13 @@ class Master:
             cluster_secret=secret, log_compaction_entries=settings.log_compaction_entries,
         ), self.store)
         self.hub = WatchHub(self.store, max_watches=settings.max_watches)
-        self.registry = Registry(self.consensus, self.store)
+        allocator = ServiceAllocator(self.store, service_ips, node_ports)
+        self.registry = Registry(self.consensus, self.store, allocators={"services": allocator})
+        self.kubernetes_service = MasterServiceReconciler(
+            self.registry, name=settings.name, api_addr=settings.api_addr, cluster_ip=service_ips.first_ip(),
+            is_leader=lambda: self.consensus.is_leader, repair=lambda: repair(self.store, self.registry.propose, allocator),
+            reconcile_endpoints=settings.endpoint_reconciler_type == "lease")
+        self.registry.post_start_hooks["bootstrap-controller"] = self.kubernetes_service.first_pass.is_set
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
                               max_log_streams=settings.max_log_streams)
@@ -157,6 +174,7 @@ class Master:
             clear_untrusted_proxy_headers=True,
         )
         self._stopped = threading.Event()
+        self._bootstrapped = threading.Event()
 
     def serve(self, services: Sequence[Service] = ()) -> None:
         """Join Raft, serve the API, bootstrap namespaces, run `services`; returns after `stop()`.
@@ -168,6 +186,7 @@ class Master:
         if self.tls is not None:
             self.tls.start()
         start_thread(self._bootstrap, name="bootstrap")
+        start_thread(self.kubernetes_service.run, self._bootstrapped.is_set, name="kubernetes-service")
         for service in services:
             service.start()
         scheme = "https" if self.tls is not None else "http"
@@ -193,6 +212,7 @@ class Master:
                                 self.registry.create(namespaces, {"metadata": {"name": name}}, None)
                             except errors.AlreadyExistsError:
                                 pass
+                    self._bootstrapped.set()
                     return  # /readyz reports ready once these exist
                 except errors.ApiError as exc:
                     log.warning("bootstrap of namespaces failed, retrying: %s", exc.message)
@@ -203,6 +223,7 @@ class Master:
     def stop(self) -> None:
         """Ask `serve()` to return (safe from signal handlers and other threads)."""
         self._stopped.set()
+        self.kubernetes_service.stop()
         logging.getLogger("waitress").addFilter(_InFlightAtShutdown())
         self.server.close()
         # Open connections (watches, keep-alive clients) would keep waitress' loop running.

@@ -3,6 +3,11 @@
 Everything non-deterministic is fixed here before proposing (uid, timestamps, generated
 names, defaults), so the replicated apply stays a pure function. Writes are typed store
 commands; a rejected one becomes an API error here, once, through the `Reason` table below.
+
+A kind with an `Allocator` (Services: `serviceallocation`) has index keys written with it: its
+creates, updates and removals become one `Txn` with the allocator's index writes, so the object
+and what it holds commit or fail together. A rejection on an index key means "plan again" (a
+value this master picked was taken meanwhile) or the allocator's own 422.
 """
 
 from __future__ import annotations
@@ -14,19 +19,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from minik8s.api import errors, objects, validation
 from minik8s.api.kinds import BUILTIN_NAMESPACES, ResourceType, resolve
 from minik8s.api.timefmt import format_time
 from minik8s.consensus import Consensus, ConsensusError
-from minik8s.store import Create, Delete, Reason, Rejected, Result, Store, UnencodableError, Update, Write
+from minik8s.store import (
+    Create, Delete, Op, Reason, Rejected, Result, Store, Txn, UnencodableError, Update, Write,
+)
 
 from . import deletion
 
 Obj = dict[str, Any]
 
 _NAMESPACES = resolve("namespaces")
+_ALLOCATION_TRIES = 20  # creates whose picked values (cluster IPs, node ports) other masters took first
 
 
 def _not_found(rt: ResourceType, name: str, message: str) -> errors.NotFoundError:
@@ -67,17 +75,58 @@ def _rejected_for(result: Result, reason: Reason) -> bool:
     return isinstance(result, Rejected) and result.reason is reason
 
 
+def _index_rejected(result: Result, key: str) -> bool:
+    """A Txn was refused on one of its index keys (not on the object's own key)."""
+    return isinstance(result, Rejected) and bool(result.key) and result.key != key
+
+
+def _with_index(command: Op, ops: list[Op]) -> Write:
+    """The object's own write, alone or in a Txn with the index writes that go with it."""
+    return Txn(ops=(command, *ops)) if ops else command
+
+
+class AllocationPlan(Protocol):
+    """An object with what it was allocated filled in, and the index writes that go with it."""
+
+    object: Obj
+    ops: list[Op]
+
+
+class Allocator(Protocol):
+    """Index keys a kind's objects hold (Services: their cluster IPs and node ports)."""
+
+    def plan_create(self, obj: Obj) -> AllocationPlan: ...
+
+    def plan_update(self, new: Obj, old: Obj) -> AllocationPlan: ...
+
+    def release(self, old: Obj) -> list[Op]: ...
+
+    def rejected(self, plan: Any, rejected: Rejected) -> errors.ApiError | None: ...
+
+
 class Registry:
     """CRUD on API objects through Raft; reads from the local replica (after a barrier if asked)."""
 
     def __init__(self, consensus: Consensus, store: Store, *, clock: Callable[[], float] = time.time,
-                 write_timeout: float = 10.0) -> None:
+                 write_timeout: float = 10.0, allocators: dict[str, Allocator] | None = None) -> None:
         self.consensus = consensus
         self.store = store
         self.clock = clock
         self.write_timeout = write_timeout
+        self.allocators = allocators or {}  # by `ResourceType.group_plural`
+        # name -> whether done: what must have run once before /readyz answers ok (kube-apiserver's
+        # post-start hooks), e.g. the first pass of the kubernetes Service's reconciler
+        self.post_start_hooks: dict[str, Callable[[], bool]] = {}
 
     # ---- plumbing ---------------------------------------------------------------------------
+
+    def pending_post_start_hooks(self) -> list[str]:
+        """The post-start hooks that have not finished yet."""
+        return sorted(name for name, done in self.post_start_hooks.items() if not done())
+
+    def propose(self, command: Write) -> Result:
+        """Propose a raw store command (server-internal upkeep such as the allocation repair)."""
+        return self._propose(command)
 
     def _propose(self, command: Write) -> Result:
         try:  # consensus refuses, before proposing, what could not decode and apply on every member
@@ -144,7 +193,8 @@ class Registry:
         """Validate, default and create; retries generated names that collide."""
         body = validation.conform(rt, body)
         self._check_namespace(rt, namespace, (body.get("metadata") or {}).get("name") or "")
-        for _ in range(5):
+        name_tries = 5
+        for _ in range(_ALLOCATION_TRIES):
             now = self.clock()
             suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
             obj = objects.prepare_create(rt, body, namespace=namespace, now=format_time(now), uid=str(uuid.uuid4()),
@@ -153,12 +203,25 @@ class Registry:
                 obj["metadata"]["managedFields"] = managed_fields
             validation.validate(rt, obj)
             name = obj["metadata"]["name"]
-            result = self._propose(Create(key=rt.store_key(name, namespace), object=obj))
+            key = rt.store_key(name, namespace)
+            allocator = self.allocators.get(rt.group_plural)
+            plan = allocator.plan_create(obj) if allocator else None
+            command = _with_index(Create(key=key, object=plan.object), plan.ops) if plan else Create(key=key, object=obj)
+            result = self._propose(command)
+            if allocator and _index_rejected(result, key):
+                assert isinstance(result, Rejected)
+                if (error := allocator.rejected(plan, result)) is not None:
+                    raise error
+                continue  # a value this master picked was taken meanwhile: pick again
             generated = not (body.get("metadata") or {}).get("name")
             if _rejected_for(result, Reason.ALREADY_EXISTS) and generated:
-                continue
+                name_tries -= 1
+                if name_tries:
+                    continue
+                raise errors.AlreadyExistsError("could not generate a unique name; try again")
             return self._raise_for(result, rt, name)
-        raise errors.AlreadyExistsError("could not generate a unique name; try again")
+        raise errors.ConflictError(f'{rt.group_plural} "{name}": what it holds was taken by concurrent writers '
+                                   f"{_ALLOCATION_TRIES} times; try again")
 
     def update(self, rt: ResourceType, name: str, namespace: str | None, body: Obj, *,
                subresource: str | None = None, managed_fields: list[Obj] | None = None) -> Obj:
@@ -183,8 +246,17 @@ class Registry:
             if _same_content(new, old):
                 return old  # a no-op write is not written (no new resourceVersion), as in Kubernetes
             validation.validate(rt, new, old=old, status=subresource == "status")
-            result = self._propose(Update(key=rt.store_key(name, namespace), object=new,
-                                          expected_revision=int(old["metadata"]["resourceVersion"])))
+            key = rt.store_key(name, namespace)
+            allocator = self.allocators.get(rt.group_plural) if subresource is None else None
+            plan = allocator.plan_update(new, old) if allocator else None
+            revision = int(old["metadata"]["resourceVersion"])
+            result = self._propose(_with_index(Update(key=key, object=plan.object if plan else new,
+                                                      expected_revision=revision), plan.ops if plan else []))
+            if allocator and _index_rejected(result, key):
+                assert isinstance(result, Rejected)
+                if (error := allocator.rejected(plan, result)) is not None:
+                    raise error
+                continue  # an index key changed under the plan: plan again
             if _rejected_for(result, Reason.CONFLICT) and wanted_rv is None:
                 continue  # unconditional update raced another writer: redo on the new state
             obj = self._raise_for(result, rt, name)
@@ -239,11 +311,21 @@ class Registry:
     def _finish_if_done(self, rt: ResourceType, name: str, namespace: str | None, obj: Obj) -> Obj:
         """An object marked for deletion that nothing holds any more (finalizers, grace period) goes now."""
         if deletion.finished(rt.strategy, obj):
-            result = self._propose(Delete(key=rt.store_key(name, namespace), expected_uid=obj["metadata"].get("uid"),
-                                          expected_revision=int(obj["metadata"]["resourceVersion"])))
+            key = rt.store_key(name, namespace)
+            for _ in range(5):
+                result = self._propose(self._removal(rt, key, obj))
+                if not _index_rejected(result, key):
+                    break
             if isinstance(result, Rejected) and result.reason not in (Reason.NOT_FOUND, Reason.CONFLICT):
                 raise api_error(result, rt, name)  # a later write (or a repeat) finishes it otherwise
         return obj
+
+    def _removal(self, rt: ResourceType, key: str, obj: Obj) -> Write:
+        """The command that removes `obj` (at its uid and revision), with the release of what it holds."""
+        command = Delete(key=key, expected_uid=obj["metadata"].get("uid"),
+                         expected_revision=int(obj["metadata"]["resourceVersion"]))
+        allocator = self.allocators.get(rt.group_plural)
+        return _with_index(command, allocator.release(obj)) if allocator else command
 
     def delete(self, rt: ResourceType, name: str, namespace: str | None, options: Obj) -> Obj:
         """DELETE: mark the object or remove it, as `deletion.plan_delete` decides; never cascade.
@@ -269,11 +351,10 @@ class Registry:
             if plan.action is deletion.Action.KEEP:
                 return obj
             if plan.action is deletion.Action.NOW:
-                result = self._propose(Delete(key=key, expected_uid=obj["metadata"].get("uid"),
-                                              expected_revision=revision))
+                result = self._propose(self._removal(rt, key, obj))
             else:
                 result = self._propose(Update(key=key, object=plan.object, expected_revision=revision))
-            if not _rejected_for(result, Reason.CONFLICT):
+            if not _rejected_for(result, Reason.CONFLICT) and not _index_rejected(result, key):
                 return self._raise_for(result, rt, name)
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
 

@@ -60,8 +60,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "namespaces": {"metadata": {"labels": {"team": "a"}}},
     "pods": {"metadata": {"labels": {"app": "f"}, "annotations": {"a": "b"}}, "spec": _POD_SPEC},
     "services": {"spec": {"selector": {"app": "f"}, "type": "NodePort",
-                          "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080,
-                                     "protocol": "TCP"}]}},
+                          # the node port is allocated: a fixed one would conflict with the other tests' Services
+                          "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}},
     "endpoints": {"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80, "protocol": "TCP"}]}]},
     "nodes": {"spec": {"podCIDR": "10.244.1.0/24", "unschedulable": False},
               "status": {"capacity": {"cpu": "2", "memory": "1Gi", "pods": "110"},

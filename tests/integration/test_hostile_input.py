@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from .cluster import TOKEN, Cluster, running
+from .cluster import TOKEN, Cluster, running, wait_for
 
 CM = "/api/v1/namespaces/{ns}/configmaps"
 PODS = "/api/v1/namespaces/{ns}/pods"
@@ -38,8 +38,12 @@ def alias_bomb(depth: int = 8) -> str:
 
 @pytest.fixture(scope="module")
 def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    # No control loops: their Lease renewals would move the global revision that tests compare.
-    with running(tmp_path_factory.mktemp("hostile") / "cluster", 1, extra_args=["--no-control-loops"]) as cluster:
+    # No control loops and no kubernetes-endpoints reconciler: their Lease renewals would move the
+    # global revision that tests compare; the kubernetes Service is created once, before the tests.
+    with running(tmp_path_factory.mktemp("hostile") / "cluster", 1,
+                 extra_args=["--no-control-loops", "--endpoint-reconciler-type", "none"]) as cluster:
+        wait_for(lambda: cluster.get(0, "/api/v1/namespaces/default/services/kubernetes").status_code == 200,
+                 timeout=20, what="the kubernetes Service")
         yield cluster
 
 
