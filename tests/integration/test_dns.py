@@ -152,10 +152,11 @@ class Env:
     def raw(self, name: str, qtype: str = "A") -> Obj:
         return self.ask(op="raw", name=name, type=qtype)
 
-    def pod(self, name: str, containers: list[Obj], **spec: Any) -> Obj:
+    def pod(self, name: str, containers: list[Obj], labels: dict[str, str] | None = None, **spec: Any) -> Obj:
         for container in containers:
             container.setdefault("volumeMounts", []).append({"name": "shared", "mountPath": str(self.shared)})
-        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": self.namespace},
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": self.namespace, "labels": labels or {}},
                 "spec": {"containers": containers, "terminationGracePeriodSeconds": 1,
                          "volumes": [{"name": "shared", "hostPath": {"path": str(self.shared)}}], **spec}}
         return self.client.create(body)
@@ -192,7 +193,8 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         e = Env(kind, up, up.client, namespace, shared, box, ["python3"] if docker else [sys.executable],
                 "minik8s/python:3.11" if docker else "python", "minik8s/busybox:latest" if docker else "busybox")
         e.pod("client", [{"name": "c", "image": e.python_image,
-                          "command": [*e.python, str(shared / "dns_client.py"), str(box)]}])
+                          "command": [*e.python, str(shared / "dns_client.py"), str(box)]}],
+              labels={"app": "dns-client"})
         wait_for((box / "ready").exists, timeout=90, interval=0.2, what="the client pod to start")
         yield e
     finally:
@@ -292,3 +294,12 @@ def test_an_ingress_host_resolves_to_the_node(env: Env) -> None:
                             "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})
     host_ip = env.client.get("pods", "client", namespace=env.namespace)["status"]["hostIP"]
     assert wait_for(lambda: env.lookup("myapp.example").get("ips"), timeout=10, what="myapp.example") == [host_ip]
+
+
+def test_a_headless_service_with_a_selector_answers_its_pods_from_the_endpointslice_controller(env: Env) -> None:
+    env.client.create({"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": "peers", "namespace": env.namespace},
+                       "spec": {"clusterIP": "None", "selector": {"app": "dns-client"},
+                                "ports": [{"name": "x", "port": 7000}]}})
+    pod_ip = env.client.get("pods", "client", namespace=env.namespace)["status"]["podIP"]
+    assert wait_for(lambda: env.lookup("peers").get("ips"), timeout=15, what="peers") == [pod_ip]
