@@ -96,6 +96,11 @@ def node(
     ingress_port: int = typer.Option(80, min=0, max=65535, help="Port of the ingress proxy (nginx) on --node-ip "
                                                                 "(0: no ingress proxy on this node)."),
     ingress_nginx: str = typer.Option("/usr/sbin/nginx", help="The nginx binary of the ingress proxy."),
+    cluster_dns: str = typer.Option("169.254.20.10", help="Node-local cluster DNS address, served by this agent "
+                                                         "on a dummy link and given to pods (empty: none)."),
+    cluster_domain: str = typer.Option("cluster.local", help="The cluster's DNS domain."),
+    resolv_conf: str = typer.Option("/etc/resolv.conf", help="The node's resolv.conf (upstream resolvers, "
+                                                            "dnsPolicy Default)."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     """Run a node agent: register the Node, renew its Lease, run the pods bound to it."""
@@ -113,6 +118,11 @@ def node(
     if proxy_mode == "nftables" and nft_binary() is None:
         raise typer.BadParameter("--proxy-mode nftables needs the nft command: install Debian's nftables package "
                                  "(scripts/install.sh does), or give --proxy-mode none")
+    if cluster_dns:
+        try:
+            cluster_dns = str(ipaddress.IPv4Address(cluster_dns))
+        except ValueError:
+            raise typer.BadParameter(f"--cluster-dns {cluster_dns!r}: an IPv4 address") from None
     logging.basicConfig(level=log_level.upper(), format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     token = _api_token(token, token_file)
     warn_if_exposed(kubelet_token_file, "--kubelet-token-file:", logging.getLogger("minik8s.node"))
@@ -126,7 +136,9 @@ def node(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
         renew_seconds=renew_seconds, cpu=cpu or None, memory=memory or None, backoff_initial=restart_backoff,
         stats_interval=stats_interval, stats_window=stats_window, stats_cgroup=stats_cgroup.strip("/") or None,
-        proxy=proxy_mode == "nftables", proxy_min_sync_period=proxy_min_sync_period))
+        proxy=proxy_mode == "nftables", proxy_min_sync_period=proxy_min_sync_period,
+        cluster_dns=cluster_dns or None, cluster_domain=cluster_domain.strip(".").lower() or "cluster.local",
+        resolv_conf=resolv_conf))
     app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats)
     http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=16, ident="minik8s-node")
     stopped = threading.Event()

@@ -24,12 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.events import EventRecorder
 from minik8s.api.threads import start_thread
 from minik8s.api.timefmt import now_micro_time, now_time
 
+from .dns.feed import NodeDns, NodeDnsSettings
 from .kubelet import Kubelet, KubeletSettings
 from .network import PodNetwork, peers_from_nodes
 from .proxy import Proxier, ProxySettings, new_proxier
@@ -61,6 +64,9 @@ class AgentSettings:
     stats_cgroup: str | None = None  # the node's usage is this cgroup's (simulated nodes); None: the machine's
     proxy: bool = True  # program Services into nftables (the table `ip minik8s`)
     proxy_min_sync_period: float = 0.1  # seconds between two proxy syncs at least
+    cluster_dns: str | None = None  # the node-local DNS address served here and given to pods; None: no cluster DNS
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"  # the node's resolvers (forwarding, dnsPolicy Default)
 
 
 def _machine_memory() -> str:
@@ -101,6 +107,7 @@ class NodeAgent:
         self._route_problems: dict[str, str] = {}  # peer node -> why its pod network is not routed (reported)
         node_usage = (cgroup_usage_reader(Cgroup.at(settings.stats_cgroup).usage) if settings.stats_cgroup
                       else machine_usage)
+        self.dns: NodeDns | None = None
         self.stats = StatsSampler(runtime, node_name=settings.name, node_usage=node_usage,
                                   interval=settings.stats_interval, window=settings.stats_window)
 
@@ -243,9 +250,13 @@ class NodeAgent:
             log.info("pod network %s on bridge %s", cidr, self.settings.bridge)
             start_thread(self._every, "route sync", self._sync_routes, name="routes", first_at_once=True)
         s = self.settings
+        if s.cluster_dns:
+            self._start_dns()
         self.kubelet = Kubelet(self.client, self.runtime,
                                KubeletSettings(node_name=s.name, data_dir=s.data_dir, node_ip=s.node_ip,
-                                               backoff_initial=s.backoff_initial, allocatable=self._capacity()),
+                                               backoff_initial=s.backoff_initial, allocatable=self._capacity(),
+                                               cluster_dns=(s.cluster_dns,) if s.cluster_dns else (),
+                                               cluster_domain=s.cluster_domain, resolv_conf=s.resolv_conf),
                                network=self.network.plan if self.network else None,
                                release_network=self.network.release if self.network else None)
         self.kubelet.start()
@@ -268,6 +279,21 @@ class NodeAgent:
                                  min_sync_period=self.settings.proxy_min_sync_period)
         self.proxy = new_proxier(self.client.copy(), settings)
         self.proxy.start()
+
+    def _start_dns(self) -> None:
+        """Serve cluster DNS on the node-local address; when that cannot be had (another agent in this
+        network namespace serves it already), the pods still use that one."""
+        s = self.settings
+        assert s.cluster_dns
+        dns = NodeDns(self.client, NodeDnsSettings(address=s.cluster_dns, domain=s.cluster_domain,
+                                                   resolv_conf=s.resolv_conf, ingress_address=s.node_ip))
+        try:
+            dns.start()
+        except (OSError, NetlinkError) as exc:
+            log.warning("cluster DNS not served by this agent on %s:53: %s", s.cluster_dns, exc)
+            dns.stop()
+            return
+        self.dns = dns
 
     def _lease_retry(self, failures: int) -> float:
         """After a failed renewal retry soon (0.2 s doubling), never later than the renew interval."""
@@ -300,6 +326,8 @@ class NodeAgent:
         self.stats.stop()
         if self.proxy is not None:
             self.proxy.stop()
+        if self.dns is not None:
+            self.dns.stop()
         if self.kubelet is not None:
             self.kubelet.stop()
         self.lease_client.close()

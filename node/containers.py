@@ -16,6 +16,7 @@ least 2 s after a hook, as Kubernetes gives), SIGKILL after it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -30,7 +31,8 @@ from .downward import PodRuntimeInfo
 from .envvars import ConfigError, ConfigSource, resolve_env
 from .handlers import HandlerRunner, Target
 from .images import ImageManager
-from .runtime.base import (ContainerStatus, ImageNotPresentError, Runtime, RuntimeError_, SandboxStatus,
+from .dns.podconf import PodDnsFiles
+from .runtime.base import (ContainerStatus, Mount, ImageNotPresentError, Runtime, RuntimeError_, SandboxStatus,
                            config_problem, no_command_problem)
 from .volumes import HostVolume
 
@@ -48,6 +50,7 @@ RUN_ERROR = "RunContainerError"
 IMAGE_NOT_PRESENT = "ErrImageNeverPull"
 POST_START_ERROR = "PostStartHookError"
 POST_START_TIMEOUT = 300.0  # the kubelet gives exec hooks no limit; a hung hook must not hold the pod for ever
+RESOLV_CONF = "/etc/resolv.conf"
 MIN_GRACE_AFTER_HOOK = 2.0  # Kubernetes' minimumGracePeriodInSeconds
 
 
@@ -55,13 +58,15 @@ class ContainerRunner:
     """Starts and kills container attempts through a runtime (see the module docstring)."""
 
     def __init__(self, runtime: Runtime, *, handlers: HandlerRunner, images: ImageManager, source: ConfigSource,
-                 record: Recorder, pods_dir: str, clock: Callable[[], float] = time.monotonic) -> None:
+                 record: Recorder, pods_dir: str, dns: PodDnsFiles | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.runtime = runtime
         self.handlers = handlers
         self.images = images
         self.source = source
         self.record = record
         self.pods_dir = pods_dir
+        self.dns = dns
         self.clock = clock
 
     def image(self, pod: Obj, container: Obj) -> tuple[str, str] | None:
@@ -85,12 +90,15 @@ class ContainerRunner:
                 self.record(pod, name, "Warning", "InvalidEnvironmentVariableNames", warning)
             config = podspec.container_config(pod, container, attempt=attempt, env=resolved.env, volumes=volumes,
                                               log_path=os.path.join(logs_dir, f"{name}-{attempt}.log"))
+            if self.dns is not None:  # the kubelet's /etc/resolv.conf bind mount (volumes may still mount over it)
+                config = dataclasses.replace(config, mounts=[
+                    Mount(self.dns.path_for(pod), RESOLV_CONF, read_only=True), *config.mounts])
             problem = (None if container.get("command") else
                        no_command_problem(config.name, config.image, capabilities))  # args alone: no program
             problem = problem or config_problem(config, capabilities)
         except ConfigError as exc:
             problem = str(exc)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OSError) as exc:
             problem = f"container {name!r} cannot be configured: {exc}"
         if problem is not None:
             return self._failed(pod, name, CONFIG_ERROR, problem)

@@ -49,6 +49,7 @@ from minik8s.api.reconcile import Controller, Result
 from . import podspec
 from .backoff import RestartBackoff
 from .containers import CONFIG_ERROR, ContainerRunner
+from .dns.podconf import PodDnsFiles
 from .downward import PodRuntimeInfo
 from .handlers import HandlerRunner, format_pod
 from .images import ImageManager
@@ -83,6 +84,9 @@ class KubeletSettings:
     workers: int = 8
     probe_workers: int = 4  # threads that run probes (each probe is bounded by its timeoutSeconds)
     allocatable: Mapping[str, str] = field(default_factory=dict)  # the node's, for the downward API
+    cluster_dns: tuple[str, ...] = ()  # what ClusterFirst pods get as nameserver (none: the node's resolv.conf)
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"  # the node's, for dnsPolicy Default and the host search domains
 
 
 class _InformerSource:
@@ -130,6 +134,8 @@ class Kubelet(Controller):
         self.source = _InformerSource(self)
         self.containers = ContainerRunner(
             runtime, handlers=handlers, source=self.source, record=self._record, pods_dir=self.pods_dir,
+            dns=PodDnsFiles(self.pods_dir, cluster_dns=list(settings.cluster_dns), domain=settings.cluster_domain,
+                            host_resolv_conf=settings.resolv_conf),
             images=ImageManager(runtime, self._record, backoff_initial=settings.backoff_initial))
 
     def setup(self) -> None:

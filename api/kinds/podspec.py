@@ -230,6 +230,7 @@ def validate_pod_spec(c: Causes, path: str, spec: Obj, restart_policies: Iterabl
         _container(c, p, container, volumes, names)
     c.choice(f"{path}.restartPolicy", spec.get("restartPolicy"), restart_policies)
     c.choice(f"{path}.dnsPolicy", spec.get("dnsPolicy"), DNS_POLICIES)
+    _dns_config(c, path, spec)
     c.string_map(f"{path}.nodeSelector", spec.get("nodeSelector"))
     c.integer(f"{path}.terminationGracePeriodSeconds", spec.get("terminationGracePeriodSeconds"), minimum=0)
     c.integer(f"{path}.activeDeadlineSeconds", spec.get("activeDeadlineSeconds"), minimum=1)
@@ -240,6 +241,40 @@ def validate_pod_spec(c: Causes, path: str, spec: Obj, restart_policies: Iterabl
         c.choice(f"{p}.effect", toleration.get("effect"), ("NoSchedule", "PreferNoSchedule", "NoExecute"))
     if (affinity := c.object(f"{path}.affinity", spec.get("affinity"))) is not None:
         _affinity(c, f"{path}.affinity", affinity)
+
+
+MAX_DNS_NAMESERVERS, MAX_DNS_SEARCHES, MAX_DNS_SEARCH_CHARS = 3, 32, 2048
+
+
+def _dns_config(c: Causes, path: str, spec: Obj) -> None:
+    """`dnsConfig` as validatePodDNSConfig checks it (and its presence for dnsPolicy None)."""
+    none = spec.get("dnsPolicy") == "None"
+    if none and spec.get("dnsConfig") is None:
+        c.required(f"{path}.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None")
+    config = c.object(f"{path}.dnsConfig", spec.get("dnsConfig"))
+    if config is None:
+        return
+    p = f"{path}.dnsConfig"
+    nameservers = c.strings(f"{p}.nameservers", config.get("nameservers"))
+    if none and not nameservers:
+        c.required(f"{p}.nameservers", "must provide at least one DNS nameserver when `dnsPolicy` is None")
+    if len(nameservers) > MAX_DNS_NAMESERVERS:
+        c.invalid(f"{p}.nameservers", nameservers, f"must not have more than {MAX_DNS_NAMESERVERS} nameservers")
+    for i, nameserver in enumerate(nameservers):
+        c.ip(f"{p}.nameservers[{i}]", nameserver, required=True)
+    searches = c.strings(f"{p}.searches", config.get("searches"))
+    if len(searches) > MAX_DNS_SEARCHES:
+        c.invalid(f"{p}.searches", searches, f"must not have more than {MAX_DNS_SEARCHES} search paths")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        c.invalid(f"{p}.searches", searches, f"must not have more than {MAX_DNS_SEARCH_CHARS} characters "
+                                             "(including spaces) in the search list")
+    for i, search in enumerate(searches):
+        if search != ".":  # a trailing dot is allowed, as kube-apiserver allows it
+            c.name(f"{p}.searches[{i}]", search.removesuffix("."), DNS_SUBDOMAIN, required=True)
+    for at, option in c.objects(f"{p}.options", config.get("options")):
+        if not c.string(f"{at}.name", option.get("name")):
+            c.required(at, "must not be empty")
+        c.string(f"{at}.value", option.get("value"))
 
 
 def _affinity(c: Causes, path: str, affinity: Obj) -> None:
