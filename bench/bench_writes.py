@@ -35,7 +35,7 @@ from cluster import ClusterError, exit_on_sigterm, start_etcd, start_minik8s
 from report import format_table, percentile
 
 REQUEST_TIMEOUT = 10.0
-HEADERS = ("system", "clients", "ops", "seconds", "ops/s", "p50 ms", "p99 ms", "errors")
+HEADERS = ("system", "clients", "ops", "seconds", "ops/s", "p50 ms", "p99 ms", "server CPU ms/op", "errors")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class System:
     warmup_path: str
     headers: dict[str, str] = field(default_factory=dict)
     done: int = 0  # creates issued so far, so names stay unique across rows
+    cpu_seconds: Callable[[], float] = lambda: 0.0  # CPU used so far by every server process
 
 
 @dataclass
@@ -57,14 +58,16 @@ class RowResult:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    server_cpu: float = 0.0  # CPU-seconds all server processes used during the row
 
     def row(self) -> list[object]:
         lat = sorted(self.latencies)
         ops = len(lat)
         rate = ops / self.seconds if self.seconds > 0 else 0.0
         errors = ", ".join(f"{k}x{v}" for k, v in self.errors.most_common()) or "0"
+        cpu_per_op = self.server_cpu / ops * 1e3 if ops else 0.0
         return [self.system, self.clients, ops, self.seconds, rate,
-                percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3, errors]
+                percentile(lat, 50) * 1e3, percentile(lat, 99) * 1e3, cpu_per_op, errors]
 
 
 class OpSource:
@@ -148,10 +151,10 @@ def run_row(system: System, *, clients: int, count: int, max_seconds: float) -> 
     for thread in threads:
         thread.start()
     start.wait(timeout=REQUEST_TIMEOUT * len(system.urls) + 5)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), system.cpu_seconds()
     for thread in threads:
         thread.join(timeout=max_seconds + REQUEST_TIMEOUT + 5)
-    result = RowResult(system.name, clients, time.perf_counter() - t0)
+    result = RowResult(system.name, clients, time.perf_counter() - t0, server_cpu=system.cpu_seconds() - cpu0)
     for mine in per_client:
         result.latencies += mine.latencies
         result.errors += mine.errors
@@ -169,12 +172,15 @@ def bench_system(system: System, args: argparse.Namespace) -> list[RowResult]:
 
 def bench_etcd(args: argparse.Namespace) -> list[RowResult]:
     with start_etcd(args.members) as cluster:
-        return bench_system(etcd_system(cluster.urls, args.value_size), args)
+        system = etcd_system(cluster.urls, args.value_size)
+        system.cpu_seconds = cluster.cpu_seconds
+        return bench_system(system, args)
 
 
 def bench_minik8s(args: argparse.Namespace) -> list[RowResult]:
     with start_minik8s(args.members, extra_args=args.minik8s_arg) as cluster:
         system = minik8s_system(cluster.urls, cluster.token, args.value_size)
+        system.cpu_seconds = cluster.cpu_seconds
         return bench_system(system, args)
 
 

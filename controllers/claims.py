@@ -18,11 +18,12 @@ fresher cache (`patch_owner_refs` turns that failure into a `ConflictError`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.informer import Informer
 from minik8s.api.kinds import ResourceType
 from minik8s.api.selectors import LabelSelector, label_selector_from_dict
 from minik8s.api.workloads import controller_ref, new_controller_ref
@@ -119,3 +120,24 @@ def selector_of(owner: Obj) -> LabelSelector | None:
     except errors.ApiError:
         return None
     return selector if selector.requirements else None
+
+
+def cached_owner_key(owners: Informer, owner_kind: str, obj: Obj, ref: Obj | None) -> str | None:
+    """The cache key of the owner (of kind `owner_kind`, in `obj`'s namespace) the controller
+    reference `ref` names, when that owner is cached with the same uid; else None."""
+    if ref is None or ref.get("kind") != owner_kind or not str(ref.get("apiVersion", "")).startswith("apps/"):
+        return None
+    key = f"{(obj.get('metadata') or {}).get('namespace')}/{ref.get('name')}"
+    owner = owners.get(key)
+    return key if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
+
+
+def selecting_owners(owners: Informer, obj: Obj) -> Iterator[Obj]:
+    """The cached owners in `obj`'s namespace whose selector matches its labels (an orphan's
+    candidates for adoption)."""
+    meta = obj.get("metadata") or {}
+    for owner in owners.list():
+        selector = selector_of(owner)
+        if owner["metadata"].get("namespace") == meta.get("namespace") and selector is not None \
+                and selector.matches(meta.get("labels")):
+            yield owner

@@ -47,7 +47,10 @@ from minik8s.api.workloads import (
     new_controller_ref,
 )
 
-from .claims import adopt_patch, check_owner_fresh, claim, patch_owner_refs, release_patch, selector_of
+from .claims import (
+    adopt_patch, cached_owner_key, check_owner_fresh, claim, patch_owner_refs, release_patch, selecting_owners,
+    selector_of,
+)
 from .deployment_rollout import (
     Scale, new_rs_target, old_pods_running, old_rs_targets, recreate_scale_down, replica_sets_to_clean_up,
 )
@@ -107,20 +110,12 @@ class DeploymentController(Controller):
 
     def _owner_key(self, obj: Obj, ref: Obj | None) -> str | None:
         """The key of the cached Deployment `ref` names (same uid), or None."""
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        key = f"{(obj.get('metadata') or {}).get('namespace')}/{ref.get('name')}"
-        d = self._deployments.get(key)
-        return key if d is not None and d["metadata"].get("uid") == ref.get("uid") else None
+        return cached_owner_key(self._deployments, "Deployment", obj, ref)
 
     def _enqueue_matching(self, rs: Obj) -> None:
-        """Queue the Deployments whose selector matches an orphan ReplicaSet's labels."""
-        meta = rs.get("metadata") or {}
-        for d in self._deployments.list():
-            selector = selector_of(d)
-            if d["metadata"].get("namespace") == meta.get("namespace") and selector is not None \
-                    and selector.matches(meta.get("labels")):
-                self.enqueue(object_key(d))
+        """Queue every Deployment whose selector matches an orphan ReplicaSet (one may adopt it)."""
+        for owner in selecting_owners(self._deployments, rs):
+            self.enqueue(object_key(owner))
 
     def _rs_added(self, rs: Obj) -> None:
         ref = controller_ref(rs)

@@ -41,7 +41,10 @@ from minik8s.api.reconcile import Controller, Result, TerminalError
 from minik8s.api.workloads import controller_ref, new_controller_ref
 
 from .batches import run_parallel, slow_start_batch
-from .claims import adopt_patch, check_owner_fresh, claim, patch_owner_refs, release_patch, selector_of
+from .claims import (
+    adopt_patch, cached_owner_key, check_owner_fresh, claim, patch_owner_refs, release_patch, selecting_owners,
+    selector_of,
+)
 from .expectations import Expectations
 from .pods import is_active, pod_key
 from .ranking import pods_to_delete
@@ -92,22 +95,14 @@ class ReplicaSetController(Controller):
 
     # -- informer handlers: enqueue keys, observe expectations ---------------------------------
 
-    def _owner_key(self, pod: Obj, ref: Obj | None) -> str | None:
+    def _owner_key(self, obj: Obj, ref: Obj | None) -> str | None:
         """The key of the cached ReplicaSet `ref` names (same uid), or None."""
-        if ref is None or ref.get("kind") != "ReplicaSet" or not str(ref.get("apiVersion", "")).startswith("apps/"):
-            return None
-        key = f"{(pod.get('metadata') or {}).get('namespace')}/{ref.get('name')}"
-        rs = self._rss.get(key)
-        return key if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
+        return cached_owner_key(self._rss, "ReplicaSet", obj, ref)
 
     def _enqueue_matching(self, pod: Obj) -> None:
         """Queue every ReplicaSet whose selector matches an orphan pod (one may adopt it)."""
-        meta = pod.get("metadata") or {}
-        for rs in self._rss.list():
-            selector = selector_of(rs)
-            if rs["metadata"].get("namespace") == meta.get("namespace") and selector is not None \
-                    and selector.matches(meta.get("labels")):
-                self.enqueue(object_key(rs))
+        for owner in selecting_owners(self._rss, pod):
+            self.enqueue(object_key(owner))
 
     def _pod_added(self, pod: Obj) -> None:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
