@@ -34,7 +34,8 @@ def _pick_runtime(kind: str, data_dir: str, cgroup_parent: str, docker_host: str
 
             client = docker.DockerClient(base_url=docker_host, timeout=30) if docker_host else docker.from_env(timeout=30)
             client.api.ping()
-            return DockerRuntime(client, cgroup_parent=cgroup_parent)
+            # an engine of its own (`up`'s per-node dockerd): pods on this node's pod network
+            return DockerRuntime(client, cgroup_parent=cgroup_parent, pod_network=bool(docker_host))
         except Exception as exc:  # docker SDK errors have no common base worth naming
             if kind == "docker":
                 raise typer.BadParameter(f"--runtime docker: no Docker engine answers at "

@@ -43,6 +43,7 @@ class ClusterRegistry:
 
     address: str  # host:port on the hosts gateway
     root: Path  # DIR
+    htpasswd: Path | None = None  # bcrypt htpasswd file: pulls and pushes need a password (basic auth)
 
     @property
     def url(self) -> str:
@@ -56,7 +57,8 @@ class ClusterRegistry:
         """The registry's configuration (distribution's YAML)."""
         return (f"version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
                 f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n  delete:\n    enabled: true\n"
-                f"http:\n  addr: {self.address}\n")
+                f"http:\n  addr: {self.address}\n"
+                + (f"auth:\n  htpasswd:\n    realm: minik8s\n    path: {self.htpasswd}\n" if self.htpasswd else ""))
 
     def start(self) -> int:
         """Start the registry and wait until it answers; returns its pid."""
@@ -69,7 +71,7 @@ class ClusterRegistry:
         deadline = time.monotonic() + 15
         while True:
             try:
-                if requests.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):  # 401: it asks for auth
                     return proc.pid
             except requests.RequestException:
                 pass

@@ -9,13 +9,16 @@ logs to json-file, and carries labels: the sandbox `minik8s.io/pod-uid`, `pod-na
 `minik8s.io/sandbox-id` and `minik8s.io/container-name`. Listing by those labels is all a
 restarted kubelet needs to adopt what runs.
 
-Networking is the node's, as with a CNI bridge plugin under dockershim: the sandbox starts with
+Networking, with `pod_network=True` (an engine of the node's own, `minik8s node --docker-host`), is
+the node's, as with a CNI bridge plugin under dockershim: the sandbox starts with
 `network_mode=none` (a network namespace with only `lo`), then the node agent's pod network
 (`SandboxConfig`: address from the node's podCIDR, bridge, gateway) is wired into it with a veth
 pair (`netns.attach_to_bridge` on `/proc/<pid>/ns/net`), exactly like a process-runtime pod; the
 pair goes away with the sandbox. So Docker's own bridge, IPAM and iptables play no part (the
 per-node engines of `minik8s up` run with `--bridge=none --iptables=false`), and pods on
-different nodes reach each other through the nodes' host-gw routes without masquerade.
+different nodes reach each other through the nodes' host-gw routes without masquerade, and a pod's
+default route is the node's bridge (so the node's own rules and addresses apply to its traffic).
+Without it (one node beside the machine's shared engine) sandboxes use Docker's default bridge.
 
 Images: the sandbox image (`minik8s/busybox:1.35`, built by scripts/build-images.sh) is pulled
 when the engine lacks it; app images are the kubelet's business (`images`), which calls
@@ -213,15 +216,18 @@ class DockerRuntime(Runtime):
     """The CRI-shaped runtime over a local Docker engine (see the module docstring)."""
 
     def __init__(self, client: docker.DockerClient | None = None, *, cgroup_root: str = "/sys/fs/cgroup",
-                 sandbox_image: str = SANDBOX_IMAGE, cgroup_parent: str | None = None) -> None:
+                 sandbox_image: str = SANDBOX_IMAGE, cgroup_parent: str | None = None,
+                 pod_network: bool = False) -> None:
         with _api("connecting to dockerd"):
             self._client = client or docker.from_env()
         self._cgroup_root = Path(cgroup_root)
         self._sandbox_image = sandbox_image
         self._cgroup_parent = cgroup_parent.strip("/") if cgroup_parent else None
+        self._pod_network = pod_network
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(name="docker", isolates_filesystem=True, enforces_limits=True, needs_pod_network=True)
+        return Capabilities(name="docker", isolates_filesystem=True, enforces_limits=True,
+                            needs_pod_network=self._pod_network)
 
     # sandboxes
 
@@ -229,13 +235,14 @@ class DockerRuntime(Runtime):
         """Start the sandbox with only `lo`, then wire it to the node's pod network when one is given."""
         if not self.image_present(self._sandbox_image):
             self.pull_image(self._sandbox_image)
-        wired = bool(config.pod_ip and config.bridge)
+        wired = self._pod_network and bool(config.pod_ip and config.bridge)
         labels = {**config.labels, POD_UID: config.pod_uid, POD_NAME: config.pod_name,
                   NAMESPACE: config.namespace, SANDBOX: "true", **({POD_IP: config.pod_ip} if wired else {})}
         with _api(f"creating the sandbox of pod {config.namespace}/{config.pod_name}"):
             sandbox = self._client.containers.create(
                 self._sandbox_image, SANDBOX_COMMAND, name=_name("POD", labels), labels=labels,
-                hostname=config.hostname, init=True, ipc_mode="shareable", network_mode="none",
+                hostname=config.hostname, init=True, ipc_mode="shareable",
+                network_mode="none" if self._pod_network else None,
                 log_config=LOG_CONFIG, **self._cgroup_args())
         try:
             self.start_container(sandbox.id)
