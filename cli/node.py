@@ -34,8 +34,10 @@ def _pick_runtime(kind: str, data_dir: str, cgroup_parent: str, docker_host: str
 
             client = docker.DockerClient(base_url=docker_host, timeout=30) if docker_host else docker.from_env(timeout=30)
             client.api.ping()
-            # an engine of its own (`up`'s per-node dockerd): pods on this node's pod network
-            return DockerRuntime(client, cgroup_parent=cgroup_parent, pod_network=bool(docker_host))
+            # An engine of its own (`up`'s per-node dockerd): pods on this node's pod network and in this node's
+            # cgroup. The machine's shared engine keeps Docker's bridge and its docker/<id> cgroups.
+            own = bool(docker_host)
+            return DockerRuntime(client, cgroup_parent=cgroup_parent if own else None, pod_network=own)
         except Exception as exc:  # docker SDK errors have no common base worth naming
             if kind == "docker":
                 raise typer.BadParameter(f"--runtime docker: no Docker engine answers at "
