@@ -89,7 +89,7 @@ class UpCluster:
         self.log_path = workdir / "up.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "minik8s.cli.main", "up", "--masters", str(masters), "--nodes", str(nodes),
+                [sys.executable, "-m", "minik8s.cli.main", "up", "--masters", str(masters), "--nodes", str(nodes), "--runtime", "process",
                  "--data-dir", str(self.root), "--api-port", str(free_ports(1)[0])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -23,13 +23,14 @@ def _free_port() -> int:
 
 
 class UpProcess:
-    """`minik8s up --data-dir ROOT ...` as a child process; `stop()` interrupts it (it cleans up)."""
+    """`minik8s up --data-dir ROOT ...` as a child process; `stop()` interrupts it (it cleans up). The process
+    runtime unless `args` name one (`up` itself picks Docker whenever an engine with the images runs)."""
 
     def __init__(self, root: Path, *args: str, timeout: float = 120.0) -> None:
         self.root = root
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "minik8s.cli.main", "up", "--data-dir", str(root), "--api-port",
-             str(_free_port()), *args],
+             str(_free_port()), *([] if "--runtime" in args else ["--runtime", "process"]), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not (root / "kubeconfig").exists():  # written once every node is Ready

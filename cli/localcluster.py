@@ -1,9 +1,9 @@
 """`minik8s up` / `minik8s down`: a whole cluster on this machine, and its clean removal.
 
 `up` writes a token, a cluster secret, a kubelet token, a CA and a kubeconfig under the data dir,
-starts the masters (HTTPS), then the node agents — with the process runtime each in its own
-network namespace "host" on a shared bridge (`hosts`), with Docker one agent beside the local
-engine — waits until every node is Ready, and stays in the foreground for as long as a majority of the
+starts the masters (HTTPS), then the node agents, each in its own network namespace "host" on a
+shared bridge (`hosts`) — with Docker each node host also gets a dockerd of its own (`engines`)
+pulling from the cluster's registry (`registry`) — waits until every node is Ready, and stays in the foreground for as long as a majority of the
 masters runs (a master or node agent that exits is reported; with 3 masters a `kill -9` of one,
 the leader included, leaves a working cluster, as it should). Ctrl-C, SIGTERM or
 `minik8s down --data-dir DIR` (from the state file `cluster.json`) stops the agents, removes their
@@ -34,7 +34,9 @@ from minik8s.api.client import ApiClient
 from minik8s.api.kubeconfig import write_kubeconfig
 from minik8s.api.secretfiles import create_private_once, ensure_private_dir, open_private_append, write_private
 
+from . import engines as dockerengines
 from . import hosts as hostnet
+from . import registry as clusterregistry
 
 STATE = "cluster.json"
 
@@ -99,7 +101,7 @@ class LocalCluster:
             write_private(node_token_file, token + "\n")
         secret_file = _secret_file(root / "cluster-secret", secrets.token_hex(24) + "\n")
         kubelet_token_file = _secret_file(root / "kubelet-token", secrets.token_hex(24) + "\n")
-        in_namespaces = nodes > 0 and runtime == "process"
+        in_namespaces = nodes > 0
         with hostnet.network_lock():  # another `up` may be choosing a subnet right now
             net = hostnet.HostNet.choose(str(root))
             self.state["net"] = net.to_json()
@@ -109,6 +111,7 @@ class LocalCluster:
             hosts = hostnet.create_hosts([f"node-{i}" for i in range(nodes)], net) if in_namespaces else []
         self.state["hosts"] = [h.__dict__ for h in hosts]
         self.save()
+        engines = self._start_docker(hosts, net) if runtime == "docker" and hosts else []
 
         raft = [f"127.0.0.1:{_free_port()}" for _ in range(masters)]
         api_ports = [api_port] + [_free_port() for _ in range(masters - 1)]
@@ -142,6 +145,7 @@ class LocalCluster:
             argv = [sys.executable, "-m", "minik8s.cli.main", "node", "--name", name, "--data-dir", str(node_dir),
                     "--server", ",".join(urls), "--token-file", str(node_token_file), "--ca-file", ca,
                     "--kubelet-token-file", str(kubelet_token_file), "--runtime", runtime,
+                    *(["--docker-host", engines[i].url] if engines else []),
                     "--cgroup-parent", net.cgroup_parent(name),
                     "--renew-seconds", str(renew), "--lease-seconds", str(int(max(grace, 4)))]
             if hosts:  # nodes sharing this machine: each reports its own pods' usage as the node's
@@ -163,6 +167,23 @@ class LocalCluster:
         self._agents = [(f"node-{i}", p) for i, p in enumerate(node_procs)]
         self._reported: set[str] = set()
         return str(kubeconfig)
+
+    def _start_docker(self, hosts: list[hostnet.Host], net: hostnet.HostNet) -> list[dockerengines.Engine]:
+        """The cluster's registry (this machine's images pushed into it) and a dockerd per node host."""
+        missing = clusterregistry.missing_tools()
+        if missing:
+            raise RuntimeError(f"--runtime docker needs {', '.join(missing)}: run scripts/install-docker.sh")
+        registry = clusterregistry.ClusterRegistry(f"{net.gateway}:{clusterregistry.PORT}", self.root)
+        self.state["registry_pid"] = registry.start()
+        self.save()
+        registry.push_local_images()
+        engines = [dockerengines.engine_for(h, net, self.root) for h in hosts]
+        self.state["engines"] = [e.to_json() for e in engines]
+        self.save()
+        pids = dockerengines.start_engines(engines, mirror=registry.url, insecure=[str(net.subnet)],
+                                           log_dir=self.root)
+        dockerengines.wait_engines(engines, pids, timeout=60)
+        return engines
 
     def alive(self) -> bool:
         """A majority of the masters runs: the Raft quorum that keeps the cluster working (a node agent
@@ -188,6 +209,10 @@ class LocalCluster:
             _stop_ingress(node_dir)
         _terminate(self.state.get("pids", []))
         _remove_proxy_tables([hostnet.Host(**h) for h in self.state.get("hosts", [])])
+        for engine in self.state.get("engines", []):  # their containers go with them
+            dockerengines.stop_engine(dockerengines.Engine.from_json(engine))
+        if self.state.get("registry_pid"):
+            clusterregistry.stop(int(self.state["registry_pid"]))
         if self.state.get("hosts"):
             hostnet.delete_hosts([hostnet.Host(**h) for h in self.state["hosts"]], net)
         # only this cluster's cgroups: other clusters on this machine have nodes of the same names
@@ -328,7 +353,9 @@ def up(
     data_dir: str = typer.Option(str(Path.home() / ".minik8s"), help="Cluster state, logs and kubeconfig."),
     masters: int = typer.Option(1, help="Number of masters (1, 3 or 5)."),
     nodes: int = typer.Option(1, help="Number of node agents (each in its own network namespace)."),
-    runtime: str = typer.Option("process", help="process or docker (docker: one node beside the local engine)."),
+    runtime: str = typer.Option("auto", help="auto, process or docker (a dockerd per node; auto: docker when this "
+                                             "machine's Docker engine answers and the registry tools are installed, "
+                                             "else process)."),
     api_port: int = typer.Option(6443, help="API port of the first master."),
     node_monitor_grace_period: float = typer.Option(50.0, help="Seconds without a Lease renewal before NotReady."),
     pod_eviction_timeout: float = typer.Option(300.0, help="Seconds NotReady before the node's pods are evicted."),
@@ -341,13 +368,15 @@ def up(
     if masters not in (1, 3, 5):
         typer.echo("error: --masters must be 1, 3 or 5", err=True)
         raise typer.Exit(1)
-    if runtime not in ("process", "docker") or (runtime == "docker" and nodes > 1):
-        typer.echo("error: --runtime must be process, or docker with at most one node", err=True)
+    if runtime not in ("auto", "process", "docker"):
+        typer.echo("error: --runtime must be auto, process or docker", err=True)
         raise typer.Exit(1)
+    if runtime == "auto":
+        runtime = "docker" if docker_available() else "process"
     cluster = LocalCluster(Path(data_dir).absolute())
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        typer.echo(f"starting {masters} master(s) and {nodes} node(s) in {cluster.root} ...")
+        typer.echo(f"starting {masters} master(s) and {nodes} node(s) ({runtime} runtime) in {cluster.root} ...")
         kubeconfig = cluster.start(masters=masters, nodes=nodes, runtime=runtime, api_port=api_port,
                                    grace=node_monitor_grace_period, eviction=pod_eviction_timeout,
                                    hpa_sync_period=horizontal_pod_autoscaler_sync_period,
@@ -372,6 +401,17 @@ def up(
     finally:
         cluster.stop()
         typer.echo("stopped")
+
+
+def docker_available() -> bool:
+    """Whether Docker nodes can run here: dockerd, docker-registry and skopeo are installed and the machine's
+    engine answers with the images of scripts/build-images.sh (they are pushed to the cluster's registry)."""
+    if clusterregistry.missing_tools():
+        return False
+    from minik8s.node.runtime.docker import SANDBOX_IMAGE
+
+    done = subprocess.run(["docker", "image", "inspect", SANDBOX_IMAGE], capture_output=True, check=False, timeout=30)
+    return done.returncode == 0
 
 
 def down(data_dir: str = typer.Option(str(Path.home() / ".minik8s"), help="The data dir given to `up`.")) -> None:

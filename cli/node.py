@@ -26,20 +26,25 @@ def default_cgroup_parent(name: str, data_dir: str) -> str:
     return f"minik8s/{name}-{digest}"
 
 
-def _pick_runtime(kind: str, data_dir: str, cgroup_parent: str):  # noqa: ANN202 (returns a Runtime)
-    """The runtime asked for; `auto` takes docker when a daemon answers, else process."""
+def _pick_runtime(kind: str, data_dir: str, cgroup_parent: str, docker_host: str):  # noqa: ANN202 (a Runtime)
+    """The runtime asked for; `auto` takes docker when the engine at `docker_host` (else DOCKER_HOST or the
+    machine's) answers, else process."""
     if kind in ("auto", "docker"):
         try:
             import docker
 
             from minik8s.node.runtime.docker import DockerRuntime
 
-            client = docker.from_env(timeout=5)
-            client.ping()
-            return DockerRuntime(client)
+            client = docker.DockerClient(base_url=docker_host, timeout=30) if docker_host else docker.from_env(timeout=30)
+            client.api.ping()
+            # An engine of its own (`up`'s per-node dockerd): pods on this node's pod network and in this node's
+            # cgroup. The machine's shared engine keeps Docker's bridge and its docker/<id> cgroups.
+            own = bool(docker_host)
+            return DockerRuntime(client, cgroup_parent=cgroup_parent if own else None, pod_network=own)
         except Exception as exc:  # docker SDK errors have no common base worth naming
             if kind == "docker":
-                raise typer.BadParameter(f"--runtime docker: no Docker engine answers ({exc})") from None
+                raise typer.BadParameter(f"--runtime docker: no Docker engine answers at "
+                                         f"{docker_host or 'the default socket'} ({exc})") from None
     from minik8s.node.runtime.process import ProcessRuntime
 
     return ProcessRuntime(os.path.join(data_dir, "runtime"), cgroup_parent=cgroup_parent)
@@ -78,6 +83,8 @@ def node(
     http_port: int = typer.Option(10250, help="Port of the logs endpoint the API server proxies to."),
     kubelet_token_file: str = typer.Option(..., help="Token the masters present to this node's endpoint."),
     runtime: str = typer.Option("auto", help="auto, process or docker."),
+    docker_host: str = typer.Option("", help="The Docker engine of this node, e.g. unix:///run/mk1/node-0/docker.sock "
+                                             "(default: DOCKER_HOST, else the machine's engine)."),
     cgroup_parent: str = typer.Option("", help="Cgroup (below each hierarchy) of this node's pods, unique per "
                                                "node on this machine (default: minik8s/<name>-<data dir hash>)."),
     lease_seconds: int = typer.Option(40, help="Node Lease duration."),
@@ -130,7 +137,7 @@ def node(
     cgroup_parent = cgroup_parent.strip("/") or default_cgroup_parent(name, data_dir)
     if any(part in ("", ".", "..") for part in cgroup_parent.split("/")):
         raise typer.BadParameter(f"--cgroup-parent {cgroup_parent!r}: a relative path like minik8s/node-0")
-    chosen = _pick_runtime(runtime, data_dir, cgroup_parent)
+    chosen = _pick_runtime(runtime, data_dir, cgroup_parent, docker_host)
     client = ApiClient(server, token=token, ca_file=ca_file or None)
     agent = NodeAgent(client, chosen, AgentSettings(
         name=name, data_dir=data_dir, node_ip=node_ip, http_port=http_port, lease_seconds=lease_seconds,
@@ -149,7 +156,7 @@ def node(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
-    agent.start(needs_pod_network=chosen.capabilities().name == "process")
+    agent.start(needs_pod_network=chosen.capabilities().needs_pod_network)
     ingress = _start_ingress(client, node_ip, data_dir, ingress_port, ingress_nginx)
     logging.getLogger(__name__).info("node %s up: runtime %s, logs on %s:%d", name, chosen.capabilities().name,
                                      node_ip, http_port)

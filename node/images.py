@@ -3,9 +3,16 @@
 Kubernetes' `EnsureImageExists` with its events: an image that is present and need not be pulled
 gives `Pulled` (`Container image "x" already present on machine`); `imagePullPolicy: Always`, or an
 absent image with `IfNotPresent`, is pulled: `Pulling` (`Pulling image "x"`), then `Pulled`
-(`Successfully pulled image "x" in 1.2s ...`) or `Failed` (`Failed to pull image "x": ...`) and the
-container waits with `ErrImagePull`, then `ImagePullBackOff` until the pull back-off (10 s
-doubling) has passed; `Never` with an absent image waits with `ErrImageNeverPull`.
+(`Successfully pulled image "x" in 1.2s ...`) or `Failed` (`Failed to pull image "x": <the
+registry's answer>`) and the container waits with `ErrImagePull` (the answer as its message), then
+`ImagePullBackOff` (`Back-off pulling image "x"`, a `BackOff` event once per window) until the pull
+back-off for that pod and image has passed (10 s doubling to 300 s); `Never` with an absent image
+waits with `ErrImageNeverPull`.
+
+Pulls use the pod's `imagePullSecrets` (`credentials`): each credential that matches the image's
+registry is tried in turn, and the image is pulled without credentials when none matches; a
+Secret that does not exist gives a `FailedToRetrieveImagePullSecret` warning and the pull goes on
+without it, as in Kubernetes. Credentials never reach events, messages or logs.
 
 A runtime that does not use images (the process runtime runs the command on the node's own
 filesystem) has every image: it only gets the `already present` event, as the kubelet reports
@@ -20,16 +27,21 @@ from collections.abc import Callable
 from typing import Any
 
 from .backoff import RestartBackoff
+from .credentials import CredentialsError, Keyring, keyring_from_secrets
+from .imageref import parse_image
 from .runtime.base import Runtime, RuntimeError_
 
-__all__ = ["ImageManager", "pull_policy"]
+__all__ = ["ERR_IMAGE_NEVER_PULL", "ERR_IMAGE_PULL", "IMAGE_PULL_BACKOFF", "ImageManager", "pull_policy"]
 
 Obj = dict[str, Any]
 ERR_IMAGE_PULL = "ErrImagePull"
 IMAGE_PULL_BACKOFF = "ImagePullBackOff"
 ERR_IMAGE_NEVER_PULL = "ErrImageNeverPull"
-# (pod, container name, event type, reason, message)
+PULL_BACKOFF_CAP = 300.0  # Kubernetes' MaxContainerBackOff
+# (pod, container name or "" for the pod itself, event type, reason, message)
 Recorder = Callable[[Obj, str, str, str, str], None]
+# (namespace, name) -> the Secret, or None when there is no such Secret
+SecretLookup = Callable[[str, str], Obj | None]
 
 
 def pull_policy(container: Obj) -> str:
@@ -37,21 +49,23 @@ def pull_policy(container: Obj) -> str:
     policy = container.get("imagePullPolicy")
     if policy in ("Always", "IfNotPresent", "Never"):
         return policy
-    last = str(container.get("image", "")).rsplit("/", 1)[-1]
-    if "@" in last:  # pinned by digest
+    try:
+        ref = parse_image(str(container.get("image", "")))
+    except ValueError:
         return "IfNotPresent"
-    return "Always" if last.partition(":")[2] in ("", "latest") else "IfNotPresent"
+    return "Always" if ref.effective_tag == "latest" else "IfNotPresent"
 
 
 class ImageManager:
     """Ensures images through a runtime, recording the kubelet's image events."""
 
-    def __init__(self, runtime: Runtime, record: Recorder, *, backoff_initial: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, runtime: Runtime, record: Recorder, *, secrets: SecretLookup = lambda _ns, _name: None,
+                 backoff_initial: float = 10.0, clock: Callable[[], float] = time.time) -> None:
         self.runtime = runtime
         self.record = record
+        self.secrets = secrets
         self.clock = clock
-        self._backoff = RestartBackoff(initial=backoff_initial, cap=300.0)
+        self._backoff = RestartBackoff(initial=backoff_initial, cap=max(backoff_initial, PULL_BACKOFF_CAP))
         self._reported: dict[tuple[str, str], float] = {}  # pull back-off already reported with a BackOff event
         self._lock = threading.Lock()
 
@@ -89,8 +103,8 @@ class ImageManager:
         self.record(pod, name, "Normal", "Pulling", f'Pulling image "{image}"')
         started = time.monotonic()
         try:
-            size = self.runtime.pull_image(image)
-        except RuntimeError_ as exc:
+            size = self._pull(pod, image)
+        except (RuntimeError_, CredentialsError) as exc:
             with self._lock:
                 self._backoff.attempt(key, self.clock())
             self.record(pod, name, "Warning", "Failed", f'Failed to pull image "{image}": {exc}')
@@ -101,6 +115,38 @@ class ImageManager:
         self.record(pod, name, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s '
                                                    f"({took:.3f}s including waiting). Image size: {size} bytes.")
         return None
+
+    def _keyring(self, pod: Obj) -> Keyring:
+        """The credentials of the pod's `imagePullSecrets`; a missing Secret is reported and skipped."""
+        namespace = pod["metadata"].get("namespace") or "default"
+        found, missing = [], []
+        for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
+            name = ref.get("name") if isinstance(ref, dict) else None
+            if not name:
+                continue
+            secret = self.secrets(namespace, name)
+            if secret is None:
+                missing.append(name)
+            else:
+                found.append(secret)
+        if missing:
+            self.record(pod, "", "Warning", "FailedToRetrieveImagePullSecret",
+                        f"Unable to retrieve some image pull secrets ({', '.join(missing)}); attempting to pull "
+                        "the image may not succeed.")
+        return keyring_from_secrets(found)
+
+    def _pull(self, pod: Obj, image: str) -> int:
+        """Pull with each matching credential in turn (without any when none matches); the size in bytes."""
+        auths = self._keyring(pod).lookup(image)
+        if not auths:
+            return self.runtime.pull_image(image)
+        failures = []
+        for auth in auths:
+            try:
+                return self.runtime.pull_image(image, auth)
+            except RuntimeError_ as exc:
+                failures.append(str(exc))
+        raise RuntimeError_(failures[0] if len(failures) == 1 else f"[{', '.join(failures)}]")
 
     def forget(self, uid: str) -> None:
         """Drop the pull back-offs of a removed pod."""

@@ -136,7 +136,8 @@ class Kubelet(Controller):
             runtime, handlers=handlers, source=self.source, record=self._record, pods_dir=self.pods_dir,
             dns=PodDnsFiles(self.pods_dir, cluster_dns=list(settings.cluster_dns), domain=settings.cluster_domain,
                             host_resolv_conf=settings.resolv_conf),
-            images=ImageManager(runtime, self._record, backoff_initial=settings.backoff_initial))
+            images=ImageManager(runtime, self._record, secrets=self.source.secret,
+                                backoff_initial=settings.backoff_initial))
 
     def setup(self) -> None:
         self.pods = self.watch("pods", field_selector=f"spec.nodeName={self.settings.node_name}")
@@ -168,11 +169,12 @@ class Kubelet(Controller):
     # ---- events ------------------------------------------------------------------------------
 
     def _record(self, pod: Obj, container: str, event_type: str, reason: str, message: str) -> None:
-        """An event about one container of `pod` (`spec.containers{c}` or `spec.initContainers{c}`)."""
+        """An event about one container of `pod` (`spec.containers{c}` or `spec.initContainers{c}`), or about
+        the pod itself when `container` is empty."""
         inits = {c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []}
         field = "initContainers" if container in inits else "containers"
         self.events.record(pod, reason=reason, message=message, event_type=event_type,
-                           field_path=f"spec.{field}{{{container}}}")
+                           field_path=f"spec.{field}{{{container}}}" if container else None)
 
     def _once(self, key: tuple[str, str], value: Any, repeat_after: float | None = None) -> bool:
         """Whether a warning about `key` saying `value` should be recorded now (not on every sync)."""

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Build the local images the docker runtime runs (there is no registry here):
+# Build the local images the docker runtime runs (no network needed besides a Debian mirror):
 #
-#   minik8s/busybox:latest  Debian's busybox-static with its applet links (about 2 MB)
+#   minik8s/busybox:1.35    Debian's busybox-static with its applet links (about 2 MB); also
+#                           tagged :latest. The pod sandbox image.
 #   minik8s/python:3.11     Debian's python3.11, its stdlib and shared libraries, plus busybox
 #                           for /bin/sh (about 50 MB)
+#   nginx:1.22              Debian's nginx (1.22) with the official image's layout: config in
+#                           /etc/nginx/conf.d/default.conf (scripts/images/nginx), pages in
+#                           /usr/share/nginx/html, logs to stdout/stderr, user nginx, port 80,
+#                           `nginx -g 'daemon off;'` (about 10 MB). Also tagged nginx:latest
+#                           and nginx:1.14.2 so that the Kubernetes docs' manifests resolve to
+#                           it (`minik8s up` serves :latest from its registry mirror, see
+#                           cli/registry.py).
 #
 # Both are plain root filesystems fed to `docker import`, so building needs no network besides
 # apt for busybox-static / python3.11 when they are missing. Idempotent: an image that already
@@ -64,12 +72,80 @@ import_rootfs() {
   echo "built $tag ($(docker image inspect -f '{{.Size}}' "$tag") bytes)"
 }
 
+# Give `image` more names (tags are cheap; an existing tag is moved to it).
+tag_as() {
+  local image=$1 name
+  shift
+  for name in "$@"; do docker tag "$image" "$name"; done
+}
+
 build_busybox() {
-  local tag=minik8s/busybox:latest root="$WORK/busybox"
-  if have_image "$tag"; then echo "$tag already present"; return; fi
+  local tag=minik8s/busybox:1.35 root="$WORK/busybox"
+  if have_image "$tag"; then echo "$tag already present"; tag_as "$tag" minik8s/busybox:latest; return; fi
   skeleton "$root"
   add_busybox "$root"
   import_rootfs "$root" "$tag" -c 'ENV PATH=/bin' -c 'CMD ["sh"]'
+  tag_as "$tag" minik8s/busybox:latest
+}
+
+# Copy `binary` and the shared libraries ldd lists for it (and for `extra` files) into the rootfs.
+copy_with_libs() {
+  local root=$1 binary=$2 lib
+  shift 2
+  mkdir -p "$root$(dirname "$binary")"
+  cp -L "$binary" "$root$binary"
+  for lib in $(ldd "$binary" "$@" 2>/dev/null \
+      | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' | sort -u); do
+    copy_lib "$root" "$lib"
+  done
+}
+
+build_nginx() {
+  local tag=nginx:1.22 root="$WORK/nginx" here
+  here=$(dirname "$(realpath "$0")")/images/nginx
+  if have_image "$tag"; then
+    echo "$tag already present"
+    tag_as "$tag" nginx:latest nginx:1.14.2
+    return
+  fi
+  [ -x /usr/sbin/nginx ] && dpkg -S /usr/sbin/nginx >/dev/null 2>&1 || apt_install nginx
+  skeleton "$root"
+  printf 'nginx:x:101:101:nginx:/nonexistent:/bin/false\n' >>"$root/etc/passwd"
+  printf 'nginx:x:101:\n' >>"$root/etc/group"
+  copy_with_libs "$root" /usr/sbin/nginx
+  # name resolution for proxy_pass/resolver: glibc loads these at run time (ldd does not list them)
+  for lib in /lib/x86_64-linux-gnu/libnss_dns.so.2 /lib/x86_64-linux-gnu/libnss_files.so.2 \
+      /lib/x86_64-linux-gnu/libresolv.so.2; do
+    [ -e "$lib" ] && copy_lib "$root" "$lib"
+  done
+  printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
+  mkdir -p "$root"/etc/nginx/conf.d "$root"/usr/share/nginx/html "$root"/var/log/nginx \
+    "$root"/var/lib/nginx "$root"/var/cache/nginx "$root"/run
+  ln -s /run "$root/var/run"
+  cp /etc/nginx/mime.types "$root/etc/nginx/"
+  cp "$here/nginx.conf" "$root/etc/nginx/nginx.conf"
+  cp "$here/default.conf" "$root/etc/nginx/conf.d/default.conf"
+  cp "$here/50x.html" "$root/usr/share/nginx/html/50x.html"
+  cat >"$root/usr/share/nginx/html/index.html" <<'HTML'
+<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+</head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>If you see this page, the nginx web server is successfully installed and
+working. Further configuration is required.</p>
+</body>
+</html>
+HTML
+  # like the official image: the logs go to the container's stdout and stderr
+  ln -s /dev/stdout "$root/var/log/nginx/access.log"
+  ln -s /dev/stderr "$root/var/log/nginx/error.log"
+  add_busybox "$root"
+  import_rootfs "$root" "$tag" -c 'ENV PATH=/usr/sbin:/usr/bin:/bin' -c 'EXPOSE 80' \
+    -c 'CMD ["nginx", "-g", "daemon off;"]'
+  tag_as "$tag" nginx:latest nginx:1.14.2
 }
 
 build_python() {
@@ -99,3 +175,4 @@ build_python() {
 docker info >/dev/null 2>&1 || { echo "dockerd is not answering; run scripts/start-dockerd.sh" >&2; exit 1; }
 build_busybox
 build_python
+build_nginx

@@ -169,13 +169,23 @@ _POD_SPEC_DEFAULTS = {
     "schedulerName": "default-scheduler",
 }
 _PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
-_CONTAINER_DEFAULTS = {
-    "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
-    "terminationMessagePolicy": "File",
-}
+_CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
 
 
 # ---- defaults -----------------------------------------------------------------------------------
+
+def default_pull_policy(image: Any) -> str:
+    """Kubernetes' `imagePullPolicy` default: Always for an image tagged `latest`, or with neither tag nor
+    digest (Docker then pulls `latest`), else IfNotPresent."""
+    if not isinstance(image, str) or not image:
+        return "IfNotPresent"
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rpartition(":")[2] if ":" in last else ""
+    if not tag:
+        return "IfNotPresent" if digest else "Always"
+    return "Always" if tag == "latest" else "IfNotPresent"
+
 
 def default_pod_spec(spec: Obj) -> None:
     """Kubernetes' defaults of a pod spec and its containers (in place)."""
@@ -186,6 +196,7 @@ def default_pod_spec(spec: Obj) -> None:
             if isinstance(volume.get(kind), dict):
                 default(volume[kind], "defaultMode", 0o644)
     for container in dicts(spec.get("containers")) + dicts(spec.get("initContainers")):
+        default(container, "imagePullPolicy", default_pull_policy(container.get("image")))
         for key, value in _CONTAINER_DEFAULTS.items():
             default(container, key, value)
         _default_handlers(container)

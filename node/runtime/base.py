@@ -117,6 +117,16 @@ class Capabilities:
     name: str
     isolates_filesystem: bool  # False for the process runtime: commands run on the host filesystem
     enforces_limits: bool
+    needs_pod_network: bool = True  # pods get their address from the node's pod network (bridge, podCIDR)
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for one pull (CRI's AuthConfig); `repr` hides the password."""
+
+    username: str
+    password: str = field(repr=False)
+    server: str = ""  # the registry key they were given for, e.g. "10.200.3.1:5000"
 
 
 class RuntimeError_(Exception):
@@ -229,6 +239,7 @@ class Runtime(abc.ABC):
         """Whether `image` is on this node; runtimes that do not use images have every image."""
         return True
 
-    def pull_image(self, image: str) -> int:
-        """Fetch `image` into the node; returns its size in bytes. Raises RuntimeError_ on failure."""
+    def pull_image(self, image: str, auth: RegistryAuth | None = None) -> int:
+        """Fetch `image` into the node (with `auth` for the registry, if given); returns its size in
+        bytes. Raises RuntimeError_ with the registry's answer on failure (never the credentials)."""
         raise RuntimeError_(f"the {self.capabilities().name} runtime cannot pull images")

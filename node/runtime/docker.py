@@ -5,16 +5,30 @@ app containers join them (`network_mode`/`ipc_mode` `container:<sandbox id>`), s
 over localhost like the containers of a Kubernetes pod. Every container runs with `init=True`
 (docker-init as PID 1 forwards SIGTERM, so a stop does not always wait the whole grace period),
 logs to json-file, and carries labels: the sandbox `minik8s.io/pod-uid`, `pod-name`,
-`namespace` and `sandbox=true`; app containers the kubelet's labels plus `minik8s.io/sandbox-id`
-and `minik8s.io/container-name`. Listing by those labels is all a restarted kubelet needs to
-adopt what runs.
+`namespace`, `sandbox=true` and `pod-ip`; app containers the kubelet's labels plus
+`minik8s.io/sandbox-id` and `minik8s.io/container-name`. Listing by those labels is all a
+restarted kubelet needs to adopt what runs.
 
-Images must already be on the node (there is no registry here): scripts/build-images.sh builds
-`minik8s/busybox:latest` (also the sandbox image) and `minik8s/python:3.11`.
-Stats come straight from the container's cgroup files (`cgroupstats`), about 30 us instead of
-1-2 s for `docker stats`, which remains the fallback: dockerd's cgroupfs driver makes
-`docker/<id>` and its systemd driver `system.slice/docker-<id>.scope`, below each v1 controller
-(`<cgroup_root>/{cpuacct,memory}/...`) or once in the v2 unified hierarchy.
+Networking, with `pod_network=True` (an engine of the node's own, `minik8s node --docker-host`), is
+the node's, as with a CNI bridge plugin under dockershim: the sandbox starts with
+`network_mode=none` (a network namespace with only `lo`), then the node agent's pod network
+(`SandboxConfig`: address from the node's podCIDR, bridge, gateway) is wired into it with a veth
+pair (`netns.attach_to_bridge` on `/proc/<pid>/ns/net`), exactly like a process-runtime pod; the
+pair goes away with the sandbox. So Docker's own bridge, IPAM and iptables play no part (the
+per-node engines of `minik8s up` run with `--bridge=none --iptables=false`), and pods on
+different nodes reach each other through the nodes' host-gw routes without masquerade, and a pod's
+default route is the node's bridge (so the node's own rules and addresses apply to its traffic).
+Without it (one node beside the machine's shared engine) sandboxes use Docker's default bridge.
+
+Images: the sandbox image (`minik8s/busybox:1.35`, built by scripts/build-images.sh) is pulled
+when the engine lacks it; app images are the kubelet's business (`images`), which calls
+`image_present`/`pull_image` (with the registry credentials of the pod's `imagePullSecrets`).
+Containers go below `cgroup_parent` when one is given (`minik8s node --cgroup-parent`), so a
+node's pods share one cgroup whatever engine runs them. Stats come straight from the container's
+cgroup files (`cgroupstats`), about 30 us instead of 1-2 s for `docker stats`, which remains the
+fallback: dockerd's cgroupfs driver makes `<parent or docker>/<id>` and its systemd driver
+`system.slice/docker-<id>.scope`, below each v1 controller (`<cgroup_root>/{cpuacct,memory}/...`)
+or once in the v2 unified hierarchy.
 """
 
 from __future__ import annotations
@@ -38,7 +52,9 @@ from docker.types import Mount as DockerMount
 
 from minik8s.api.timefmt import parse_time
 
-from . import cgroupstats
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import cgroupstats, netns
 from .base import (
     START_ERROR_EXIT_CODE,
     Capabilities,
@@ -48,6 +64,7 @@ from .base import (
     ContainerStatus,
     ExecResult,
     ImageNotPresentError,
+    RegistryAuth,
     Runtime,
     RuntimeError_,
     SandboxConfig,
@@ -61,8 +78,9 @@ NAMESPACE = "minik8s.io/namespace"
 SANDBOX = "minik8s.io/sandbox"
 SANDBOX_ID = "minik8s.io/sandbox-id"
 CONTAINER_NAME = "minik8s.io/container-name"
+POD_IP = "minik8s.io/pod-ip"
 
-SANDBOX_IMAGE = "minik8s/busybox:latest"
+SANDBOX_IMAGE = "minik8s/busybox:1.35"
 SANDBOX_COMMAND = ["sleep", "inf"]
 # Kubernetes rotates container logs at 10 MiB and keeps 5 files; json-file does the same here.
 LOG_CONFIG = LogConfig(type="json-file", config={"max-size": "10m", "max-file": "5"})
@@ -113,7 +131,16 @@ def _name(container: str, labels: dict[str, str]) -> str:
     return f"k8s_{container}_{pod}_{namespace}_{secrets.token_hex(3)}"
 
 
+def _veth(sandbox_id: str) -> str:
+    """The node-side end of a sandbox's veth pair (15 characters, the kernel's limit)."""
+    return f"mkd{sandbox_id[:12]}"
+
+
 def _ip(attrs: dict[str, Any]) -> str | None:
+    """The pod address: the one the node's pod network gave (label), else Docker's own."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    if labels.get(POD_IP):
+        return labels[POD_IP]
     settings = attrs.get("NetworkSettings") or {}
     if settings.get("IPAddress"):
         return settings["IPAddress"]
@@ -151,6 +178,13 @@ def _lines(stream: Iterator[bytes]) -> Iterator[bytes]:
             close()  # a follow stream left early must not keep its HTTP response open
 
 
+def _pull_error(image: str, exc: Exception) -> RuntimeError_:
+    """What a failed pull says: the engine's and the registry's answer, as dockershim reported it."""
+    if isinstance(exc, docker.errors.APIError):
+        return RuntimeError_(f"Error response from daemon: {exc.explanation or exc}")
+    return RuntimeError_(f"pulling image {image}: {exc}")
+
+
 def _create_args(sandbox_id: str, config: ContainerConfig, labels: dict[str, str]) -> dict[str, Any]:
     """Keyword arguments for containers.create(): join the sandbox, limits, mounts, logs."""
     args: dict[str, Any] = {
@@ -181,32 +215,56 @@ def _create_args(sandbox_id: str, config: ContainerConfig, labels: dict[str, str
 class DockerRuntime(Runtime):
     """The CRI-shaped runtime over a local Docker engine (see the module docstring)."""
 
-    def __init__(self, client: docker.DockerClient | None = None, *,
-                 cgroup_root: str = "/sys/fs/cgroup", sandbox_image: str = SANDBOX_IMAGE) -> None:
+    def __init__(self, client: docker.DockerClient | None = None, *, cgroup_root: str = "/sys/fs/cgroup",
+                 sandbox_image: str = SANDBOX_IMAGE, cgroup_parent: str | None = None,
+                 pod_network: bool = False) -> None:
         with _api("connecting to dockerd"):
             self._client = client or docker.from_env()
         self._cgroup_root = Path(cgroup_root)
         self._sandbox_image = sandbox_image
+        self._cgroup_parent = cgroup_parent.strip("/") if cgroup_parent else None
+        self._pod_network = pod_network
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(name="docker", isolates_filesystem=True, enforces_limits=True)
+        return Capabilities(name="docker", isolates_filesystem=True, enforces_limits=True,
+                            needs_pod_network=self._pod_network)
 
     # sandboxes
 
     def run_pod_sandbox(self, config: SandboxConfig) -> str:
-        self._require_image(self._sandbox_image)
+        """Start the sandbox with only `lo`, then wire it to the node's pod network when one is given."""
+        if not self.image_present(self._sandbox_image):
+            self.pull_image(self._sandbox_image)
+        wired = self._pod_network and bool(config.pod_ip and config.bridge)
         labels = {**config.labels, POD_UID: config.pod_uid, POD_NAME: config.pod_name,
-                  NAMESPACE: config.namespace, SANDBOX: "true"}
+                  NAMESPACE: config.namespace, SANDBOX: "true", **({POD_IP: config.pod_ip} if wired else {})}
         with _api(f"creating the sandbox of pod {config.namespace}/{config.pod_name}"):
             sandbox = self._client.containers.create(
                 self._sandbox_image, SANDBOX_COMMAND, name=_name("POD", labels), labels=labels,
-                hostname=config.hostname, init=True, ipc_mode="shareable", log_config=LOG_CONFIG)
+                hostname=config.hostname, init=True, ipc_mode="shareable",
+                network_mode="none" if self._pod_network else None,
+                log_config=LOG_CONFIG, **self._cgroup_args())
         try:
             self.start_container(sandbox.id)
+            if wired:
+                self._attach(sandbox.id, config)
         except RuntimeError_:
             self.remove_container(sandbox.id)
             raise
         return sandbox.id
+
+    def _attach(self, sandbox_id: str, config: SandboxConfig) -> None:
+        """Put the running sandbox's network namespace on the node bridge with the pod's address."""
+        with _api(f"inspecting sandbox {sandbox_id[:12]}"):
+            pid = int(self._client.api.inspect_container(sandbox_id)["State"].get("Pid") or 0)
+        if pid <= 0:
+            raise RuntimeError_(f"sandbox {sandbox_id[:12]} is not running: its network cannot be set up")
+        try:
+            netns.attach_to_bridge(f"/proc/{pid}/ns/net", _veth(sandbox_id), str(config.bridge), str(config.pod_ip),
+                                   config.prefix_len, config.gateway)
+        except (OSError, NetlinkError) as exc:
+            raise RuntimeError_(f"wiring pod {config.namespace}/{config.pod_name} to bridge {config.bridge}: {exc}") \
+                from exc
 
     def stop_pod_sandbox(self, sandbox_id: str) -> None:
         for container in self._list({SANDBOX_ID: sandbox_id}):
@@ -232,7 +290,7 @@ class DockerRuntime(Runtime):
         labels = {**inherited, **config.labels, SANDBOX_ID: sandbox.id, CONTAINER_NAME: config.name}
         with _api(f"creating container {config.name}"):
             container = self._client.containers.create(
-                config.image, **_create_args(sandbox.id, config, labels))
+                config.image, **_create_args(sandbox.id, config, labels), **self._cgroup_args())
         return container.id
 
     def start_container(self, container_id: str) -> None:
@@ -312,21 +370,29 @@ class DockerRuntime(Runtime):
             except docker.errors.ImageNotFound:
                 return False
 
-    def pull_image(self, image: str) -> int:
+    def pull_image(self, image: str, auth: RegistryAuth | None = None) -> int:
         repository, tag = _split_image(image)
-        with _api(f"pulling image {image}"):
-            pulled = self._client.images.pull(repository, tag=tag)
+        credentials = {"username": auth.username, "password": auth.password} if auth else None
+        try:
+            pulled = self._client.images.pull(repository, tag=tag, auth_config=credentials)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise _pull_error(image, exc) from None  # the SDK's exception may carry the request's auth header
         return int(pulled.attrs.get("Size") or 0)
 
     # helpers
+
+    def _cgroup_args(self) -> dict[str, str]:
+        """`cgroup_parent` for containers.create() (absolute: below each hierarchy's root)."""
+        return {"cgroup_parent": f"/{self._cgroup_parent}"} if self._cgroup_parent else {}
 
     def _require_image(self, image: str) -> None:
         with _api(f"looking up image {image}"):
             try:
                 self._client.images.get(image)
             except docker.errors.ImageNotFound:
-                raise ImageNotPresentError(f'container image "{image}" is not present on this node; build or load it '
-                                           "there (scripts/build-images.sh, docker load), or let it be pulled") from None
+                raise ImageNotPresentError(f'container image "{image}" is not present on this node; push it to a '
+                                           "registry the node pulls from (scripts/push-images.sh), or load it into the "
+                                           "node's engine") from None
 
     def _get(self, container_id: str) -> Container:
         with _api(f"inspecting container {container_id[:12]}"):
@@ -387,7 +453,10 @@ class DockerRuntime(Runtime):
     def _cgroup_usage(self, container_id: str) -> cgroupstats.Usage:
         """The container's cgroup usage, wherever dockerd's cgroup driver put it (see the module docstring)."""
         root = self._cgroup_root
-        for relative in (f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"):
+        places = [f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"]
+        if self._cgroup_parent:
+            places.insert(0, f"{self._cgroup_parent}/{container_id}")
+        for relative in places:
             if (root / relative / "memory.current").exists():
                 return cgroupstats.read_v2(str(root / relative))
             if (root / "cpuacct" / relative).is_dir():

@@ -175,7 +175,8 @@ class FakeRuntime(Runtime):
         return c
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(name="fake", isolates_filesystem=False, enforces_limits=False)
+        return Capabilities(name="fake", isolates_filesystem=False, enforces_limits=False,
+                            needs_pod_network=False)
 
     # sandboxes
 

@@ -5,7 +5,8 @@ A sandbox is a named network namespace (`ip netns` compatible, bind-mounted unde
 host end enslaved to that bridge (created by the agent, never here) in hairpin mode (as the CNI bridge
 plugin's `hairpinMode`, for a pod that reaches itself through a Service), the peer created directly in
 the namespace as `eth0` with the pod address and a default route via the gateway. Every function
-is idempotent so that a half-built sandbox can always be torn down.
+is idempotent so that a half-built sandbox can always be torn down. `attach_to_bridge` also takes a
+namespace by path (`/proc/<pid>/ns/net`): the docker runtime wires its sandboxes with it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def create(name: str) -> None:
 
 def attach_to_bridge(name: str, veth: str, bridge: str, address: str, prefix_len: int,
                      gateway: str | None) -> None:
-    """Wire namespace `name` to `bridge`: host-side `veth`, `eth0` = `address/prefix_len` inside."""
+    """Wire namespace `name` (or the namespace at a path) to `bridge`: host-side `veth`, `eth0` =
+    `address/prefix_len` inside, default route via `gateway`."""
     with IPRoute() as ip:
         found = ip.link_lookup(ifname=bridge)
         if not found:

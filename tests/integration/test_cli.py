@@ -24,7 +24,7 @@ def up_cluster(tmp_path: Path):
     """`minik8s up --masters 3` (HTTPS) in the background; yields (env with KUBECONFIG, data dir, process)."""
     data = tmp_path / "data"
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "minik8s.cli.main", "up", "--masters", "3", "--data-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "minik8s.cli.main", "up", "--masters", "3", "--runtime", "process", "--data-dir",
                              str(data), "--api-port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:

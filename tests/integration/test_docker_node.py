@@ -29,7 +29,7 @@ from minik8s.node.runtime.docker import DockerRuntime
 from .cluster import TOKEN, Cluster, free_port, wait_for
 from .docker_fixture import docker_runtime  # noqa: F401  (the fixture)
 
-BUSYBOX = "minik8s/busybox:latest"
+BUSYBOX = "minik8s/busybox:1.35"  # a tag: IfNotPresent, no pull from Docker Hub
 PYTHON = "minik8s/python:3.11"
 MiB = 1024 * 1024
 NODE = "docker-node"

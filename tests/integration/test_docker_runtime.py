@@ -238,7 +238,8 @@ def test_exec_in_a_container(pods: Pods) -> None:
 
 
 def test_image_present_and_pull_failure(pods: Pods) -> None:
-    """Local images are present; a pull without a reachable registry fails with the engine's reason."""
+    """Local images are present; a pull without a reachable registry fails with the engine's answer, as
+    dockershim reported it (`Error response from daemon: ...`)."""
     assert pods.runtime.image_present(BUSYBOX) and not pods.runtime.image_present("minik8s/absent:1")
-    with pytest.raises(RuntimeError_, match="pulling image minik8s/absent:1"):
+    with pytest.raises(RuntimeError_, match="^Error response from daemon: "):
         pods.runtime.pull_image("minik8s/absent:1")

@@ -118,7 +118,7 @@ def node(up: UpProcess, request: pytest.FixtureRequest) -> Iterator[Node]:
     up.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     try:
         yield Node(kind, up.client, namespace, shared,
-                   shell_image="minik8s/busybox:latest" if docker else "busybox",
+                   shell_image="minik8s/busybox:1.35" if docker else "busybox",
                    python=["python3"] if docker else [sys.executable],
                    python_image="minik8s/python:3.11" if docker else "python")
     finally:

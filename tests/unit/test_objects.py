@@ -91,7 +91,7 @@ def test_prepare_create_defaults_pods_like_kubernetes() -> None:
     assert {k: spec[k] for k in ("restartPolicy", "terminationGracePeriodSeconds", "dnsPolicy", "schedulerName")} == {
         "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
         "schedulerName": "default-scheduler"}
-    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["imagePullPolicy"] == "Always"  # "nginx" is nginx:latest
     assert container["terminationMessagePath"] == "/dev/termination-log"
     assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
     assert pod["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
@@ -116,10 +116,30 @@ def test_prepare_create_keeps_given_values_over_defaults() -> None:
     """Defaults only fill what is missing or null."""
     obj = copy.deepcopy(POD)
     obj["spec"] |= {"restartPolicy": "Never", "dnsPolicy": None}
-    obj["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    obj["spec"]["containers"][0]["imagePullPolicy"] = "Never"
     pod = create("Pod", obj)
     assert (pod["spec"]["restartPolicy"], pod["spec"]["dnsPolicy"]) == ("Never", "ClusterFirst")
-    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Never"
+
+
+@pytest.mark.parametrize(("image", "policy"), [
+    pytest.param("nginx", "Always", id="no-tag"),
+    pytest.param("nginx:latest", "Always", id="latest"),
+    pytest.param("nginx:1.22", "IfNotPresent", id="tag"),
+    pytest.param("10.200.3.1:5000/app", "Always", id="registry-port-no-tag"),
+    pytest.param("10.200.3.1:5000/app:1", "IfNotPresent", id="registry-port-tag"),
+    pytest.param("nginx@sha256:" + "a" * 64, "IfNotPresent", id="digest"),
+    pytest.param("nginx:latest@sha256:" + "a" * 64, "Always", id="latest-and-digest"),
+])
+def test_prepare_create_defaults_the_pull_policy_by_tag(image: str, policy: str) -> None:
+    """imagePullPolicy defaults like Kubernetes: Always for `:latest` or no tag (and no digest), else IfNotPresent;
+    templates too."""
+    obj = copy.deepcopy(POD)
+    obj["spec"]["containers"][0]["image"] = image
+    assert create("Pod", obj)["spec"]["containers"][0]["imagePullPolicy"] == policy
+    deployment = copy.deepcopy(DEPLOYMENT)
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    assert create("Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == policy
 
 
 def test_prepare_create_replaces_client_status() -> None:
@@ -255,7 +275,7 @@ def test_prepare_update_keeps_service_allocations() -> None:
 def test_prepare_update_output_passes_update_validation() -> None:
     """Re-sending a prepared pod with a new image is a valid update."""
     old = create("Pod", POD)
-    new = copy.deepcopy(POD)
+    new = copy.deepcopy(old)  # as read back, imagePullPolicy included (a new default would be a change)
     new["spec"]["containers"][0]["image"] = "nginx:1.26"
     validate(resolve("Pod"), prepare_update(resolve("Pod"), new, old, now=LATER), old=old)
 
