@@ -199,7 +199,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         yield e
     finally:
         up.stop()
-    if kind == "docker":  # the node agent ran in the machine's own namespace: it takes its address away again
+    if kind == "docker":  # the node-local address lives in the node hosts' namespaces, never this machine's
         shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=True)
         assert "169.254.20.10/32" not in shown.stdout
 
@@ -285,8 +285,6 @@ def test_dns_policies_default_and_none_with_dns_config(env: Env) -> None:
 
 
 def test_an_ingress_host_resolves_to_the_node(env: Env) -> None:
-    if env.kind != "process":
-        pytest.skip("Docker nodes share the machine's network namespace until they get their own (h10-docker)")
     env.client.create({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                        "metadata": {"name": "app", "namespace": env.namespace},
                        "spec": {"rules": [{"host": "myapp.example", "http": {"paths": [
