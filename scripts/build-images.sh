@@ -2,9 +2,11 @@
 # Build the local images the docker runtime runs (no network needed besides a Debian mirror):
 #
 #   minik8s/busybox:1.35    Debian's busybox-static with its applet links (about 2 MB); also
-#                           tagged :latest. The pod sandbox image.
+#                           tagged :latest. The pod sandbox image. Also tagged busybox:latest,
+#                           busybox:1.35 and busybox:1.28 (the tag the Kubernetes docs use), so
+#                           manifests naming `busybox` run as written without a network.
 #   minik8s/python:3.11     Debian's python3.11, its stdlib and shared libraries, plus busybox
-#                           for /bin/sh (about 50 MB)
+#                           for /bin/sh (about 50 MB); also tagged python:3.11 (examples/ use it)
 #   nginx:1.22              Debian's nginx (1.22) with the official image's layout: config in
 #                           /etc/nginx/conf.d/default.conf (scripts/images/nginx), pages in
 #                           /usr/share/nginx/html, logs to stdout/stderr, user nginx, port 80,
@@ -81,11 +83,12 @@ tag_as() {
 
 build_busybox() {
   local tag=minik8s/busybox:1.35 root="$WORK/busybox"
-  if have_image "$tag"; then echo "$tag already present"; tag_as "$tag" minik8s/busybox:latest; return; fi
+  local names=(minik8s/busybox:latest busybox:latest busybox:1.35 busybox:1.28)
+  if have_image "$tag"; then echo "$tag already present"; tag_as "$tag" "${names[@]}"; return; fi
   skeleton "$root"
   add_busybox "$root"
   import_rootfs "$root" "$tag" -c 'ENV PATH=/bin' -c 'CMD ["sh"]'
-  tag_as "$tag" minik8s/busybox:latest
+  tag_as "$tag" "${names[@]}"
 }
 
 # Copy `binary` and the shared libraries ldd lists for it (and for `extra` files) into the rootfs.
@@ -150,7 +153,7 @@ HTML
 
 build_python() {
   local tag=minik8s/python:3.11 root="$WORK/python" py=/usr/bin/python3.11 lib
-  if have_image "$tag"; then echo "$tag already present"; return; fi
+  if have_image "$tag"; then echo "$tag already present"; tag_as "$tag" python:3.11; return; fi
   # Only Debian's interpreter: its libraries are the host's, which we copy (not pyenv's).
   dpkg -S "$py" >/dev/null 2>&1 && dpkg -s libpython3.11-stdlib >/dev/null 2>&1 \
     || apt_install python3.11
@@ -170,6 +173,7 @@ build_python() {
   add_busybox "$root"
   import_rootfs "$root" "$tag" -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]'
+  tag_as "$tag" python:3.11
 }
 
 docker info >/dev/null 2>&1 || { echo "dockerd is not answering; run scripts/start-dockerd.sh" >&2; exit 1; }

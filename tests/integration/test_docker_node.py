@@ -140,7 +140,8 @@ def dnode(docker_runtime: DockerRuntime, tmp_path_factory: pytest.TempPathFactor
                  "--kubelet-token-file", str(kubelet_token), "--runtime", "docker", "--node-ip", "127.0.0.1",
                  "--http-port", str(free_port()), "--restart-backoff", "1",
                  "--ingress-port", "0",  # on the machine's 127.0.0.1, and SIGKILLed below: no nginx
-                 "--proxy-mode", "none"],  # this machine's own namespace: no Service proxy
+                 "--proxy-mode", "none",  # this machine's own namespace: no Service proxy
+                 "--cluster-dns", ""],  # nor a DNS address on the machine's lo (SIGKILLed: it could not remove it)
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         node = DockerNode(cluster, docker_runtime, agent, agent_log)
         wait_for(lambda: _node_ready(node), timeout=60, interval=0.2, what=f"node {NODE} Ready")

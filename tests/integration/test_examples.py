@@ -1,4 +1,6 @@
-"""The manifests in examples/ work on a `minik8s up` cluster with the default (process) runtime.
+"""The manifests in examples/ work on a `minik8s up` cluster with either runtime: the process runtime
+(the command runs on the node's filesystem) and Docker (the images `scripts/build-images.sh` tags
+`busybox` and `python:3.11`, pulled through the cluster's registry like any image).
 
 Every file is applied with the `minik8s` CLI as the README shows, and every pod in it must reach
 Running with all containers ready; a few print what they are meant to.
@@ -19,6 +21,7 @@ import yaml
 from minik8s.chaos.upcluster import UpProcess
 
 from .cluster import wait_for
+from .docker_fixture import docker_runtime  # noqa: F401  (the fixture)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -32,9 +35,12 @@ EXPECTED_LOGS = {
 EXPECTED_HTTP = {("default", "http-server"): 8080, ("default", "web-probed"): 8080}
 
 
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    cluster = UpProcess(tmp_path_factory.mktemp("examples") / "data", "--nodes", "1")
+@pytest.fixture(scope="module", params=["process", "docker"])
+def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    if request.param == "docker":
+        request.getfixturevalue("docker_runtime")  # installs and starts the engine, builds the images
+    cluster = UpProcess(tmp_path_factory.mktemp("examples") / "data", "--nodes", "1", "--runtime", request.param,
+                        timeout=180)
     try:
         yield cluster
     finally:
