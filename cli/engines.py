@@ -41,6 +41,7 @@ from pathlib import Path
 from minik8s.api.secretfiles import open_private_append
 
 from .hosts import Host, HostNet
+from .procs import alive
 
 __all__ = ["Engine", "describe", "dockerd_argv", "engine_for", "start_engines", "stop_engine", "wait_engines"]
 
@@ -147,30 +148,13 @@ def wait_engines(engines: list[Engine], pids: list[int], timeout: float) -> None
         for engine, pid in list(waiting):
             if _answers(engine):
                 waiting.remove((engine, pid))
-            elif not _alive(pid):
+            elif not alive(pid):
                 raise RuntimeError(f"the Docker engine of {engine.node} exited; see {engine.node}-dockerd.log")
         if waiting and time.monotonic() > deadline:
             raise RuntimeError(f"the Docker engine of {waiting[0][0].node} did not answer within {timeout:.0f}s")
         if waiting:
             time.sleep(0.1)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie of another parent counts as gone
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _pid(engine: Engine) -> int | None:
@@ -225,9 +209,9 @@ def stop_engine(engine: Engine, *, keep_data: bool = False, timeout: float = 20.
     if pid is not None:
         os.kill(pid, signal.SIGTERM)  # dockerd stops its containers and its containerd
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-    for leftover in [*([pid] if pid and _alive(pid) else []), *_engine_processes(engine.exec_root + "/")]:
+    for leftover in [*([pid] if pid and alive(pid) else []), *_engine_processes(engine.exec_root + "/")]:
         try:
             os.kill(leftover, signal.SIGKILL)
         except ProcessLookupError:

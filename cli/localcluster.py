@@ -37,6 +37,7 @@ from minik8s.api.secretfiles import create_private_once, ensure_private_dir, ope
 from . import engines as dockerengines
 from . import hosts as hostnet
 from . import registry as clusterregistry
+from .procs import alive
 
 STATE = "cluster.json"
 
@@ -263,24 +264,11 @@ def _terminate(pids: list[int]) -> None:
             pass
     deadline = time.monotonic() + 15
     for pid in pids:
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.1)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def _remove_pods(node_dir: str, cgroup_parent: str) -> None:

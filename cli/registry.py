@@ -25,6 +25,8 @@ import requests
 
 from minik8s.api.secretfiles import open_private_append, write_private
 
+from .procs import alive
+
 __all__ = ["PORT", "PUSH_SCRIPT", "ClusterRegistry", "missing_tools", "stop"]
 
 PORT = 5000
@@ -91,30 +93,14 @@ class ClusterRegistry:
             raise RuntimeError(f"pushing the local images to {self.address} failed:\n{done.stderr.strip()[-2000:]}")
 
 
-def _running(pid: int) -> bool:
-    """Whether `pid` is a live docker-registry (reaping it when it is our exited child)."""
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    comm, state = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()[0]
-    return comm == "docker-registry" and state != "Z"
-
 
 def stop(pid: int, timeout: float = 10.0) -> None:
     """End the registry process `pid` (SIGTERM, then SIGKILL); nothing when no registry runs under that pid."""
-    if not _running(pid):
+    if not alive(pid, "docker-registry"):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _running(pid):
+    while alive(pid, "docker-registry"):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
