@@ -12,4 +12,4 @@ if [ "${1:-}" = "--slow" ]; then
   marker=()
   shift
 fi
-exec .venv/bin/python -m pytest tests -q -p no:cacheprovider "${marker[@]}" "$@"
+exec .venv/bin/python -m pytest tests -q -p no:cacheprovider --durations=25 "${marker[@]}" "$@"
