@@ -3,7 +3,6 @@ committed in one Txn with the Service, against a real store (the Raft layer repl
 
 from __future__ import annotations
 
-import random
 import threading
 from typing import Any
 
@@ -11,31 +10,17 @@ import pytest
 
 from minik8s.api import errors
 from minik8s.api.kinds import resolve
-from minik8s.api.server.ranges import parse_ip_range, parse_port_range
+from minik8s.api.server.ranges import parse_ip_range
 from minik8s.api.server.registry import Registry
-from minik8s.api.server.serviceallocation import IP_PREFIX, NODE_PORT_PREFIX, ServiceAllocator, ip_key, node_port_key
-from minik8s.store import Create, Result, Store
+from minik8s.api.server.serviceallocation import IP_PREFIX, NODE_PORT_PREFIX, ip_key, node_port_key
+from minik8s.store import Create, Store
+
+from .allocation_support import allocating_registry
 
 SERVICES = resolve("services")
 NAMESPACES = resolve("namespaces")
 
 
-class DirectConsensus:
-    """Applies every proposal to the store at once (the store serializes concurrent writers)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def propose(self, command: Any, *, timeout: float = 10.0) -> Result:
-        return self.store.apply(command)
-
-    def barrier(self, *, timeout: float = 10.0) -> None:
-        return None
-
-
-def _registry(store: Store, *, cidr: str = "10.96.0.0/12", ports: str = "30000-32767", seed: int = 1) -> Registry:
-    allocator = ServiceAllocator(store, parse_ip_range(cidr), parse_port_range(ports), rng=random.Random(seed))
-    return Registry(DirectConsensus(store), store, allocators={"services": allocator})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -48,7 +33,7 @@ def store(tmp_path) -> Store:
 
 @pytest.fixture
 def registry(store: Store) -> Registry:
-    return _registry(store)
+    return allocating_registry(store)
 
 
 def _svc(name: str, **spec: Any) -> dict:
@@ -193,7 +178,7 @@ def test_alloc_cluster_ip_may_not_change(registry: Registry) -> None:
 
 def test_alloc_small_range_fills_then_422s_never_twice(store: Store) -> None:
     """A /29 has 6 addresses: six Services get six different ones, the seventh gets a 500 (range full)."""
-    registry = _registry(store, cidr="10.0.0.0/29")
+    registry = allocating_registry(store, cidr="10.0.0.0/29")
     ips = {registry.create(SERVICES, _svc(f"s{i}"), "default")["spec"]["clusterIP"] for i in range(6)}
     assert ips == {f"10.0.0.{i}" for i in range(1, 7)}
     with pytest.raises(errors.InternalError, match="range is full"):
@@ -205,7 +190,7 @@ def test_alloc_concurrent_creates_never_share_a_value(tmp_path) -> None:
     choices: every Service gets its own IP and node port; the losers of each race pick again."""
     store = Store(str(tmp_path / "db"))
     store.apply(Create(key=NAMESPACES.store_key("default"), object={"metadata": {"name": "default"}}))
-    registries = [_registry(store, cidr="10.0.0.0/27", ports="30000-30029", seed=7) for _ in range(8)]
+    registries = [allocating_registry(store, cidr="10.0.0.0/27", ports="30000-30029", seed=7) for _ in range(8)]
     made: list[dict] = []
     failures: list[Exception] = []
 
@@ -237,7 +222,7 @@ def test_alloc_requested_ip_race_one_wins_the_other_422s(tmp_path) -> None:
     barrier = threading.Barrier(6)
 
     def run(i: int) -> None:
-        registry = _registry(store)
+        registry = allocating_registry(store)
         barrier.wait()
         try:
             outcomes.append(registry.create(SERVICES, _svc(f"s{i}", clusterIP="10.96.5.5"), "default"))

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import random
-from typing import Any
-
 import pytest
 
 from minik8s.api.kinds import resolve
 from minik8s.api.server.masterservice import (
     MasterServiceReconciler, advertise_address, endpoints_for,
 )
-from minik8s.api.server.ranges import parse_ip_range, parse_port_range
 from minik8s.api.server.registry import Registry
-from minik8s.api.server.serviceallocation import ServiceAllocator, ip_key, node_port_key
+from minik8s.api.server.serviceallocation import ip_key, node_port_key
 from minik8s.api.server.servicerepair import repair
-from minik8s.store import Create, Delete, Result, Store
+from minik8s.store import Create, Delete, Store
+
+from .allocation_support import allocating_registry
 
 SERVICES = resolve("services")
 NAMESPACES = resolve("namespaces")
 
-
-class DirectConsensus:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def propose(self, command: Any, *, timeout: float = 10.0) -> Result:
-        return self.store.apply(command)
-
-    def barrier(self, *, timeout: float = 10.0) -> None:
-        return None
 
 
 @pytest.fixture
@@ -43,9 +31,7 @@ def store(tmp_path) -> Store:
 
 @pytest.fixture
 def registry(store: Store) -> Registry:
-    allocator = ServiceAllocator(store, parse_ip_range("10.96.0.0/12"), parse_port_range("30000-32767"),
-                                 rng=random.Random(3))
-    return Registry(DirectConsensus(store), store, allocators={"services": allocator})  # type: ignore[arg-type]
+    return allocating_registry(store, seed=3)
 
 
 def test_repair_releases_leaked_keys_and_restores_missing_ones(store: Store, registry: Registry) -> None:
