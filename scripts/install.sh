@@ -10,6 +10,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)  # the data plane of every node's ingress proxy
+[ -x /usr/sbin/nft ] || need_apt+=(nftables)  # the Service proxy programs nftables rules
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
