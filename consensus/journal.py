@@ -104,6 +104,11 @@ class DurableJournal(Journal):
 
     # ---- durability -------------------------------------------------------------------------
 
+    @property
+    def unsynced(self) -> bool:
+        """Whether records were appended or truncated since the last `sync`."""
+        return self._dirty
+
     def sync(self) -> None:
         """Make every appended or truncated record durable (no-op when nothing changed)."""
         self._drop_shadow()

@@ -81,3 +81,27 @@ def test_consensus_reports_its_state_through_properties(consensus: Consensus) ->
         "role": "leader", "leader": consensus.leader, "term": consensus.term,
         "commitIndex": consensus.commit_index, "appliedIndex": consensus.applied_index, "hasQuorum": True,
     }
+
+
+def test_single_member_commits_without_waiting_for_a_tick_timeout(tmp_path: Path) -> None:
+    """A lone leader commits an entry as soon as its journal is synced, not at the next idle tick.
+
+    With the idle tick stretched to 2 s, ten writes in a row take far less than the 20 s they took
+    when each write waited out one idle tick (50 ms by default)."""
+    store = Store(str(tmp_path / "store"))
+    c = Consensus(ConsensusSettings(name="m0", data_dir=str(tmp_path), raft_addr=f"127.0.0.1:{free_port()}",
+                                    cluster_secret="s", extra={"autoTickPeriod": 2.0}), store)
+    c.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not c.is_ready():
+            assert time.monotonic() < deadline, "no leader within 60 s"
+            time.sleep(0.05)
+        started = time.monotonic()
+        for i in range(10):
+            result = c.propose(Create(key=f"{KEY}{i}", object=_cm(str(i))), timeout=60)
+            assert isinstance(result, Applied)
+        assert time.monotonic() - started < 10, "writes waited for idle ticks"
+    finally:
+        c.stop()
+        store.close()
