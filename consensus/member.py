@@ -10,9 +10,10 @@ pysyncobj is used as it is, with four hooks (it is pinned to 0.3.17 for them):
 - its transport is `HardenedTCPTransport` (transport.py): bounded, linear framing and a
   handshake deadline, so a stranger on the Raft port cannot stall or exhaust the member.
 
-Entries applied during one tick go into one store batch (one LMDB commit); completion
-callbacks are held until that commit, so a caller is answered only once its write is visible
-to readers of this member.
+Entries applied during one tick go into the store's open batch, published at the end of the tick;
+completion callbacks are held until then, so a caller is answered only once its write is visible
+to readers of this member. The batch reaches the disk every few ticks (the journal, fsynced before
+any entry is committed, is what makes acknowledged writes durable), and before a snapshot or a stop.
 
 This is the Raft boundary of the typed store commands: a log entry is the command's bytes
 (`minik8s.store.encode_command`), decoded on every member right before it is applied. The few
@@ -102,9 +103,13 @@ class RaftMember(SyncObj):
             self._last_sent = marker
             self._SyncObj__sendAppendEntries()  # type: ignore[attr-defined]
 
-    def flush_applied(self) -> None:
-        """Commit this tick's store batch, then answer the callers whose entries it holds."""
-        self._store.commit_batch()
+    def flush_applied(self, *, durable: bool = False) -> None:
+        """Publish this tick's store batch (to disk as well when `durable` or when it is due),
+        then answer the callers whose entries it holds."""
+        if durable:
+            self._store.commit_batch()
+        else:
+            self._store.publish_batch()
         with self._pending_lock:
             pending, self._pending = self._pending, []
         for callback, result, reason in pending:
@@ -112,6 +117,10 @@ class RaftMember(SyncObj):
                 callback(result, reason)
             except Exception:
                 log.exception("write callback failed")
+
+    def _doDestroy(self) -> None:  # noqa: N802 (pysyncobj's name; runs on the tick thread, which owns the batch)
+        self.flush_applied(durable=True)
+        super()._doDestroy()
 
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 (pysyncobj's names)
         self.journal.sync()

@@ -150,7 +150,7 @@ class Consensus:
 
     def _flush(self) -> None:
         if self._member is not None:
-            self._member.flush_applied()
+            self._member.flush_applied(durable=True)
 
     def stop(self) -> None:
         """Leave the cluster and close the journal."""

@@ -14,9 +14,15 @@ of applying twice.
 A `Txn` applies several creates, updates and deletes all or none: each takes its own revision
 and event, inside one nested LMDB transaction that is dropped at the first rejection.
 
-Group commit: the consensus layer opens a batch, applies every entry of one Raft tick inside it
-(each in a nested transaction) and commits once, so a tick costs one fsync whatever its size.
-Listeners run after each commit with the new revision (the API server's watch hub).
+Group commit, like etcd's backend: the consensus layer opens a batch and applies every entry
+inside it (each in a nested transaction). At the end of each Raft tick the batch is *published*:
+what it wrote becomes visible to readers of this member from memory (the overlay), listeners run
+with the new revision (the API server's watch hub) and callers are answered; the batch reaches
+the disk (one LMDB commit, one fsync) only every `commit_interval` seconds or `commit_changes`
+writes. Nothing acknowledged depends on that commit: an entry is committed in the fsynced Raft
+journal of a majority before it is applied anywhere, and after a crash the journal replays every
+entry above the store's durable applied index (the replay guard below). A snapshot or a graceful
+stop commits first.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lmdb
@@ -50,6 +57,19 @@ _META_REQUEST_SEQ = b"request_seq"
 _TABLES = (b"objects", b"events", b"meta", b"requests", b"request_order")
 
 
+class _RejectedOp(Exception):
+    """One op of a Txn was rejected: the Txn's nested transaction is dropped."""
+
+    def __init__(self, result: Rejected) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def _event(revision: int, raw: Any) -> Event:
+    entry = load_json(raw)
+    return Event(revision, entry["type"], entry["key"], entry["object"], entry.get("previous"))
+
+
 class CompactedError(Exception):
     """The asked-for revision is below the compacted floor: the events are gone."""
 
@@ -68,6 +88,8 @@ class StoreSettings:
     request_window: int = 20_000  # request ids remembered for de-duplication
     max_compaction_per_apply: int = 1_000  # bound the work one apply may do
     map_size: int = 16 << 30  # virtual; LMDB only uses what it writes
+    commit_interval: float = 0.05  # a published batch reaches the disk within this many seconds...
+    commit_changes: int = 2_000  # ...or once it holds this many written keys
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,42 @@ class Event:
     key: str
     object: dict[str, Any]
     previous: dict[str, Any] | None = None  # the state before a MODIFIED (for selector transitions)
+
+
+@dataclass
+class _Changes:
+    """What a write transaction put in the tables readers use (None: the object was deleted).
+
+    Deleted events are not recorded: they are below the compacted floor, which readers check first.
+    """
+
+    objects: dict[bytes, bytes | None] = field(default_factory=dict)
+    events: dict[int, bytes] = field(default_factory=dict)  # in revision order
+    meta: dict[bytes, bytes] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.objects) + len(self.events) + len(self.meta)
+
+    def absorb(self, newer: _Changes) -> None:
+        """Add `newer`'s writes on top of these."""
+        self.objects.update(newer.objects)
+        self.events.update(newer.events)
+        self.meta.update(newer.meta)
+
+    def merged(self, newer: _Changes) -> _Changes:
+        """A new record of these writes with `newer`'s on top (published overlays are never mutated)."""
+        return _Changes({**self.objects, **newer.objects}, {**self.events, **newer.events}, {**self.meta, **newer.meta})
+
+
+_NOTHING = _Changes()
+
+
+@dataclass
+class _View:
+    """A reader's consistent view: an LMDB read transaction and the published writes above it."""
+
+    txn: lmdb.Transaction
+    overlay: _Changes
 
 
 class Store:
@@ -100,6 +158,11 @@ class Store:
         self._db = {name: self._env.open_db(name) for name in _TABLES}
         self._batch: lmdb.Transaction | None = None
         self._batch_lock = threading.Lock()
+        self._batch_started = 0.0  # monotonic time of the batch's first publish
+        self._written: list[_Changes] = []  # one record per open write transaction, innermost last
+        self._unpublished = _Changes()  # what the open batch wrote since its last publish
+        self._overlay = _NOTHING  # published writes not yet committed to LMDB (never mutated)
+        self._overlay_lock = threading.Lock()
         self._listeners: list[Callable[[int], None]] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -115,37 +178,46 @@ class Store:
     # ---- reads -------------------------------------------------------------------------------
 
     @contextmanager
-    def _read(self) -> Iterator[lmdb.Transaction]:
-        with self._env.begin(buffers=True) as txn:
-            yield txn
+    def _read(self) -> Iterator[_View]:
+        # Taken together under the lock that a commit holds while it drops the overlay, so the
+        # LMDB snapshot never holds writes newer than the overlay beside it.
+        with self._overlay_lock:
+            overlay = self._overlay
+            txn = self._env.begin(buffers=True)
+        with txn:
+            yield _View(txn, overlay)
 
     def _meta_int(self, txn: lmdb.Transaction, name: bytes) -> int:
         raw = txn.get(name, db=self._db[b"meta"])
         return int(bytes(raw)) if raw is not None else 0
 
+    def _view_meta_int(self, view: _View, name: bytes) -> int:
+        raw = view.overlay.meta.get(name)
+        return int(raw) if raw is not None else self._meta_int(view.txn, name)
+
     @property
     def revision(self) -> int:
         """The global revision: bumped by every applied write."""
-        with self._read() as txn:
-            return self._meta_int(txn, _META_REVISION)
+        with self._read() as view:
+            return self._view_meta_int(view, _META_REVISION)
 
     @property
     def compacted_floor(self) -> int:
         """Events at or below this revision are gone; a watch may start from it or later."""
-        with self._read() as txn:
-            return self._meta_int(txn, _META_FLOOR)
+        with self._read() as view:
+            return self._view_meta_int(view, _META_FLOOR)
 
     @property
     def applied_index(self) -> int:
         """Raft index of the last applied entry (0 when none)."""
-        with self._read() as txn:
-            return self._meta_int(txn, _META_APPLIED)
+        with self._read() as view:
+            return self._view_meta_int(view, _META_APPLIED)
 
     @property
     def cluster_id(self) -> str | None:
         """The cluster this store belongs to, once recorded."""
-        with self._read() as txn:
-            raw = txn.get(_META_CLUSTER, db=self._db[b"meta"])
+        with self._read() as view:
+            raw = view.txn.get(_META_CLUSTER, db=self._db[b"meta"])
             return bytes(raw).decode() if raw is not None else None
 
     def set_cluster_id(self, cluster_id: str) -> None:
@@ -155,22 +227,33 @@ class Store:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The object stored at `key`, or None."""
-        with self._read() as txn:
-            raw = txn.get(key.encode(), db=self._db[b"objects"])
+        raw_key = key.encode()
+        with self._read() as view:
+            if raw_key in view.overlay.objects:
+                raw = view.overlay.objects[raw_key]
+            else:
+                raw = view.txn.get(raw_key, db=self._db[b"objects"])
             return load_json(raw) if raw is not None else None
 
     def list(self, prefix: str) -> tuple[list[dict[str, Any]], int]:
         """Every object whose key starts with `prefix`, and the revision they were read at."""
-        items: list[dict[str, Any]] = []
         raw_prefix = prefix.encode()
-        with self._read() as txn:
-            revision = self._meta_int(txn, _META_REVISION)
-            cursor = txn.cursor(db=self._db[b"objects"])
+        with self._read() as view:
+            revision = self._view_meta_int(view, _META_REVISION)
+            newer = {k: v for k, v in view.overlay.objects.items() if k.startswith(raw_prefix)}
+            found: list[tuple[bytes, Any]] = []
+            cursor = view.txn.cursor(db=self._db[b"objects"])
             if cursor.set_range(raw_prefix):
                 for key, value in cursor:
-                    if not bytes(key).startswith(raw_prefix):
+                    key = bytes(key)
+                    if not key.startswith(raw_prefix):
                         break
-                    items.append(load_json(value))
+                    if key not in newer:
+                        found.append((key, value))
+            if newer:
+                found += [(k, v) for k, v in newer.items() if v is not None]
+                found.sort(key=lambda item: item[0])
+            items = [load_json(value) for _, value in found]
         return items, revision
 
     def events_since(self, revision: int, *, limit: int = 10_000) -> tuple[list[Event], int]:
@@ -179,19 +262,24 @@ class Store:
         Raises CompactedError when events after `revision` were compacted away.
         """
         events: list[Event] = []
-        with self._read() as txn:
-            floor = self._meta_int(txn, _META_FLOOR)
-            current = self._meta_int(txn, _META_REVISION)
+        with self._read() as view:
+            floor = self._view_meta_int(view, _META_FLOOR)
+            current = self._view_meta_int(view, _META_REVISION)
             if revision < floor:
                 raise CompactedError(revision, floor)
             if revision >= current:
                 return events, current
-            cursor = txn.cursor(db=self._db[b"events"])
-            if cursor.set_range(encode_revision(revision + 1)):
-                for key, value in cursor:
-                    entry = load_json(value)
-                    events.append(Event(decode_revision(bytes(key)), entry["type"], entry["key"], entry["object"],
-                                        entry.get("previous")))
+            on_disk = self._meta_int(view.txn, _META_REVISION)
+            if revision < on_disk:
+                cursor = view.txn.cursor(db=self._db[b"events"])
+                if cursor.set_range(encode_revision(revision + 1)):
+                    for key, value in cursor:
+                        events.append(_event(decode_revision(bytes(key)), value))
+                        if len(events) >= limit:
+                            return events, current
+            for event_revision, value in view.overlay.events.items():
+                if event_revision > revision and event_revision > on_disk:
+                    events.append(_event(event_revision, value))
                     if len(events) >= limit:
                         break
         return events, current
@@ -199,20 +287,46 @@ class Store:
     # ---- writes ------------------------------------------------------------------------------
 
     def begin_batch(self) -> None:
-        """Start a group commit: later applies share one transaction until `commit_batch`."""
+        """Start a group commit: later applies share one transaction until it is committed
+        (`publish_batch` when due, or `commit_batch`). Only the thread that began it may use it."""
         with self._batch_lock:
             if self._batch is None:
                 self._batch = self._env.begin(write=True)
+                self._written = [_Changes()]
+
+    def publish_batch(self) -> None:
+        """Make what the batch applied visible to readers and notify listeners; commit it to disk
+        when it is `commit_interval` old or holds `commit_changes` writes."""
+        if self._batch is None:
+            return
+        fresh, self._unpublished = self._unpublished, _Changes()
+        now = time.monotonic()
+        if fresh:
+            if not self._overlay:
+                self._batch_started = now
+            with self._overlay_lock:
+                self._overlay = self._overlay.merged(fresh)
+            revision = fresh.meta.get(_META_REVISION)
+            if revision is not None:
+                self._notify(int(revision))
+        if self._overlay and (now - self._batch_started >= self.settings.commit_interval
+                              or len(self._overlay) >= self.settings.commit_changes):
+            self.commit_batch()
 
     def commit_batch(self) -> None:
-        """Commit the open batch (one fsync) and notify listeners."""
+        """Publish the open batch, then commit it to LMDB (one fsync)."""
+        if self._batch is None:
+            return
+        if self._unpublished:
+            self.publish_batch()  # commits by itself when due
+            if self._batch is None:
+                return
         with self._batch_lock:
             txn, self._batch = self._batch, None
-        if txn is None:
-            return
-        revision = self._meta_int(txn, _META_REVISION)
+            self._written = []
         txn.commit()
-        self._notify(revision)
+        with self._overlay_lock:
+            self._overlay = _NOTHING
 
     def _notify(self, revision: int) -> None:
         for listener in self._listeners:
@@ -225,15 +339,13 @@ class Store:
         """Apply one command; never raises. `raft_index` enables the replay guard."""
         try:
             if self._batch is not None:
-                child = self._env.begin(write=True, parent=self._batch)
-                try:
+                with self._nested(self._batch) as child:
                     result = self._apply_in(child, command, raft_index)
-                    child.commit()
-                except BaseException:
-                    child.abort()
-                    raise
+                self._unpublished.absorb(self._written[0])
+                self._written[0] = _Changes()
                 return result
             txn = self._env.begin(write=True)
+            self._written = [_Changes()]
             try:
                 result = self._apply_in(txn, command, raft_index)
                 revision = self._meta_int(txn, _META_REVISION)
@@ -241,17 +353,45 @@ class Store:
             except BaseException:
                 txn.abort()
                 raise
+            finally:
+                self._written = []
             self._notify(revision)
             return result
         except Exception as exc:  # deterministic inputs; this is a bug or a full disk
             log.exception("apply failed for %s", type(command).__name__)
             return Rejected(Reason.INTERNAL, f"apply failed: {exc}")
 
+    @contextmanager
+    def _nested(self, parent: lmdb.Transaction) -> Iterator[lmdb.Transaction]:
+        """A child write transaction whose writes (and their record for readers) count only if
+        the block ends without an exception."""
+        child = self._env.begin(write=True, parent=parent)
+        self._written.append(_Changes())
+        try:
+            yield child
+        except BaseException:
+            child.abort()
+            self._written.pop()
+            raise
+        child.commit()
+        written = self._written.pop()
+        self._written[-1].absorb(written)
+
+    def _put(self, txn: lmdb.Transaction, table: bytes, key: bytes, value: bytes) -> None:
+        """Write a value, recording it for readers when the table is one they read."""
+        txn.put(key, value, db=self._db[table])
+        if table == b"objects":
+            self._written[-1].objects[key] = value
+        elif table == b"meta":
+            self._written[-1].meta[key] = value
+        elif table == b"events":
+            self._written[-1].events[decode_revision(key)] = value
+
     def _apply_in(self, txn: lmdb.Transaction, command: Command | Undecodable, raft_index: int | None) -> Result:
         if raft_index is not None:
             if raft_index <= self._meta_int(txn, _META_APPLIED):
                 return Rejected(Reason.ALREADY_APPLIED, f"raft entry {raft_index} was applied before")
-            txn.put(_META_APPLIED, str(raft_index).encode(), db=self._db[b"meta"])
+            self._put(txn, b"meta", _META_APPLIED, str(raft_index).encode())
         if isinstance(command, Undecodable):
             return Rejected(Reason.BAD_COMMAND, command.problem)
         if isinstance(command, Noop):
@@ -289,19 +429,16 @@ class Store:
         if not ops or any(type(op) not in (Create, Update, Delete) or op.request_id or op.now for op in ops):
             return Rejected(Reason.BAD_COMMAND, "a txn holds one or more creates, updates and deletes, without "
                                                 "request ids or times of their own")
-        child = self._env.begin(write=True, parent=txn)
         results: list[Applied] = []
         try:
-            for op in ops:
-                result = self._apply_op(child, dataclasses.replace(op, now=command.now))
-                if isinstance(result, Rejected):
-                    child.abort()
-                    return Rejected(result.reason, result.message, key=op.key)
-                results.append(result)
-            child.commit()
-        except BaseException:
-            child.abort()
-            raise
+            with self._nested(txn) as child:
+                for op in ops:
+                    result = self._apply_op(child, dataclasses.replace(op, now=command.now))
+                    if isinstance(result, Rejected):
+                        raise _RejectedOp(Rejected(result.reason, result.message, key=op.key))
+                    results.append(result)
+        except _RejectedOp as rejected:
+            return rejected.result
         return Applied(results[-1].revision, results[0].object)
 
     def _create(self, txn: lmdb.Transaction, command: Create) -> Result:
@@ -321,6 +458,7 @@ class Store:
         if isinstance(current, Rejected):
             return current
         txn.delete(command.key.encode(), db=self._db[b"objects"])
+        self._written[-1].objects[command.key.encode()] = None
         return self._write(txn, "DELETED", command.key, current, command.now, store_object=False)
 
     def _check_preconditions(self, txn: lmdb.Transaction, command: Update | Delete) -> dict[str, Any] | Rejected:
@@ -350,17 +488,16 @@ class Store:
         self, txn: lmdb.Transaction, event_type: str, key: str, obj: dict[str, Any], now: float,
         *, store_object: bool = True, previous: dict[str, Any] | None = None,
     ) -> Applied:
-        meta = self._db[b"meta"]
         revision = self._meta_int(txn, _META_REVISION) + 1
-        txn.put(_META_REVISION, str(revision).encode(), db=meta)
+        self._put(txn, b"meta", _META_REVISION, str(revision).encode())
         stamped = copy.deepcopy(obj)
         stamped.setdefault("metadata", {})["resourceVersion"] = str(revision)
         if store_object:
-            txn.put(key.encode(), dump_json(stamped), db=self._db[b"objects"])
+            self._put(txn, b"objects", key.encode(), dump_json(stamped))
         event = {"type": event_type, "key": key, "object": stamped, "ts": float(now)}
         if previous is not None:
             event["previous"] = previous
-        txn.put(encode_revision(revision), dump_json(event), db=self._db[b"events"])
+        self._put(txn, b"events", encode_revision(revision), dump_json(event))
         return Applied(revision, stamped)
 
     def _remember_request(self, txn: lmdb.Transaction, request_id: str, result: Result) -> None:
@@ -377,7 +514,7 @@ class Store:
 
     def _compact(self, txn: lmdb.Transaction, now: float) -> None:
         """Drop events beyond the count window or older than the age window (bounded work)."""
-        meta, events = self._db[b"meta"], self._db[b"events"]
+        events = self._db[b"events"]
         revision = self._meta_int(txn, _META_REVISION)
         floor = self._meta_int(txn, _META_FLOOR)
         oldest_allowed = now - self.settings.event_window_seconds
@@ -395,7 +532,7 @@ class Store:
             floor = event_revision
             removed += 1
         if removed:
-            txn.put(_META_FLOOR, str(floor).encode(), db=meta)
+            self._put(txn, b"meta", _META_FLOOR, str(floor).encode())
 
     # ---- snapshots ----------------------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 from minik8s.store import (
-    Applied, CompactedError, Create, Delete, Noop, Reason, Rejected, Store, StoreSettings, Undecodable, Update,
+    Applied, CompactedError, Create, Delete, Noop, Reason, Rejected, Store, StoreSettings, Txn, Undecodable, Update,
 )
 
 
@@ -181,3 +183,71 @@ def test_store_snapshot_roundtrip(tmp_path, store: Store) -> None:
     assert [e.revision for e in other.events_since(0)[0]] == [1, 2, 3]
     other.close()
     assert os.path.getsize(snap) > 0
+
+
+def _revision_on_disk(path: str) -> int:
+    """The revision another process reads from the store's files (what survives a crash now)."""
+    code = ("import sys, lmdb; env = lmdb.open(sys.argv[1], readonly=True, max_dbs=8); txn = env.begin(); "
+            "meta = env.open_db(b'meta', txn=txn, create=False); print(int(txn.get(b'revision', db=meta) or 0))")
+    return int(subprocess.run([sys.executable, "-c", code, path], check=True, capture_output=True,
+                              text=True).stdout)
+
+
+def test_store_published_batch_is_read_from_memory_until_committed(tmp_path) -> None:
+    """After publish, readers of this store see the batch (get, list, events, revision) before it
+    reaches the disk; the commit changes nothing they see."""
+    path = str(tmp_path / "db")
+    store = Store(path, StoreSettings(commit_interval=3600, commit_changes=10_000))
+    seen: list[int] = []
+    store.add_listener(seen.append)
+    _create(store, "a", index=1)  # outside a batch: committed at once
+    store.begin_batch()
+    _create(store, "b", index=2)
+    store.apply(Update(key="/registry/configmaps/default/a", object=_cm("a", "new"), request_id="u"), 3)
+    store.apply(Delete(key="/registry/configmaps/default/b", request_id="d"), 4)
+    _create(store, "c", index=5)
+    assert store.revision == 1, "nothing is visible before the batch is published"
+    store.publish_batch()
+    assert seen == [1, 5] and store.revision == 5 and store.applied_index == 5
+    assert _revision_on_disk(path) == 1
+    view = (store.get("/registry/configmaps/default/a"), store.get("/registry/configmaps/default/b"),
+            store.list("/registry/configmaps/"), store.events_since(0), store.events_since(3, limit=1))
+    assert view[0]["data"] == {"k": "new"} and view[1] is None
+    assert [o["metadata"]["name"] for o in view[2][0]] == ["a", "c"] and view[2][1] == 5
+    assert [(e.revision, e.type) for e in view[3][0]] == [(1, "ADDED"), (2, "ADDED"), (3, "MODIFIED"),
+                                                         (4, "DELETED"), (5, "ADDED")]
+    assert [e.revision for e in view[4][0]] == [4]
+    store.commit_batch()
+    assert _revision_on_disk(path) == 5
+    assert (store.get("/registry/configmaps/default/a"), store.get("/registry/configmaps/default/b"),
+            store.list("/registry/configmaps/"), store.events_since(0), store.events_since(3, limit=1)) == view
+    store.close()
+
+
+def test_store_publish_commits_when_the_batch_is_large(tmp_path) -> None:
+    """A published batch holding `commit_changes` writes goes to disk at once; the next batch starts empty."""
+    path = str(tmp_path / "db")
+    store = Store(path, StoreSettings(commit_interval=3600, commit_changes=6))
+    store.begin_batch()
+    _create(store, "a", index=1)
+    store.publish_batch()
+    assert _revision_on_disk(path) == 0
+    _create(store, "b", index=2)
+    store.publish_batch()
+    assert _revision_on_disk(path) == 2 and store.revision == 2
+    store.close()
+
+
+def test_store_rejected_txn_in_a_batch_is_never_visible(tmp_path) -> None:
+    """What a rejected Txn wrote before its rejection is dropped from the published overlay too."""
+    store = Store(str(tmp_path / "db"), StoreSettings(commit_interval=3600))
+    store.begin_batch()
+    _create(store, "taken", index=1)
+    half = Txn(ops=(Create(key="/registry/configmaps/default/new", object=_cm("new")),
+                    Create(key="/registry/configmaps/default/taken", object=_cm("taken"))))
+    assert isinstance(store.apply(half, 2), Rejected)
+    store.publish_batch()
+    assert store.get("/registry/configmaps/default/new") is None and store.revision == 1
+    assert [e.key for e in store.events_since(0)[0]] == ["/registry/configmaps/default/taken"]
+    store.commit_batch()
+    store.close()
