@@ -245,8 +245,9 @@ def machine_busy_seconds() -> float:
 
 
 def pod_process_cpu(root: Path, marker: str) -> dict[str, float]:
-    """CPU seconds used so far by the live container shims (command line under `root`) and containers."""
-    shim_needle, env_needle = f"process_shim\0{root}".encode(), f"{MARKER_ENV}={marker}".encode()
+    """CPU seconds used so far by the live launchers and container shims (forked from a launcher, so they share
+    its command line under `root`) and by the containers."""
+    shim_needle, env_needle = f"process_launcher\0{root}".encode(), f"{MARKER_ENV}={marker}".encode()
     totals = {"shims": 0.0, "containers": 0.0}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -271,8 +272,8 @@ def start_py_spy(pids: dict[str, list[int]], out_dir: Path) -> list[subprocess.P
     for group, group_pids in pids.items():
         for i, pid in enumerate(group_pids):
             procs.append(subprocess.Popen(
-                [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
-                 "--threads", "--idle", "--output", str(out_dir / f"{group}-{i}.txt")],
+                [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
+                 "--threads", "--gil", "--output", str(out_dir / f"{group}-{i}.txt")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
@@ -398,6 +399,18 @@ def measure(up: UpCluster, args: argparse.Namespace, marker: str) -> set[str]:
     return pod_netns
 
 
+CLUSTER_CPU = ("masters", "agents", "agent children", "shims")  # what a pod start costs (containers excluded)
+
+
+def cpu_per_pod_line(cpu: dict[str, float], pods: int) -> str:
+    """CPU ms per pod of the cluster's processes (masters, agents, their children, launchers and shims)."""
+    if not pods:
+        return "CPU per pod: no pods"
+    total = sum(cpu[k] for k in CLUSTER_CPU)
+    parts = ", ".join(f"{k} {cpu[k] * 1000 / pods:.0f}" for k in CLUSTER_CPU)
+    return f"CPU per pod: {total * 1000 / pods:.0f} ms ({parts})"
+
+
 def print_footer(created: dict[str, tuple[float, float]], watch: StartupWatch, cpu: dict[str, float],
                  args: argparse.Namespace) -> None:
     create_ms = sorted((acked - sent) * 1000 for sent, acked in created.values())
@@ -412,9 +425,11 @@ def print_footer(created: dict[str, tuple[float, float]], watch: StartupWatch, c
     if watch.error is not None:
         print(f"watch failed: {watch.error!r}", file=sys.stderr)
     print(f"CPU seconds during the run: masters {cpu['masters']:.1f}, node agents {cpu['agents']:.1f}, "
-          f"their short-lived children {cpu['agent children']:.1f}, container shims {cpu['shims']:.1f}, containers {cpu['containers']:.1f}, bench {cpu['bench']:.1f}; "
+          f"their short-lived children {cpu['agent children']:.1f}, launchers and shims {cpu['shims']:.1f}, "
+          f"containers {cpu['containers']:.1f}, bench {cpu['bench']:.1f}; "
           f"whole machine {cpu['machine']:.1f} of {cpu['wall'] * (os.cpu_count() or 1):.1f} "
           f"({os.cpu_count()} cores x {cpu['wall']:.1f} s, other load included)")
+    print(cpu_per_pod_line(cpu, len(created)))
     if args.py_spy:
         print(f"py-spy raw stacks in {args.py_spy}")
 
