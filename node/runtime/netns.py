@@ -118,16 +118,19 @@ def _share_dir() -> None:
         _dir_shared = True
 
 
-def _lo_up() -> None:
-    with IPRoute() as ip:
-        ip.link("set", index=ip.link_lookup(ifname="lo")[0], state="up")
+def _lo_up(ns: IPRoute) -> None:
+    ns.link("set", index=1, state="up")  # loopback is always index 1 in a new namespace
 
 
 def create(name: str) -> None:
     """Create namespace `name` (unless it exists) and bring its loopback up."""
     target = path(name)
+
+    def lo_up() -> None:
+        with IPRoute() as ns:
+            _lo_up(ns)
     if os.path.ismount(target):
-        _entered(target, _lo_up)
+        _entered(target, lo_up)
         return
     _share_dir()
     if not os.path.exists(target):
@@ -135,8 +138,81 @@ def create(name: str) -> None:
 
     def bind_new() -> None:
         _check(_libc.mount(THREAD_NS.encode(), target.encode(), b"none", MS_BIND, None), f"bind {target}")
-        _lo_up()
+        lo_up()
     _entered(None, bind_new)
+
+
+def _link_index(ip: IPRoute, ifname: str) -> int | None:
+    """The index of link `ifname` by one request (a lookup by name would dump every link)."""
+    try:
+        return ip.link("get", ifname=ifname)[0]["index"]
+    except NetlinkError as e:
+        if e.code == errno.ENODEV:
+            return None
+        raise
+
+
+def _wire_host_end(ip: IPRoute, target: str, veth: str, bridge: str) -> None:
+    """Host side: the veth pair (peer `eth0` in the namespace at `target`) on `bridge`, up, hairpin."""
+    try:
+        bridge_link = ip.link("get", ifname=bridge)[0]
+    except NetlinkError as e:
+        if e.code == errno.ENODEV:
+            raise OSError(errno.ENODEV, f"bridge {bridge} does not exist") from e
+        raise
+    mtu = bridge_link.get("IFLA_MTU")
+    index = _link_index(ip, veth)
+    if index is None:
+        ip.link("add", ifname=veth, kind="veth", mtu=mtu, master=bridge_link["index"], state="up",
+                peer={"ifname": "eth0", "net_ns_fd": target, "mtu": mtu})
+        index = _link_index(ip, veth)
+    else:  # half-built earlier
+        ip.link("set", index=index, master=bridge_link["index"], state="up")
+    # hairpin: a pod reaching itself through a Service is DNATed back to the port it came from
+    # (with br_netfilter the bridge forwards it there, which only a hairpin port allows)
+    ip.link("set", index=index, kind="bridge_slave", mode=1)
+
+
+def _wire_pod_end(ns: IPRoute, address: str, prefix_len: int, gateway: str | None) -> None:
+    """Inside the namespace: `eth0` up with `address/prefix_len`, default route via `gateway`."""
+    eth0 = _link_index(ns, "eth0")
+    if eth0 is None:
+        raise OSError(errno.ENODEV, "eth0 is missing in the pod's namespace")
+    try:
+        ns.addr("add", index=eth0, address=address, prefixlen=prefix_len)
+    except NetlinkError as e:
+        if e.code != errno.EEXIST:
+            raise
+    ns.link("set", index=eth0, state="up")
+    if gateway:
+        ns.route("replace", dst="default", gateway=gateway)
+
+
+def create_attached(name: str, veth: str, bridge: str, address: str, prefix_len: int,
+                    gateway: str | None) -> None:
+    """`create(name)` and `attach_to_bridge(name, ...)` in one go: one thread, two netlink sockets."""
+    target = path(name)
+    if os.path.ismount(target):  # half-built earlier: the idempotent way
+        create(name)
+        attach_to_bridge(name, veth, bridge, address, prefix_len, gateway)
+        return
+    _share_dir()
+    if not os.path.exists(target):
+        os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    host = os.open(THREAD_NS, os.O_RDONLY)
+
+    def build() -> None:
+        _check(_libc.mount(THREAD_NS.encode(), target.encode(), b"none", MS_BIND, None), f"bind {target}")
+        with IPRoute() as ns:
+            _lo_up(ns)
+            _check(_libc.setns(host, CLONE_NEWNET), "setns back to the host")
+            with IPRoute() as ip:  # opened in the host's namespace
+                _wire_host_end(ip, target, veth, bridge)
+            _wire_pod_end(ns, address, prefix_len, gateway)
+    try:
+        _entered(None, build)
+    finally:
+        os.close(host)
 
 
 def attach_to_bridge(name: str, veth: str, bridge: str, address: str, prefix_len: int,
@@ -145,29 +221,11 @@ def attach_to_bridge(name: str, veth: str, bridge: str, address: str, prefix_len
     `address/prefix_len` inside, default route via `gateway`."""
     target = path(name)
     with IPRoute() as ip:
-        found = ip.link_lookup(ifname=bridge)
-        if not found:
-            raise OSError(errno.ENODEV, f"bridge {bridge} does not exist")
-        bridge_link = ip.get_links(found[0])[0]
-        mtu = bridge_link.get("IFLA_MTU")
-        if not ip.link_lookup(ifname=veth):
-            ip.link("add", ifname=veth, kind="veth", mtu=mtu,
-                    peer={"ifname": "eth0", "net_ns_fd": target, "mtu": mtu})
-        index = ip.link_lookup(ifname=veth)[0]
-        ip.link("set", index=index, master=found[0], state="up")
-        # hairpin: a pod reaching itself through a Service is DNATed back to the port it came from
-        # (with br_netfilter the bridge forwards it there, which only a hairpin port allows)
-        ip.link("set", index=index, kind="bridge_slave", mode=1)
+        _wire_host_end(ip, target, veth, bridge)
 
     def inside() -> None:
         with IPRoute() as ns:
-            eth0 = ns.link_lookup(ifname="eth0")[0]
-            addresses = {a.get("IFA_ADDRESS") for a in ns.get_addr(index=eth0)}
-            if address not in addresses:
-                ns.addr("add", index=eth0, address=address, prefixlen=prefix_len)
-            ns.link("set", index=eth0, state="up")
-            if gateway:
-                ns.route("replace", dst="default", gateway=gateway)
+            _wire_pod_end(ns, address, prefix_len, gateway)
     _entered(target, inside)
 
 

@@ -152,9 +152,10 @@ class ProcessRuntime(Runtime):
         path = self._sandbox_file(sandbox_id)
         write_json(path, record)  # first, so that a crash half-way leaves something to list and remove
         try:
-            netns.create(name)
             if veth and config.bridge and config.pod_ip:
-                netns.attach_to_bridge(name, veth, config.bridge, config.pod_ip, config.prefix_len, config.gateway)
+                netns.create_attached(name, veth, config.bridge, config.pod_ip, config.prefix_len, config.gateway)
+            else:
+                netns.create(name)
         except (OSError, NetlinkError) as e:
             netns.delete(name, veth)
             os.unlink(path)
