@@ -73,7 +73,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--creators", type=int, default=4, help="threads creating pods")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="deadline from the first create")
     parser.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
-                        help="record py-spy raw stacks of masters and agents into DIR")
+                        help="record py-spy raw stacks (GIL holder) of masters and agents into DIR")
+    parser.add_argument("--singles", type=int, default=20,
+                        help="then create this many pods one at a time on the idle cluster (create -> Running)")
+    parser.add_argument("--idle-seconds", type=float, default=10.0,
+                        help="CPU of the cluster while the burst's pods just run, measured over this long")
+    parser.add_argument("--runtime", choices=("process", "docker"), default="process")
     return parser.parse_args()
 
 
@@ -83,13 +88,13 @@ def parse_args() -> argparse.Namespace:
 class UpCluster:
     """A `minik8s up` in the foreground of a child process, stopped with SIGINT."""
 
-    def __init__(self, workdir: Path, *, masters: int, nodes: int) -> None:
+    def __init__(self, workdir: Path, *, masters: int, nodes: int, runtime: str) -> None:
         self.workdir = workdir
         self.root = (workdir / "data").absolute()
         self.log_path = workdir / "up.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "minik8s.cli.main", "up", "--masters", str(masters), "--nodes", str(nodes), "--runtime", "process",
+                [sys.executable, "-m", "minik8s.cli.main", "up", "--masters", str(masters), "--nodes", str(nodes), "--runtime", runtime,
                  "--data-dir", str(self.root), "--api-port", str(free_ports(1)[0])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -376,7 +381,7 @@ def measure(up: UpCluster, args: argparse.Namespace, marker: str) -> set[str]:
     with up.client() as client, up.client(timeout=10) as watch_client:
         revision = client.list("pods", namespace=NAMESPACE)["metadata"]["resourceVersion"]
         watch = StartupWatch(watch_client, names, revision)
-        spies = start_py_spy(pids, args.py_spy) if args.py_spy else []
+        spies = start_py_spy(pids, args.py_spy / "burst") if args.py_spy else []
         cpu_before = cpu_seconds(pids)
         thread = watch.start()
         created: dict[str, tuple[float, float]] = {}
@@ -394,8 +399,63 @@ def measure(up: UpCluster, args: argparse.Namespace, marker: str) -> set[str]:
         pod_netns = cluster_netns(up.root)
         print(tables(created, watch.running, args.nodes))
         print_footer(created, watch, cpu, args)
+        if args.idle_seconds > 0:
+            print(idle_cpu_line(pids, up.root, marker, args.idle_seconds, len(watch.running),
+                                args.py_spy / "idle" if args.py_spy else None))
         if not delete_pods(client, sorted(names), args.creators):
             print(f"some pods were still listed {DELETE_TIMEOUT:.0f}s after their deletion", file=sys.stderr)
+        if args.singles > 0:
+            pod_netns |= singles(up, client, watch_client, args, marker, pids)
+    return pod_netns
+
+
+def idle_cpu_line(pids: dict[str, list[int]], root: Path, marker: str, seconds: float, pods: int,
+                  py_spy: Path | None) -> str:
+    """CPU the cluster's processes use per second while `pods` pods just run (nothing changes)."""
+    spies = start_py_spy(pids, py_spy) if py_spy else []
+    before = cpu_seconds(pids) | pod_process_cpu(root, marker)
+    time.sleep(seconds)
+    after = cpu_seconds(pids) | pod_process_cpu(root, marker)
+    stop_py_spy(spies)
+    used = {k: (after[k] - before[k]) / seconds for k in CLUSTER_CPU}
+    parts = ", ".join(f"{k} {v * 1000:.0f}" for k, v in used.items())
+    return f"idle with {pods} pods running, CPU ms per second: {sum(used.values()) * 1000:.0f} ({parts})"
+
+
+def singles(up: UpCluster, client: ApiClient, watch_client: ApiClient, args: argparse.Namespace, marker: str,
+            pids: dict[str, list[int]]) -> set[str]:
+    """Create `--singles` pods one at a time, each after the previous one is Running; print the latencies."""
+    pods = [pod(args.pods + i, marker) for i in range(args.singles)]
+    names = {p["metadata"]["name"] for p in pods}
+    revision = client.list("pods", namespace=NAMESPACE)["metadata"]["resourceVersion"]
+    watch = StartupWatch(watch_client, names, revision)
+    thread = watch.start()
+    latencies, cpu_before = [], cpu_seconds(pids)
+    shims_before = pod_process_cpu(up.root, marker)["shims"]
+    try:
+        for obj in pods:
+            name, sent = obj["metadata"]["name"], time.monotonic()
+            client.create(obj)
+            deadline = sent + 30.0
+            while name not in watch.running and time.monotonic() < deadline and not watch.done.is_set():
+                time.sleep(0.002)
+            if name not in watch.running:
+                print(f"single pod {name} not Running within 30 s", file=sys.stderr)
+                break
+            latencies.append((watch.running[name][0] - sent) * 1000)
+    finally:
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
+        cpu["shims"] = pod_process_cpu(up.root, marker)["shims"] - shims_before
+        watch.stop.set()
+        thread.join(timeout=WATCH_POLL_SECONDS + 15)
+    pod_netns = cluster_netns(up.root)
+    ordered = sorted(latencies)
+    print(f"\nsingle pods one at a time on the idle cluster: {len(ordered)} pods, create -> Running p50 "
+          f"{percentile(ordered, 50):.0f} ms, p99 {percentile(ordered, 99):.0f} ms, max "
+          f"{ordered[-1] if ordered else float('nan'):.0f} ms")
+    print(cpu_per_pod_line(cpu, len(ordered)).replace("CPU per pod", "CPU per single pod (idle time between included)"))
+    if not delete_pods(client, sorted(names), args.creators):
+        print(f"some single pods were still listed {DELETE_TIMEOUT:.0f}s after their deletion", file=sys.stderr)
     return pod_netns
 
 
@@ -440,7 +500,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-pods-"))
     marker = secrets.token_hex(8)
     print(f"starting minik8s up --masters {args.masters} --nodes {args.nodes} in {workdir} ...", file=sys.stderr)
-    up = UpCluster(workdir, masters=args.masters, nodes=args.nodes)
+    up = UpCluster(workdir, masters=args.masters, nodes=args.nodes, runtime=args.runtime)
     pod_netns: set[str] = set()
     failed = True
     try:
