@@ -131,6 +131,7 @@ class ProcessRuntime(Runtime):
             os.makedirs(os.path.join(self.root_dir, sub), exist_ok=True)
         self._launcher = Launcher(self.root_dir)
         self._spec_cache: dict[str, dict] = {}
+        self._sandbox_cache: dict[str, dict] = {}
 
     def capabilities(self) -> Capabilities:
         return Capabilities(name="process", isolates_filesystem=False, enforces_limits=True)
@@ -141,7 +142,23 @@ class ProcessRuntime(Runtime):
         return os.path.join(self.root_dir, "sandboxes", f"{sandbox_id}.json")
 
     def _sandbox(self, sandbox_id: str) -> dict | None:
-        return read_json(self._sandbox_file(sandbox_id)) if sandbox_id.isalnum() else None
+        """A sandbox's record (only this runtime writes them, so they are cached: syncs list them often)."""
+        cached = self._sandbox_cache.get(sandbox_id)
+        if cached is not None:
+            return cached
+        record = read_json(self._sandbox_file(sandbox_id)) if sandbox_id.isalnum() else None
+        if record is not None:
+            self._sandbox_cache[sandbox_id] = record
+        return record
+
+    def _write_sandbox(self, record: dict) -> None:
+        write_json(self._sandbox_file(record["id"]), record)
+        self._sandbox_cache[record["id"]] = record
+
+    def _forget_sandbox(self, sandbox_id: str) -> None:
+        self._sandbox_cache.pop(sandbox_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._sandbox_file(sandbox_id))
 
     def run_pod_sandbox(self, config: SandboxConfig) -> str:
         sandbox_id = uuid.uuid4().hex
@@ -149,8 +166,7 @@ class ProcessRuntime(Runtime):
         veth = f"mkv{sandbox_id[:12]}" if config.bridge and config.pod_ip else None
         record = {"id": sandbox_id, "config": asdict(config), "netns": name, "veth": veth,
                   "created_at": time.time(), "ready": False}
-        path = self._sandbox_file(sandbox_id)
-        write_json(path, record)  # first, so that a crash half-way leaves something to list and remove
+        self._write_sandbox(record)  # first, so that a crash half-way leaves something to list and remove
         try:
             if veth and config.bridge and config.pod_ip:
                 netns.create_attached(name, veth, config.bridge, config.pod_ip, config.prefix_len, config.gateway)
@@ -158,9 +174,9 @@ class ProcessRuntime(Runtime):
                 netns.create(name)
         except (OSError, NetlinkError) as e:
             netns.delete(name, veth)
-            os.unlink(path)
+            self._forget_sandbox(sandbox_id)
             raise RuntimeError_(f"pod network for {config.namespace}/{config.pod_name}: {e}") from e
-        write_json(path, {**record, "ready": True})
+        self._write_sandbox({**record, "ready": True})
         return sandbox_id
 
     def stop_pod_sandbox(self, sandbox_id: str) -> None:
@@ -172,7 +188,7 @@ class ProcessRuntime(Runtime):
         with _failing_as_runtime_error(f"releasing the network of sandbox {sandbox_id}"):
             netns.delete(record["netns"], record["veth"])
         if record["ready"]:
-            write_json(self._sandbox_file(sandbox_id), {**record, "ready": False})
+            self._write_sandbox({**record, "ready": False})
 
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         if self._sandbox(sandbox_id) is None:
@@ -182,7 +198,7 @@ class ProcessRuntime(Runtime):
             self.remove_container(spec["id"])
         with _failing_as_runtime_error(f"removing the cgroup of sandbox {sandbox_id}"):
             Cgroup.at(f"{self.cgroup_parent}/{sandbox_id}").remove()
-        os.unlink(self._sandbox_file(sandbox_id))
+        self._forget_sandbox(sandbox_id)
 
     def list_sandboxes(self) -> list[SandboxStatus]:
         listed = netns.names()

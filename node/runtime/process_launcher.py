@@ -27,6 +27,7 @@ import traceback
 from . import process_shim
 
 MAX_MESSAGE = 256  # a container id is 32 hex digits
+SHIM_NAME = "minik8s-shim"  # the shims' process name (comm)
 
 
 class Launcher:
@@ -91,6 +92,8 @@ def _become_shim(root_dir: str, container_id: str, ready_fd: int, channel: socke
         channel.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
+        with open("/proc/self/comm", "w") as comm:  # tells it from the launcher in `ps` (same command line)
+            comm.write(SHIM_NAME)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
