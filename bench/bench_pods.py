@@ -12,17 +12,25 @@ of a pod = that event's arrival − its create time; the run ends when all are R
 Columns: pods Running, nodes, seconds from the first create to the last Running, pods/s, and
 p50/p99/max startup latency in ms; a second table spreads the pods over the nodes. Under the
 tables: create request latency, create -> first seen bound (the scheduler's share), and the CPU
-seconds used during the run by the masters, the node agents, their short-lived children (pyroute2
-helpers), the container shims, the containers, this process and the whole machine (all share
-the same cores; other load on the machine is included in the last figure).
+seconds used during the run by the masters, the node agents, their short-lived children, the
+process runtime's launchers and container shims, the containers, this process and the whole
+machine (all share the same cores; other load on the machine is included in the last figure), and
+the CPU per pod of the cluster's own processes (masters, agents, children, launchers and shims;
+not the containers). Then the CPU per second of those processes while the pods just run
+(`--idle-seconds`), and, after the burst's pods are deleted, `--singles` pods created one at a
+time on the idle cluster (create -> Running p50/p99). `--runtime docker` runs the same on Docker
+nodes (image python:3.11; needs the host's Docker engine, scripts/start-dockerd.sh; dockerd's own
+CPU is only in the whole-machine figure).
 
 Afterwards the pods are deleted, `up` is stopped with SIGINT (it removes its namespaces, bridge
 and cgroups), and the script checks that no process of the cluster (command line under the temp
 dir, or a container carrying this run's marker in its environment) and no network namespace of
 it is left; leftovers are listed, killed by pid, and make the exit code 1. `--py-spy DIR` also
-records `py-spy` raw (collapsed) stacks of every master and agent during the run into DIR.
+records `py-spy` raw (collapsed) stacks of the GIL holder of every master and agent into DIR/burst
+(during the burst) and DIR/idle (during the idle measurement).
 
     .venv/bin/python bench/bench_pods.py [--pods 100] [--creators 4] [--max-seconds 120] [--py-spy DIR]
+                                         [--singles 20] [--idle-seconds 10] [--runtime process|docker]
 """
 
 from __future__ import annotations
@@ -131,11 +139,16 @@ class UpCluster:
 # -- pods and the watch -------------------------------------------------------------------------
 
 
-def pod(i: int, marker: str) -> dict[str, Any]:
+DOCKER_IMAGE = "python:3.11"  # preloaded on Docker nodes under Docker Hub's name
+DOCKER_COMMAND = ["python", "-c", "import time; time.sleep(100000)"]
+
+
+def pod(i: int, marker: str, runtime: str = "process") -> dict[str, Any]:
+    image, command = (DOCKER_IMAGE, DOCKER_COMMAND) if runtime == "docker" else ("python", POD_COMMAND)
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"bench-pod-{i:04d}", "namespace": NAMESPACE, "labels": {"bench": "pods"}},
             "spec": {"terminationGracePeriodSeconds": 1,
-                     "containers": [{"name": "main", "image": "python", "command": POD_COMMAND,
+                     "containers": [{"name": "main", "image": image, "command": command,
                                      "env": [{"name": MARKER_ENV, "value": marker}]}]}}
 
 
@@ -375,7 +388,7 @@ def tables(created: dict[str, tuple[float, float]], running: dict[str, tuple[flo
 
 def measure(up: UpCluster, args: argparse.Namespace, marker: str) -> set[str]:
     """Create the pods, follow them to Running, print the tables, delete the pods; the pod netns seen."""
-    pods = [pod(i, marker) for i in range(args.pods)]
+    pods = [pod(i, marker, args.runtime) for i in range(args.pods)]
     names = {p["metadata"]["name"] for p in pods}
     pids = cluster_pids(up.state)
     with up.client() as client, up.client(timeout=10) as watch_client:
@@ -425,7 +438,7 @@ def idle_cpu_line(pids: dict[str, list[int]], root: Path, marker: str, seconds: 
 def singles(up: UpCluster, client: ApiClient, watch_client: ApiClient, args: argparse.Namespace, marker: str,
             pids: dict[str, list[int]]) -> set[str]:
     """Create `--singles` pods one at a time, each after the previous one is Running; print the latencies."""
-    pods = [pod(args.pods + i, marker) for i in range(args.singles)]
+    pods = [pod(args.pods + i, marker, args.runtime) for i in range(args.singles)]
     names = {p["metadata"]["name"] for p in pods}
     revision = client.list("pods", namespace=NAMESPACE)["metadata"]["resourceVersion"]
     watch = StartupWatch(watch_client, names, revision)
