@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 MAX_TRAILER_LINES = 100
@@ -138,3 +139,57 @@ async def read_trailers(reader: asyncio.StreamReader) -> None:
         if not line:
             raise asyncio.IncompleteReadError(b"", None)
     raise HttpError("too many trailer lines")
+
+
+class StreamReader:
+    """One request whose response is read as it arrives: a watch stream, line by line.
+
+    `open` sends the request and reads the status and headers; `lines()` then yields the body's
+    newline-delimited lines (chunked or read-to-close) until the server ends it.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int,
+                 headers: dict[str, str]) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.status = status
+        self.headers = headers
+
+    @classmethod
+    async def open(cls, host: str, port: int, method: str, target: str, *, headers: dict[str, str],
+                   body: bytes = b"") -> StreamReader:
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
+        try:
+            writer.write(encode_request(method, target, host, port, headers, body))
+            status, _, response_headers = parse_head(await read_head(reader))
+        except BaseException:
+            writer.close()
+            raise
+        return cls(reader, writer, status, response_headers)
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        pending = b""
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        while True:
+            if chunked:
+                size_line = (await self._reader.readline()).split(b";", 1)[0].strip()
+                try:
+                    size = int(size_line, 16)
+                except ValueError as exc:
+                    raise HttpError(f"bad chunk size {size_line[:50]!r}") from exc
+                if size == 0:
+                    return
+                data = await self._reader.readexactly(size + 2)
+                data = data[:-2]
+            else:
+                data = await self._reader.read(65536)
+                if not data:
+                    return
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                if line.strip():
+                    yield line
+
+    def close(self) -> None:
+        self._writer.close()

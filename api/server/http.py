@@ -106,29 +106,3 @@ def check_query_ints(req: falcon.Request) -> None:
 def query_bool(req: falcon.Request, name: str) -> bool:
     """A boolean query parameter (`true`/`1`)."""
     return (req.get_param(name) or "").lower() in ("true", "1")
-
-
-SEND_HEADERS_NOW = "minik8s.send_headers_now"  # set in the WSGI environ by a handler that streams
-
-
-def sending_headers_early(app: Any) -> Any:
-    """Wrap a WSGI app so that a response whose handler set `environ[SEND_HEADERS_NOW]` sends its
-    status line and headers as soon as it starts, before the first body chunk.
-
-    WSGI servers send headers with the first non-empty chunk (PEP 3333); a watch on a quiet
-    resource would then show the client nothing at all, and `kubectl wait` would hang past its own
-    timeout. kube-apiserver flushes the headers of a watch at once; the WSGI `write` callable with
-    no data does the same.
-    """
-
-    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            write = start_response(status, headers, exc_info)
-            if environ.get(SEND_HEADERS_NOW):
-                write(b"")
-            return write
-
-        return app(environ, start)
-
-    return wrapped
-

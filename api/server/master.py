@@ -1,8 +1,11 @@
-"""One master process: store + Raft member + API server on waitress.
+"""One master process: store + Raft member + API server (an asyncio front before waitress).
 
 Start-up order: open the store, check it against the Raft journal (refusing to start when they
 disagree), join the cluster, serve HTTP; once a leader is known, make sure the built-in
 namespaces exist. SIGTERM/SIGINT stop the HTTP server, then leave Raft, then close LMDB.
+
+The API front (`front.py`) owns every client connection and serves watches on its loop; waitress,
+on a private loopback port, runs every other request in its worker threads.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import logging
 import os
 import resource
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,13 +30,12 @@ from minik8s.store import Store, StoreSettings
 
 from .app import create_app
 from .auth import User, load_token_file
-from .http import sending_headers_early
+from .front import FrontLimits, HttpFront, Listener, tls_context
 from .masterservice import MasterServiceReconciler
 from .ranges import parse_ip_range, parse_port_range
 from .registry import Registry
 from .serviceallocation import ServiceAllocator
 from .servicerepair import repair
-from .tls import TlsTerminator
 from .watch import WatchHub
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,11 @@ class MasterSettings:
     api_addr: str
     token_file: str
     cluster_secret_file: str
-    api_threads: int = 256
-    max_watches: int = 224
+    api_threads: int = 256  # waitress worker threads: plain requests only (watches take none)
+    max_watches: int = 10_000
+    watch_buffer_bytes: int = 1 << 20  # a watcher this far behind (and not draining) is cut off
     body_limit: int = 3 * 1024 * 1024
-    max_connections: int = 4096  # open client connections (idle ones included); more wait to be accepted
+    max_connections: int = 16_384  # open client connections (idle ones and watches included); more are refused
     max_log_streams: int = 32  # concurrent pods/log streams; more get 429
     idle_timeout: int = 90  # seconds an idle keep-alive connection stays open (kube-apiserver: 90 s)
     log_compaction_entries: int = 5000
@@ -100,12 +102,6 @@ class _InFlightAtShutdown(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Exception when servicing")
-
-
-def _free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _split(addr: str) -> tuple[str, int]:
@@ -149,30 +145,35 @@ class Master:
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
                               max_log_streams=settings.max_log_streams)
         host, port = _split(settings.api_addr)
-        self.tls: TlsTerminator | None = None
-        if settings.tls_cert_file and settings.tls_key_file:
-            backend_port = _free_loopback_port()
-            self.tls = TlsTerminator(host, port, backend_port, cert_file=settings.tls_cert_file,
-                                     key_file=settings.tls_key_file, max_connections=settings.max_connections)
-            host, port = "127.0.0.1", backend_port
-        self.internal_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         raise_open_files_limit()
         self.server = waitress.server.create_server(
-            sending_headers_early(self.app), host=host, port=port, threads=settings.api_threads, ident="minik8s",
-            # Idle keep-alive connections are closed after idle_timeout (a connection with a request
-            # in progress, such as a watch, never counts as idle); poll() instead of select(),
-            # which cannot watch more than 1024 sockets.
-            channel_timeout=settings.idle_timeout, cleanup_interval=min(10, settings.idle_timeout),
-            asyncore_use_poll=True,
-            connection_limit=settings.max_connections,
-            # Read ahead one request so that a client that goes away is noticed while its request
-            # (a quiet watch, a log stream) is still running (environ["waitress.client_disconnected"]).
+            self.app, host="127.0.0.1", port=0, threads=settings.api_threads, ident="minik8s",
+            # Its only client is the front, which closes idle client connections first; poll()
+            # instead of select(), which cannot watch more than 1024 sockets.
+            channel_timeout=settings.idle_timeout + 30, cleanup_interval=10, asyncore_use_poll=True,
+            connection_limit=settings.max_connections + 64,
+            # Read ahead one request so that a client that goes away (the front closes its backend
+            # connection) is noticed while its request, such as a log stream, is still running
+            # (environ["waitress.client_disconnected"]).
             channel_request_lookahead=1,
             # waitress buffers a body before the app sees it (up to 1 GB by default): refuse larger
             # ones there; the app answers 413 above body_limit itself.
             max_request_body_size=settings.body_limit + (1 << 20),
             clear_untrusted_proxy_headers=True,
         )
+        tls = tls_context(settings.tls_cert_file, settings.tls_key_file) if (
+            settings.tls_cert_file and settings.tls_key_file) else None
+        listeners = [Listener(host, port, tls)]
+        if tls is not None:  # the master's own controllers and scheduler: plain HTTP on loopback
+            listeners.append(Listener("127.0.0.1", 0))
+        self.front = HttpFront(listeners, backend_port=self.server.effective_port, app=self.app, hub=self.hub,
+                               limits=FrontLimits(max_connections=settings.max_connections,
+                                                  idle_timeout=settings.idle_timeout,
+                                                  max_body=settings.body_limit + (1 << 20),
+                                                  watch_buffer=settings.watch_buffer_bytes))
+        self.tls = tls is not None
+        internal_host = "127.0.0.1" if tls is not None or host in ("0.0.0.0", "") else host
+        self.internal_url = f"http://{internal_host}:{self.front.ports[-1]}"
         self._stopped = threading.Event()
         self._bootstrapped = threading.Event()
 
@@ -183,13 +184,12 @@ class Master:
         before Raft does.
         """
         self.consensus.start()
-        if self.tls is not None:
-            self.tls.start()
+        self.front.start()
         start_thread(self._bootstrap, name="bootstrap")
         start_thread(self.kubernetes_service.run, self._bootstrapped.is_set, name="kubernetes-service")
         for service in services:
             service.start()
-        scheme = "https" if self.tls is not None else "http"
+        scheme = "https" if self.tls else "http"
         log.info("master %s: API on %s://%s, raft on %s, peers %s", self.settings.name, scheme,
                  self.settings.api_addr, self.settings.raft_addr, ",".join(self.settings.peers) or "-")
         try:
@@ -235,8 +235,7 @@ class Master:
 
     def _shutdown(self) -> None:
         log.info("master %s: stopping", self.settings.name)
-        if self.tls is not None:
-            self.tls.stop()
+        self.front.stop()
         self.consensus.stop()
         self.store.close()
 

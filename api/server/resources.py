@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,9 @@ from .events import EventRecorder
 from .logs import LogProxy
 from .conversion import served_registry
 from .metricsapi import MetricsApi
-from .http import SEND_HEADERS_NOW, check_query_ints, query_bool, query_int, read_body, read_object, send_json
+from .http import check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
-from .watch import CachedEvent, WatchCapacityError, WatchHub
+from .watch import WATCH_PLAN, CachedEvent, PlanSlot, WatchCapacityError, WatchHub, WatchPlan
 
 Obj = dict[str, Any]
 
@@ -291,6 +291,11 @@ class ResourceSink:
 
     def _watch(self, req: falcon.Request, resp: falcon.Response, t: Target,
                label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector) -> None:
+        """Check and set up a watch, and leave its `WatchPlan` for the API front, which serves it on
+        its loop (no thread per watch). Long-polls with events already waiting are answered here."""
+        slot = req.env.get(WATCH_PLAN)
+        if not isinstance(slot, PlanSlot):  # the private backend port: only the front sets watches up
+            raise errors.BadRequestError("watches are served on the API address")
         # Everything the request says is checked before a slot is taken: a bad query costs no slot.
         prefix = t.rt.store_prefix(t.namespace)
         rv_param = req.get_param("resourceVersion") or ""
@@ -298,123 +303,95 @@ class ResourceSink:
         long_poll = query_bool(req, "longPoll")
         timeout = query_int(req, "timeoutSeconds")
         bookmarks = query_bool(req, "allowWatchBookmarks")
-        table_version = tables.table_version(req.get_header("Accept", default=""))
+        table_version = tables.table_version(req.get_header("Accept", default="")) if not long_poll else None
         include_object = _include_object(req) if table_version else ""
-        disconnected = req.env.get("waitress.client_disconnected") or (lambda: False)
+        convert = t.rt.conversion.from_stored if t.rt.conversion is not None else None
         try:
             self.hub.acquire_slot()
         except WatchCapacityError as exc:
             raise errors.TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
-        if long_poll:
-            try:
-                self._long_poll(resp, prefix, revision, min(30 if timeout is None else timeout, 600),
-                                label_sel, field_sel, disconnected,
-                                t.rt.conversion.from_stored if t.rt.conversion is not None else None)
-            finally:
-                self.hub.release_slot()
-            return
-        watch = _Watch(self.hub.release_slot)  # from here on, the slot is released by watch.close() alone
         try:
-            lines = self._stream(t, prefix, rv_param, revision, label_sel, field_sel,
-                                 timeout or random.randint(1800, 3600), bookmarks, disconnected)
-            if table_version:
-                lines = _as_table_events(t.rt, lines, include_object, table_version)
-            watch.lines = lines
+            lines = _WatchLines(t.rt, prefix, label_sel, field_sel, convert, table_version, include_object)
+            if long_poll:
+                timeout = min(30 if timeout is None else timeout, 600)
+                try:
+                    events, revision = self.hub.events_after(revision)
+                except CompactedError as exc:
+                    raise errors.ExpiredError(_expired(exc)["message"]) from exc
+                found = [line for c in events if (line := lines.event(c)) is not None]
+                if found or timeout <= 0:
+                    self.hub.release_slot()
+                    resp.set_header("X-Minik8s-Revision", str(revision))
+                    resp.content_type = "application/json"
+                    resp.data = long_poll_body(revision, found)
+                    return
+                slot.plan = WatchPlan(prefix, revision, lines.event, self.hub.release_slot,
+                                      time.monotonic() + timeout, long_poll=True, shared=lines.shared)
+                return
+            initial: list[bytes] = []
+            ended = False
+            if rv_param in ("", "0"):
+                items, revision = served_registry(self.registry, t.rt).list(t.rt, t.namespace)
+                initial = [lines.added(obj) + b"\n" for obj in items if _matches(obj, label_sel, field_sel)]
+            else:
+                try:
+                    events, revision = self.hub.events_after(revision)
+                    initial = [line + b"\n" for c in events if (line := lines.event(c)) is not None]
+                except CompactedError as exc:
+                    initial, ended = [error_line(_expired(exc))], True
+            bookmark = None
+            if bookmarks:
+                def bookmark(rv: int) -> bytes:
+                    return lines.bookmark(rv) + b"\n"
             resp.content_type = "application/json"
-            resp.stream = watch
-            req.env[SEND_HEADERS_NOW] = True  # like kube-apiserver, not with the first event
+            slot.plan = WatchPlan(prefix, revision, lines.event, self.hub.release_slot,
+                                  time.monotonic() + (timeout or random.randint(1800, 3600)),
+                                  shared=lines.shared, initial=initial, ended=ended, bookmark=bookmark)
         except BaseException:
-            watch.close()
+            self.hub.release_slot()
             raise
 
-    def _stream(self, t: Target, prefix: str, rv_param: str, revision: int, label_sel: selectors.LabelSelector,
-                field_sel: selectors.FieldSelector, timeout: int, bookmarks: bool,
-                disconnected: Callable[[], bool]) -> Iterator[bytes]:
-        deadline = time.monotonic() + timeout
-        convert = t.rt.conversion.from_stored if t.rt.conversion is not None else None
-        if rv_param in ("", "0"):
-            items, revision = served_registry(self.registry, t.rt).list(t.rt, t.namespace)
-            for obj in items:
-                if _matches(obj, label_sel, field_sel):
-                    yield _line("ADDED", obj)
-        while time.monotonic() < deadline:
-            try:
-                events, revision_read = self.hub.events_after(revision)
-            except CompactedError as exc:
-                yield _line("ERROR", _expired(exc))
-                return
-            for cached in events:
-                line = _watch_line(cached, prefix, label_sel, field_sel, convert)
-                if line is not None:
-                    yield line + b"\n"
-            revision = revision_read
-            woke = self._wait(revision, deadline, disconnected, prefix)
-            if woke is None:
-                return  # the client went away: end now, freeing the thread and the slot
-            if woke <= revision and bookmarks and time.monotonic() >= deadline:
-                yield _line("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
-                                         "metadata": {"resourceVersion": str(revision)}})
 
-    def _wait(self, revision: int, deadline: float, disconnected: Callable[[], bool], prefix: str) -> int | None:
-        """Wait for an event under `prefix` past `revision` until `deadline`, looking every
-        `DISCONNECT_CHECK` seconds whether the client is still there; None when it is gone."""
-        while True:
-            woke = self.hub.wait_beyond(revision, min(deadline, time.monotonic() + DISCONNECT_CHECK), prefix)
-            if disconnected():
-                return None
-            if woke > revision or time.monotonic() >= deadline:
-                return woke
-
-    def _long_poll(self, resp: falcon.Response, prefix: str, revision: int, timeout: int,
-                   label_sel: selectors.LabelSelector, field_sel: selectors.FieldSelector,
-                   disconnected: Callable[[], bool], convert: Callable[[Obj], Obj] | None) -> None:
-        deadline = time.monotonic() + timeout
-        lines: list[bytes] = []
-        while True:
-            try:
-                events, revision_read = self.hub.events_after(revision)
-            except CompactedError as exc:
-                raise errors.ExpiredError(_expired(exc)["message"]) from exc
-            lines = [line for c in events
-                     if (line := _watch_line(c, prefix, label_sel, field_sel, convert)) is not None]
-            revision = revision_read
-            if lines or time.monotonic() >= deadline:
-                break
-            if self._wait(revision, deadline, disconnected, prefix) is None:
-                break
-        resp.set_header("X-Minik8s-Revision", str(revision))
-        resp.content_type = "application/json"
-        resp.data = (b'{"kind":"WatchEventList","apiVersion":"minik8s.io/v1","metadata":{"resourceVersion":"'
-                     + str(revision).encode() + b'"},"items":[' + b",".join(lines) + b"]}")
+def long_poll_body(revision: int, lines: list[bytes]) -> bytes:
+    """A long-poll answer: a `WatchEventList` of `lines` (encoded events) and the revision to ask for next."""
+    return (b'{"kind":"WatchEventList","apiVersion":"minik8s.io/v1","metadata":{"resourceVersion":"'
+            + str(revision).encode() + b'"},"items":[' + b",".join(lines) + b"]}")
 
 
-DISCONNECT_CHECK = 1.0  # seconds between two looks whether a quiet watch's client is still connected
+class _WatchLines:
+    """Encodes one watcher's events: selectors (with their ADDED/DELETED transitions), conversion to
+    the asked-for version, and Table events for kubectl (column definitions only in the first)."""
 
+    def __init__(self, rt: ResourceType, prefix: str, label_sel: selectors.LabelSelector,
+                 field_sel: selectors.FieldSelector, convert: Callable[[Obj], Obj] | None,
+                 table_version: str | None, include_object: str) -> None:
+        self.rt, self.prefix, self.label_sel, self.field_sel = rt, prefix, label_sel, field_sel
+        self.convert, self.table_version, self.include_object = convert, table_version, include_object
+        self.first = True
+        self.shared = not (label_sel.requirements or field_sel.requirements or convert or table_version)
 
-class _Watch:
-    """The body of a streaming watch. The WSGI server calls `close()` when the response ends, also
-    when it never iterated it (a generator's `finally` would not run then): the slot is released
-    there, exactly once."""
+    def event(self, cached: CachedEvent) -> bytes | None:
+        line = _watch_line(cached, self.prefix, self.label_sel, self.field_sel, self.convert)
+        if line is None or not self.table_version:
+            return line
+        event = json.loads(line)
+        return self._table(event["type"], event["object"])
 
-    def __init__(self, release: Callable[[], None]) -> None:
-        self.lines: Iterator[bytes] = iter(())
-        self._release: Callable[[], None] | None = release
+    def added(self, obj: Obj) -> bytes:
+        if self.table_version:
+            return self._table("ADDED", obj)
+        return _line("ADDED", obj).rstrip(b"\n")
 
-    def __iter__(self) -> Iterator[bytes]:
-        return self
+    def bookmark(self, revision: int) -> bytes:
+        return _line("BOOKMARK", {"kind": self.rt.kind, "apiVersion": self.rt.api_version,
+                                  "metadata": {"resourceVersion": str(revision)}}).rstrip(b"\n")
 
-    def __next__(self) -> bytes:
-        return next(self.lines)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.lines, "close", None)
-            if close is not None:
-                close()
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
+    def _table(self, event_type: str, obj: Obj) -> bytes:
+        assert self.table_version
+        table_event = tables.table_event(self.rt, event_type, obj, include_object=self.include_object,
+                                         first=self.first, version=self.table_version)
+        self.first = False
+        return json.dumps(table_event, separators=(",", ":"), allow_nan=False).encode()
 
 
 _VERBS = {("GET", True): "get", ("GET", False): "list", ("POST", False): "create", ("PUT", True): "update",
@@ -458,24 +435,6 @@ def _table(req: falcon.Request, rt: ResourceType, items: list[Obj], resource_ver
                         version=version)
 
 
-def _as_table_events(rt: ResourceType, lines: Iterator[bytes], include_object: str,
-                     version: str) -> Iterator[bytes]:
-    """Re-encode watch lines as Table events (column definitions only in the first)."""
-    first = True
-    try:
-        for line in lines:
-            event = json.loads(line)
-            if event["type"] in ("ERROR",):
-                yield line
-                continue
-            table_event = tables.table_event(rt, event["type"], event["object"], include_object=include_object,
-                                             first=first, version=version)
-            first = False
-            yield json.dumps(table_event, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-    finally:
-        lines.close()  # type: ignore[attr-defined]
-
-
 def _parse_rv(raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise errors.BadRequestError(f"resourceVersion: Invalid value: {raw[:64]!r}: must be a non-negative "
@@ -485,6 +444,11 @@ def _parse_rv(raw: str) -> int:
 
 def _expired(exc: CompactedError) -> Obj:
     return errors.ExpiredError(f"too old resource version: {exc.revision} ({exc.floor})").to_status()
+
+
+def error_line(status: Obj) -> bytes:
+    """A watch stream's ERROR event (with newline) carrying a Status."""
+    return _line("ERROR", status)
 
 
 def _line(event_type: str, obj: Obj) -> bytes:

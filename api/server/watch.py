@@ -1,25 +1,21 @@
-"""Watch fan-out over the store's event log, for both watch styles.
+"""The event ring and watch slots behind both watch styles.
 
-Writers never wait for watchers (etcd's `watchable_store` idea): a commit only bumps the hub's
-revision and signals one dispatcher thread. The dispatcher reads the new events once (kept
-decoded and JSON-encoded in a ring, so N watchers of one write cost one decode and one encode
-rather than N) and wakes only the watchers whose key prefix one of them touched: a write of a
-ConfigMap does not wake the watchers of Pods. Each woken watcher catches up from the ring by itself.
+Writers never wait for watchers (etcd's `watchable_store` idea): a commit only records the hub's
+revision and calls the subscriber (the API front's dispatcher, which then reads the new events once
+on its loop). Events are kept decoded and JSON-encoded in a ring, so N watchers of one write cost
+one decode and one encode rather than N. `WatchPlan` is what the API app hands the front for one
+watch: everything it needs to serve it without a thread.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from minik8s.api.threads import start_thread
 from minik8s.store import CompactedError, Event, Store
-
-Matcher = Callable[[Event], bool]
 
 
 @dataclass(frozen=True)
@@ -35,96 +31,76 @@ class WatchCapacityError(Exception):
 
 
 @dataclass(eq=False)
-class _Waiter:
-    """A watcher asleep until an event under `prefix` after revision `after` is dispatched."""
+class WatchPlan:
+    """One watch, checked and set up by the API app, to be served by the front's dispatcher.
+
+    `render(event)` is the event's line as this watcher sees it (selectors, conversion, Table),
+    without newline, or None; with `shared` it only ever returns the event's cached line, so the
+    dispatcher can encode one batch once for all such watchers of a prefix. `release` gives the
+    watch slot back; the front calls it exactly once.
+    """
 
     prefix: str
-    after: int
-    woken: threading.Event = field(default_factory=threading.Event)
+    revision: int  # events after this one are the watcher's
+    render: Callable[[CachedEvent], bytes | None]
+    release: Callable[[], None]
+    deadline: float  # time.monotonic() at which the watch ends (long-poll: answers empty)
+    long_poll: bool = False
+    shared: bool = False
+    initial: list[bytes] = field(default_factory=list)  # stream: lines (with newline) sent first
+    ended: bool = False  # stream: nothing follows `initial` (an ERROR line)
+    bookmark: Callable[[int], bytes] | None = None  # stream: the BOOKMARK line at the deadline
+    content_type: str = "application/json"
+
+
+WATCH_PLAN = "minik8s.watch_plan"  # environ key: the front's `PlanSlot`; the app leaves its plan there
+
+
+@dataclass(eq=False)
+class PlanSlot:
+    """Where the app puts the `WatchPlan` of a watch request run for the front."""
+
+    plan: WatchPlan | None = None
 
 
 class WatchHub:
-    """Wakes watchers on new revisions and serves recent events from memory."""
+    """Records new revisions, tells the subscriber, serves recent events from memory, counts slots."""
 
     def __init__(self, store: Store, *, max_watches: int, ring_size: int = 4096) -> None:
         self._store = store
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._revision = store.revision  # the newest commit
-        self._dispatched = self._revision  # watchers were woken for every event up to here
-        self._waiters: set[_Waiter] = set()
+        self._subscribers: list[Callable[[], None]] = []
         self._ring: OrderedDict[int, CachedEvent] = OrderedDict()
         self._ring_lock = threading.Lock()
         self._ring_size = ring_size
         self.max_watches = max_watches
         self.open_watches = 0
         store.add_listener(self.notify)
-        start_thread(self._dispatch_forever, name="watch-dispatcher")
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` after every commit (on the apply path: it must be cheap and thread-safe)."""
+        self._subscribers.append(callback)
 
     def notify(self, revision: int) -> None:
-        """Store listener: a commit reached `revision` (cheap: it runs on the apply path)."""
-        with self._cond:
-            self._revision = revision
-            self._cond.notify_all()
+        """Store listener: a commit reached `revision`."""
+        self._revision = revision
+        for callback in self._subscribers:
+            callback()
 
     @property
     def revision(self) -> int:
         return self._revision
 
-    def wait_beyond(self, revision: int, deadline: float, prefix: str = "") -> int:
-        """Sleep until an event under `prefix` past `revision` is dispatched, or `deadline`
-        (monotonic); return the dispatched revision. Nothing under `prefix` happened between
-        `revision` and the answer unless the caller was woken for it."""
-        waiter = _Waiter(prefix, revision)
-        with self._cond:
-            self._waiters.add(waiter)
-            dispatched = self._dispatched
-        try:
-            if dispatched > revision and self._touched(prefix, revision):
-                return dispatched  # it happened before this waiter was registered
-            waiter.woken.wait(max(0.0, deadline - time.monotonic()))
-            return self._dispatched
-        finally:
-            with self._cond:
-                self._waiters.discard(waiter)
-
-    def _touched(self, prefix: str, revision: int) -> bool:
-        """Whether an event under `prefix` came after `revision` (also when they were compacted)."""
-        try:
-            events, _ = self.events_after(revision)
-        except CompactedError:
-            return True
-        return any(cached.event.key.startswith(prefix) for cached in events)
-
-    def _dispatch_forever(self) -> None:
-        """Read each new batch of events once and wake the watchers whose prefix it touched."""
-        while True:
-            with self._cond:
-                while self._revision <= self._dispatched:
-                    self._cond.wait()
-                start = self._dispatched
-                if not self._waiters:  # nobody asleep: nothing to read (a late waiter checks by itself)
-                    self._dispatched = self._revision
-                    continue
-            try:
-                events, read = self.events_after(start)
-                keys = [(cached.event.revision, cached.event.key) for cached in events]
-            except CompactedError:  # a snapshot replaced the log: everyone re-reads
-                read, keys = self._revision, None
-            with self._cond:
-                self._dispatched = max(self._dispatched, read)
-                for waiter in self._waiters:
-                    if keys is None or any(rev > waiter.after and key.startswith(waiter.prefix) for rev, key in keys):
-                        waiter.woken.set()
-
     def acquire_slot(self) -> None:
         """Count one more open watch, or raise WatchCapacityError."""
-        with self._cond:
+        with self._lock:
             if self.open_watches >= self.max_watches:
                 raise WatchCapacityError(f"too many open watches (limit {self.max_watches})")
             self.open_watches += 1
 
     def release_slot(self) -> None:
-        with self._cond:
+        with self._lock:
             self.open_watches -= 1
 
     def events_after(self, revision: int, *, limit: int = 10_000) -> tuple[list[CachedEvent], int]:

@@ -1,0 +1,541 @@
+"""The API front: one asyncio loop per master that owns every client connection.
+
+It listens on the API address (TLS when configured, else plain HTTP) and, with TLS, on a plain
+loopback port for the master's own controllers (`Master.internal_url`). It reads each request
+itself and:
+
+- serves watches (GET with `watch=true|1`) on its loop: the request runs through the WSGI app in a
+  small thread pool, unchanged (auth, metrics, parsing, 400/401/403/404/410/429); instead of
+  blocking a thread, the app leaves a `WatchPlan` that the `WatchDispatcher` then feeds;
+- forwards everything else to waitress on a private loopback port, over one backend connection
+  per client connection, and relays the response with its framing (Content-Length, chunked, or
+  read-to-close), so that the connection carries further requests, watches included.
+
+Limits, so that idle or hostile clients cannot pin the master: at most `max_connections` client
+connections (counted from accept, before any TLS handshake; the next is closed at once); the TLS
+handshake within `handshake_timeout`; the first request head within `first_request_timeout`; a
+later one within `idle_timeout` of the previous answer and `head_timeout` of its first byte;
+heads of at most 64 KiB (431); bodies of at most `max_body` (413); every body read within
+`head_timeout` of the previous progress. A client that goes away (EOF or reset) is noticed at
+once: its watch ends and gives its slot back, its backend connection is closed (which is how
+waitress notices that a log stream lost its reader).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from minik8s.api import errors
+from minik8s.api.threads import thread as guarded_thread
+
+from .httpwire import (LAST_CHUNK, MAX_CHUNK_LINE, MAX_HEAD, HttpError, RequestHead, parse_request_head,
+                       parse_response_head, plain_response, relay_chunked, response_head, wsgi_environ)
+from .watch import WATCH_PLAN, PlanSlot, WatchHub, WatchPlan
+from .watchserve import ANSWERED, ENDED, EXPIRED, WatchDispatcher, Watcher, long_poll_answer, run_wsgi
+
+log = logging.getLogger(__name__)
+
+_READ_HIGH = 256 * 1024  # client bytes buffered before the front stops reading
+_COPY = 64 * 1024
+_BACKEND_LIMIT = 1 << 20  # the backend's head and chunk lines (StreamReader limit)
+_INITIAL_PIECE = 256 * 1024  # a stream's first lines are written (and drained) in pieces of this size
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One address the front serves; `tls` None: plain HTTP."""
+
+    host: str
+    port: int
+    tls: ssl.SSLContext | None = None
+
+
+@dataclass(frozen=True)
+class FrontLimits:
+    max_connections: int = 16_384
+    handshake_timeout: float = 10.0
+    first_request_timeout: float = 30.0
+    idle_timeout: float = 90.0
+    head_timeout: float = 30.0
+    max_body: int = 4 * 1024 * 1024
+    watch_buffer: int = 1 << 20  # a watcher more than this behind (and not draining) is cut off
+    setup_threads: int = 8  # threads that run the WSGI app for watch requests
+
+
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def _is_watch(head: RequestHead) -> bool:
+    if head.method != "GET":
+        return False
+    _, query = head.path_and_query()
+    return any(part.split("=", 1)[-1].lower() in ("true", "1") for part in query.split("&")
+               if part.split("=", 1)[0] == "watch")
+
+
+class _ClientGone(Exception):
+    """The client closed or reset its connection."""
+
+
+class HttpFront:
+    """Owns the client connections of one master (see the module docstring)."""
+
+    def __init__(self, listeners: list[Listener], *, backend_port: int, app: Callable[..., Any], hub: WatchHub,
+                 limits: FrontLimits = FrontLimits()) -> None:
+        self.limits = limits
+        self.backend_port = backend_port
+        self.app = app
+        self.open_connections = 0  # only touched on the loop thread
+        self._refused_logged = 0.0
+        self._loop = asyncio.new_event_loop()
+        self.dispatcher = WatchDispatcher(hub, self._loop, buffer_limit=limits.watch_buffer)
+        self._pool = ThreadPoolExecutor(limits.setup_threads, thread_name_prefix="watch-setup")
+        self._connections: set[_Connection] = set()
+        # Bind now, like waitress does: a taken port fails the master's start-up, not its serve().
+        self._servers = [self._loop.run_until_complete(self._loop.create_server(
+            lambda listener=listener: _Connection(self, listener), listener.host, listener.port, backlog=1024))
+            for listener in listeners]
+        self.ports = [server.sockets[0].getsockname()[1] for server in self._servers]
+        self._thread = guarded_thread(self._loop.run_forever, name="api-front")
+
+    def start(self) -> None:
+        """Start serving (the loop thread)."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Close the listeners and every connection, and end the loop thread."""
+        def close_all() -> None:
+            for server in self._servers:
+                server.close()
+            for connection in list(self._connections):
+                connection.abort()
+            self._loop.call_later(0.2, self._loop.stop)
+
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(close_all)
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def admit(self) -> bool:
+        if self.open_connections >= self.limits.max_connections:
+            now = time.monotonic()
+            if now - self._refused_logged > 10:
+                self._refused_logged = now
+                log.warning("API front: %d connections open (the limit); refusing new ones", self.open_connections)
+            return False
+        self.open_connections += 1
+        return True
+
+    async def setup_watch(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        return await self._loop.run_in_executor(self._pool, run_wsgi, self.app, environ)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: a buffered reader, flow-controlled writes, and its request loop."""
+
+    def __init__(self, front: HttpFront, listener: Listener) -> None:
+        self.front = front
+        self.listener = listener
+        self.loop = front._loop
+        self.transport: Any = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.counted = False
+        self.on_gone: Callable[[], None] | None = None  # what to end when the client goes away
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self._backend: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.peer = ""
+
+    # ---- protocol callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if not self.front.admit():
+            transport.abort()
+            return
+        self.counted = True
+        self.front._connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple) else ""
+        if self.listener.tls is not None:
+            transport.pause_reading()  # not a byte of the ClientHello may reach this protocol
+        self.loop.create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _READ_HIGH:
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        self._gone()
+        return self.listener.tls is None  # plain TCP: keep the write side open for a last answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self._wake_reader()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(_ClientGone())
+        self._gone()
+        self._uncount()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.front.open_connections -= 1
+            self.front._connections.discard(self)
+
+    def _gone(self) -> None:
+        callback, self.on_gone = self.on_gone, None
+        if callback is not None:
+            callback()
+
+    def _wake_reader(self) -> None:
+        if self._data_waiter is not None and not self._data_waiter.done():
+            self._data_waiter.set_result(None)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self._close_backend()
+
+    async def _wait_data(self, deadline: float) -> None:
+        """Wait for more bytes (or EOF) until `deadline` (loop time): TimeoutError after it."""
+        if self.eof:
+            raise _ClientGone()
+        if self.transport.is_closing():
+            raise _ClientGone()
+        self.transport.resume_reading()
+        waiter = self._data_waiter = self.loop.create_future()
+        timer = self.loop.call_at(deadline, lambda: waiter.done() or waiter.set_exception(TimeoutError()))
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._data_waiter = None
+
+    def _take(self, count: int) -> bytes:
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return data
+
+    async def read_until(self, separator: bytes, limit: int, deadline: float, too_long: int) -> bytes:
+        while True:
+            end = self.buffer.find(separator)
+            if end >= 0 and end + len(separator) <= limit:
+                return self._take(end + len(separator))
+            if end >= 0 or len(self.buffer) > limit:
+                raise HttpError(too_long, "request head too large" if too_long == 431 else "line too long")
+            if self.eof:
+                raise _ClientGone()
+            await self._wait_data(deadline)
+
+    async def read_exactly(self, count: int, timeout: float) -> bytes:
+        while len(self.buffer) < count:
+            if self.eof:
+                raise _ClientGone()
+            await self._wait_data(self.loop.time() + timeout)
+        return self._take(count)
+
+    async def read_some(self, most: int, timeout: float) -> bytes:
+        while not self.buffer:
+            if self.eof:
+                raise _ClientGone()
+            await self._wait_data(self.loop.time() + timeout)
+        return self._take(min(most, len(self.buffer)))
+
+    def write(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            raise _ClientGone()
+        self.transport.write(data)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        if self.transport.is_closing():
+            raise _ClientGone()
+        if not self._writing_paused:
+            return
+        waiter = self._drain_waiter = self.loop.create_future()
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._drain_waiter = None
+
+    # ---- the request loop -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        limits = self.front.limits
+        try:
+            if self.listener.tls is not None:
+                self.transport = await self.loop.start_tls(
+                    self.transport, self, self.listener.tls, server_side=True,
+                    ssl_handshake_timeout=limits.handshake_timeout)
+            deadline = self.loop.time() + limits.first_request_timeout
+            while True:
+                head = await self._read_head(deadline)
+                if head is None:
+                    break
+                keep = await (self._watch(head) if _is_watch(head) else self._forward(head))
+                if not keep:
+                    break
+                deadline = self.loop.time() + limits.idle_timeout
+            self._close()
+        except HttpError as exc:
+            self._answer_error(exc)
+        except (_ClientGone, TimeoutError, asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError,
+                asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            self.abort()
+        except asyncio.CancelledError:
+            self.abort()
+            raise
+        except Exception:  # a bug must not take the loop (and every other connection) down
+            log.exception("API front: connection failed")
+            self.abort()
+        finally:
+            self._close_backend()
+            if self.transport is not None and self.transport.is_closing():
+                self._uncount()  # a failed TLS handshake never reaches connection_lost here
+
+    async def _read_head(self, deadline: float) -> RequestHead | None:
+        """The next request head, or None when the client closed cleanly between requests."""
+        while not self.buffer:
+            if self.eof:
+                return None
+            try:
+                await self._wait_data(deadline)
+            except _ClientGone:
+                return None
+        while self.buffer[:2] == b"\r\n":  # tolerated blank lines between requests (RFC 9112 2.2)
+            del self.buffer[:2]
+        deadline = min(deadline, self.loop.time() + self.front.limits.head_timeout)
+        raw = await self.read_until(b"\r\n\r\n", MAX_HEAD, deadline, 431)
+        return parse_request_head(raw)
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _answer_error(self, exc: HttpError) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        status = errors.from_status(None, exc.status)
+        status.message = str(exc)
+        body = json.dumps(status.to_status(), separators=(",", ":")).encode()
+        self.transport.write(plain_response(exc.status, body, close=True))
+        self.transport.close()
+
+    async def _read_body(self, head: RequestHead) -> bytes:
+        """A watch request's (small, unusual) body."""
+        if head.chunked:
+            raise HttpError(411, "a watch request with a chunked body")
+        if head.content_length > MAX_HEAD:
+            raise HttpError(413, "the request body is too large")
+        if head.content_length and head.expects_continue:
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return await self.read_exactly(head.content_length, self.front.limits.head_timeout)
+
+    # ---- watches ----------------------------------------------------------------------------
+
+    async def _watch(self, head: RequestHead) -> bool:
+        body = await self._read_body(head)
+        scheme = "https" if self.listener.tls is not None else "http"
+        environ = wsgi_environ(head, body, peer=self.peer, scheme=scheme, server=(self.listener.host,
+                                                                                  self.listener.port))
+        slot = PlanSlot()
+        environ[WATCH_PLAN] = slot
+        try:
+            status, headers, payload = await self.front.setup_watch(environ)
+        except Exception:
+            if slot.plan is not None:
+                slot.plan.release()
+            raise
+        plan = slot.plan
+        if plan is None:
+            keep = head.keep_alive
+            kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "connection")]
+            kept.append(("Content-Length", str(len(payload))))
+            if not keep:
+                kept.append(("Connection", "close"))
+            code, _, reason = status.partition(" ")
+            self.write(response_head(int(code), kept, reason) + payload)
+            await self.drain(self.front.limits.idle_timeout)
+            return keep
+        try:
+            if self.eof or self.transport.is_closing():
+                return False
+            return await (self._long_poll(plan, head) if plan.long_poll else self._stream(plan, head))
+        finally:
+            plan.release()
+
+    async def _long_poll(self, plan: WatchPlan, head: RequestHead) -> bool:
+        watcher = Watcher(plan, self.transport, chunked=False)
+        self.on_gone = lambda: self._watcher_gone(watcher)
+        try:
+            self.front.dispatcher.add(watcher)
+            how = await watcher.done
+        finally:
+            self.on_gone = None
+            self.front.dispatcher.remove(watcher)
+        if how not in (ANSWERED, EXPIRED):
+            return False
+        code, body, extra = long_poll_answer(watcher)
+        keep = head.keep_alive
+        self.write(plain_response(code, body, close=not keep, extra=extra))
+        await self.drain(self.front.limits.idle_timeout)
+        return keep
+
+    async def _stream(self, plan: WatchPlan, head: RequestHead) -> bool:
+        chunked = head.version == "HTTP/1.1"
+        framing = ("Transfer-Encoding", "chunked") if chunked else ("Connection", "close")
+        self.write(response_head(200, [("Content-Type", plan.content_type), ("Cache-Control", "no-cache, private"),
+                                       framing]))
+        watcher = Watcher(plan, self.transport, chunked=chunked)
+        self.on_gone = lambda: self._watcher_gone(watcher)
+        try:
+            lines, piece = plan.initial, []
+            size = 0
+            for index, line in enumerate(lines):  # a big first list: written as the client takes it
+                piece.append(line)
+                size += len(line)
+                if size >= _INITIAL_PIECE or index == len(lines) - 1:
+                    self.write(watcher.frame(b"".join(piece)))
+                    piece, size = [], 0
+                    await self.drain(self.front.limits.head_timeout)
+            plan.initial = []
+            if plan.ended:
+                how = ENDED
+            else:
+                self.front.dispatcher.add(watcher)
+                how = await watcher.done
+        finally:
+            self.on_gone = None
+            self.front.dispatcher.remove(watcher)
+        if how != ENDED or not chunked:
+            if how == ENDED:
+                self._close()
+            else:
+                self.abort()
+            return False
+        self.write(LAST_CHUNK)
+        await self.drain(self.front.limits.idle_timeout)
+        return head.keep_alive
+
+    def _watcher_gone(self, watcher: Watcher) -> None:
+        self.front.dispatcher.remove(watcher)
+        watcher.finish("gone")
+
+    # ---- everything else: forwarded to waitress --------------------------------------------
+
+    async def _backend_connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._backend is not None and (self._backend[0].at_eof() or self._backend[1].is_closing()):
+            self._close_backend()
+        if self._backend is None:
+            try:
+                self._backend = await asyncio.open_connection("127.0.0.1", self.front.backend_port,
+                                                              limit=_BACKEND_LIMIT)
+            except OSError as exc:
+                log.warning("API front: backend %s unavailable: %s", self.front.backend_port, exc)
+                raise HttpError(503, "the API server is not available") from exc
+        return self._backend
+
+    def _close_backend(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend[1].transport.abort()
+
+    async def _forward(self, head: RequestHead) -> bool:
+        limits = self.front.limits
+        if head.content_length > limits.max_body:
+            raise HttpError(413, f"the request body is larger than {limits.max_body} bytes")
+        reader, writer = await self._backend_connection()
+        if head.expects_continue and (head.content_length or head.chunked):
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        writer.write(head.forwarded())
+        if head.chunked:
+            async def to_backend(data: bytes) -> None:
+                writer.write(data)
+                await writer.drain()
+
+            try:
+                await relay_chunked(lambda: self.read_until(b"\r\n", MAX_CHUNK_LINE, self.loop.time()
+                                                            + limits.head_timeout, 400),
+                                    lambda n: self.read_exactly(n, limits.head_timeout), to_backend,
+                                    limit=limits.max_body)
+            except HttpError:
+                self._close_backend()
+                raise
+        else:
+            remaining = head.content_length
+            while remaining:
+                data = await self.read_some(min(remaining, _COPY), limits.head_timeout)
+                remaining -= len(data)
+                writer.write(data)
+                await writer.drain()
+        self.on_gone = self._close_backend  # a client that leaves ends its (log) stream on the backend
+        try:
+            return await self._relay_response(head, reader)
+        finally:
+            self.on_gone = None
+
+    async def _relay_response(self, head: RequestHead, reader: asyncio.StreamReader) -> bool:
+        async def to_client(data: bytes) -> None:
+            self.write(data)
+            await self.drain()
+
+        while True:
+            try:
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                if self.eof:
+                    raise _ClientGone() from exc
+                raise HttpError(502, "the API server closed the connection") from exc
+            response = parse_response_head(raw)
+            if response.status >= 200 or response.status == 101:
+                break
+            await to_client(raw)  # 1xx interim answers
+        await to_client(raw)
+        keep = head.keep_alive and not response.close
+        if head.method == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200:
+            pass
+        elif response.chunked:
+            await relay_chunked(reader.readline, reader.readexactly, to_client)
+        elif response.content_length is not None:
+            remaining = response.content_length
+            while remaining:
+                data = await reader.read(min(remaining, _COPY))
+                if not data:
+                    raise asyncio.IncompleteReadError(b"", remaining)
+                remaining -= len(data)
+                await to_client(data)
+        else:  # read to close
+            while data := await reader.read(_COPY):
+                await to_client(data)
+            keep = False
+        if not keep:
+            self._close_backend()
+        return keep
+
