@@ -344,17 +344,17 @@ class Store:
                 self._unpublished.absorb(self._written[0])
                 self._written[0] = _Changes()
                 return result
-            txn = self._env.begin(write=True)
-            self._written = [_Changes()]
+            txn = self._env.begin(write=True)  # holding LMDB's write lock from here...
+            self._written = [_Changes()]  # (what it wrote is on disk at once: nobody reads this record)
             try:
                 result = self._apply_in(txn, command, raft_index)
                 revision = self._meta_int(txn, _META_REVISION)
-                txn.commit()
             except BaseException:
+                self._written = []
                 txn.abort()
                 raise
-            finally:
-                self._written = []
+            self._written = []
+            txn.commit()  # ...to here: another writer may start at once
             self._notify(revision)
             return result
         except Exception as exc:  # deterministic inputs; this is a bug or a full disk
