@@ -27,8 +27,8 @@ def master(
     api_addr: str = typer.Option("127.0.0.1:6443", help="HOST:PORT of the Kubernetes-style HTTP API."),
     token_file: str = typer.Option(..., help='Static token file: lines "token,user,uid[,\\"groups\\"]".'),
     cluster_secret_file: str = typer.Option(..., help="File with the secret that authenticates Raft peers."),
-    api_threads: int = typer.Option(256, help="HTTP worker threads for plain requests (watches are served "
-                                              "without threads and hold none)."),
+    api_threads: int = typer.Option(64, min=1, help="Threads that run requests other than watches (watches hold "
+                                                    "none; a pods/log stream holds one while it lasts)."),
     max_watches: int = typer.Option(10_000, min=1, help="Open streaming/long-poll watches allowed (429 above)."),
     watch_buffer_bytes: int = typer.Option(1 << 20, min=4096,
                                            help="Bytes a watcher may fall behind before it is cut off."),

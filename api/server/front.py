@@ -36,16 +36,14 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.threads import thread as guarded_thread
 
-from .httpwire import (LAST_CHUNK, MAX_CHUNK_LINE, MAX_HEAD, HttpError, RequestHead, parse_request_head,
-                       parse_response_head, plain_response, relay_chunked, response_head, wsgi_environ)
+from .httpwire import (LAST_CHUNK, MAX_CHUNK_LINE, MAX_HEAD, HttpError, RequestHead, chunk, parse_request_head,
+                       plain_response, read_chunked, response_head, wsgi_environ)
 from .watch import WATCH_PLAN, PlanSlot, WatchHub, WatchPlan
 from .watchserve import ANSWERED, ENDED, EXPIRED, WatchDispatcher, Watcher, long_poll_answer, run_wsgi
 
 log = logging.getLogger(__name__)
 
 _READ_HIGH = 256 * 1024  # client bytes buffered before the front stops reading
-_COPY = 64 * 1024
-_BACKEND_LIMIT = 1 << 20  # the backend's head and chunk lines (StreamReader limit)
 _INITIAL_PIECE = 256 * 1024  # a stream's first lines are written (and drained) in pieces of this size
 
 
@@ -91,11 +89,11 @@ class _ClientGone(Exception):
 class HttpFront:
     """Owns the client connections of one master (see the module docstring)."""
 
-    def __init__(self, listeners: list[Listener], *, backend_port: int, app: Callable[..., Any], hub: WatchHub,
-                 limits: FrontLimits = FrontLimits()) -> None:
+    def __init__(self, listeners: list[Listener], *, app: Callable[..., Any], hub: WatchHub,
+                 limits: FrontLimits = FrontLimits(), app_threads: int = 64) -> None:
         self.limits = limits
-        self.backend_port = backend_port
         self.app = app
+        self.app_pool = ThreadPoolExecutor(app_threads, thread_name_prefix="api")
         self.open_connections = 0  # only touched on the loop thread
         self._refused_logged = 0.0
         self._loop = asyncio.new_event_loop()
@@ -126,6 +124,7 @@ class HttpFront:
             self._loop.call_soon_threadsafe(close_all)
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.app_pool.shutdown(wait=False, cancel_futures=True)
 
     def admit(self) -> bool:
         if self.open_connections >= self.limits.max_connections:
@@ -139,6 +138,10 @@ class HttpFront:
 
     async def setup_watch(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         return await self._loop.run_in_executor(self._pool, run_wsgi, self.app, environ)
+
+    async def run_app(self, environ: dict[str, Any]) -> AppAnswer:
+        """Run the WSGI app for a (non-watch) request in the app pool."""
+        return await self._loop.run_in_executor(self.app_pool, run_app, self.app, environ)
 
 
 class _Connection(asyncio.Protocol):
@@ -156,7 +159,6 @@ class _Connection(asyncio.Protocol):
         self._data_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._writing_paused = False
-        self._backend: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.peer = ""
 
     # ---- protocol callbacks ---------------------------------------------------------------
@@ -222,7 +224,6 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
-        self._close_backend()
 
     async def _wait_data(self, deadline: float) -> None:
         """Wait for more bytes (or EOF) until `deadline` (loop time): TimeoutError after it."""
@@ -299,7 +300,7 @@ class _Connection(asyncio.Protocol):
                 head = await self._read_head(deadline)
                 if head is None:
                     break
-                keep = await (self._watch(head) if _is_watch(head) else self._forward(head))
+                keep = await (self._watch(head) if _is_watch(head) else self._serve(head))
                 if not keep:
                     break
                 deadline = self.loop.time() + limits.idle_timeout
@@ -316,7 +317,6 @@ class _Connection(asyncio.Protocol):
             log.exception("API front: connection failed")
             self.abort()
         finally:
-            self._close_backend()
             if self.transport is not None and self.transport.is_closing():
                 self._uncount()  # a failed TLS handshake never reaches connection_lost here
 
@@ -448,94 +448,118 @@ class _Connection(asyncio.Protocol):
         self.front.dispatcher.remove(watcher)
         watcher.finish("gone")
 
-    # ---- everything else: forwarded to waitress --------------------------------------------
+    # ---- everything else: the WSGI app in the app pool ------------------------------------------
 
-    async def _backend_connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._backend is not None and (self._backend[0].at_eof() or self._backend[1].is_closing()):
-            self._close_backend()
-        if self._backend is None:
-            try:
-                self._backend = await asyncio.open_connection("127.0.0.1", self.front.backend_port,
-                                                              limit=_BACKEND_LIMIT)
-            except OSError as exc:
-                log.warning("API front: backend %s unavailable: %s", self.front.backend_port, exc)
-                raise HttpError(503, "the API server is not available") from exc
-        return self._backend
-
-    def _close_backend(self) -> None:
-        backend, self._backend = self._backend, None
-        if backend is not None:
-            backend[1].transport.abort()
-
-    async def _forward(self, head: RequestHead) -> bool:
+    async def _read_request_body(self, head: RequestHead) -> bytes:
+        """The whole request body (Content-Length or chunked), at most `max_body` bytes (413)."""
         limits = self.front.limits
         if head.content_length > limits.max_body:
             raise HttpError(413, f"the request body is larger than {limits.max_body} bytes")
-        reader, writer = await self._backend_connection()
         if head.expects_continue and (head.content_length or head.chunked):
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        writer.write(head.forwarded())
-        if head.chunked:
-            async def to_backend(data: bytes) -> None:
-                writer.write(data)
-                await writer.drain()
+        if not head.chunked:
+            return await self.read_exactly(head.content_length, limits.head_timeout)
+        return await read_chunked(lambda: self.read_until(b"\r\n", MAX_CHUNK_LINE, self.loop.time()
+                                                          + limits.head_timeout, 400),
+                                  lambda n: self.read_exactly(n, limits.head_timeout), limit=limits.max_body)
 
-            try:
-                await relay_chunked(lambda: self.read_until(b"\r\n", MAX_CHUNK_LINE, self.loop.time()
-                                                            + limits.head_timeout, 400),
-                                    lambda n: self.read_exactly(n, limits.head_timeout), to_backend,
-                                    limit=limits.max_body)
-            except HttpError:
-                self._close_backend()
-                raise
-        else:
-            remaining = head.content_length
-            while remaining:
-                data = await self.read_some(min(remaining, _COPY), limits.head_timeout)
-                remaining -= len(data)
-                writer.write(data)
-                await writer.drain()
-        self.on_gone = self._close_backend  # a client that leaves ends its (log) stream on the backend
+    def client_gone(self) -> bool:
+        """Whether the client closed or reset its connection (safe to ask from any thread)."""
+        return self.eof
+
+    async def _serve(self, head: RequestHead) -> bool:
+        """Run the WSGI app for one request in the app pool and write its answer; whether the
+        connection carries another request."""
+        body = await self._read_request_body(head)
+        scheme = "https" if self.listener.tls is not None else "http"
+        environ = wsgi_environ(head, body, peer=self.peer, scheme=scheme, server=(self.listener.host,
+                                                                                  self.listener.port))
+        environ[CLIENT_DISCONNECTED] = self.client_gone
+        answer = await self.front.run_app(environ)
+        keep = head.keep_alive and not any(k.lower() == "connection" and "close" in v.lower()
+                                           for k, v in answer.headers)
+        headers = [(k, v) for k, v in answer.headers if k.lower() not in _HOP_BY_HOP]
+        code, _, reason = answer.status.partition(" ")
+        if answer.rest is None:
+            if not any(k.lower() == "content-length" for k, _ in headers):
+                headers.append(("Content-Length", str(len(answer.body))))
+            if not keep:
+                headers.append(("Connection", "close"))
+            self.write(response_head(int(code), headers, reason)
+                       + (b"" if head.method == "HEAD" else answer.body))
+            await self.drain(self.front.limits.idle_timeout)
+            return keep
+        return await self._stream_answer(head, int(code), reason, headers, answer)
+
+    async def _stream_answer(self, head: RequestHead, code: int, reason: str, headers: list[tuple[str, str]],
+                             answer: AppAnswer) -> bool:
+        """A response without Content-Length (a log stream): chunked, each piece as the app yields it."""
+        chunked = head.version == "HTTP/1.1"
+        headers.append(("Transfer-Encoding", "chunked") if chunked else ("Connection", "close"))
+        pool = self.front.app_pool
         try:
-            return await self._relay_response(head, reader)
+            self.write(response_head(code, headers, reason))
+            piece = answer.body
+            while piece is not None:
+                if piece:
+                    self.write(chunk(piece) if chunked else piece)
+                    await self.drain(self.front.limits.head_timeout)
+                piece = await self.loop.run_in_executor(pool, _next_piece, answer.rest)
         finally:
-            self.on_gone = None
+            await self.loop.run_in_executor(pool, _close_app_result, answer.result)
+        if not chunked:
+            self._close()
+            return False
+        self.write(LAST_CHUNK)
+        await self.drain(self.front.limits.idle_timeout)
+        return head.keep_alive
 
-    async def _relay_response(self, head: RequestHead, reader: asyncio.StreamReader) -> bool:
-        async def to_client(data: bytes) -> None:
-            self.write(data)
-            await self.drain()
 
-        while True:
-            try:
-                raw = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if self.eof:
-                    raise _ClientGone() from exc
-                raise HttpError(502, "the API server closed the connection") from exc
-            response = parse_response_head(raw)
-            if response.status >= 200 or response.status == 101:
-                break
-            await to_client(raw)  # 1xx interim answers
-        await to_client(raw)
-        keep = head.keep_alive and not response.close
-        if head.method == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200:
-            pass
-        elif response.chunked:
-            await relay_chunked(reader.readline, reader.readexactly, to_client)
-        elif response.content_length is not None:
-            remaining = response.content_length
-            while remaining:
-                data = await reader.read(min(remaining, _COPY))
-                if not data:
-                    raise asyncio.IncompleteReadError(b"", remaining)
-                remaining -= len(data)
-                await to_client(data)
-        else:  # read to close
-            while data := await reader.read(_COPY):
-                await to_client(data)
-            keep = False
-        if not keep:
-            self._close_backend()
-        return keep
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
+CLIENT_DISCONNECTED = "waitress.client_disconnected"  # the name waitress uses; the log proxy asks it
 
+
+@dataclass
+class AppAnswer:
+    """What the WSGI app answered: its whole body, or its first bytes and an iterator of the rest."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    rest: Any = None  # an iterator of further pieces (None: `body` is all of it)
+    result: Any = None  # the app's iterable, closed once the rest is sent
+
+
+def run_app(app: Callable[..., Any], environ: dict[str, Any]) -> AppAnswer:
+    """Run the WSGI app for one request (in an app pool thread). A response with Content-Length (or
+    to HEAD) is read whole; any other streams."""
+    started: list[Any] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started[:] = [status, headers]
+        return written.append
+
+    result = app(environ, start_response)
+    rest = iter(result)
+    if not started:  # an app that starts its response with its first piece
+        first = next(rest, b"")
+        written.append(first)
+    status, headers = started
+    if environ["REQUEST_METHOD"] == "HEAD" or any(k.lower() == "content-length" for k, _ in headers):
+        try:
+            written.extend(rest)
+        finally:
+            _close_app_result(result)
+        return AppAnswer(status, headers, b"".join(written))
+    return AppAnswer(status, headers, b"".join(written), rest, result)
+
+
+def _next_piece(rest: Any) -> bytes | None:
+    return next(rest, None)
+
+
+def _close_app_result(result: Any) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()

@@ -75,13 +75,6 @@ class RequestHead:
         path, _, query = target.partition("?")
         return path, query
 
-    def forwarded(self) -> bytes:
-        """The head to send to the backend: as received, less `Expect` (the front answers it)."""
-        if not self.expects_continue:
-            return self.raw
-        lines = [line for line in self.raw.split(b"\r\n") if not line.lower().startswith(b"expect:")]
-        return b"\r\n".join(lines)
-
 
 def parse_request_head(raw: bytes) -> RequestHead:
     """Parse a head (ending with the blank line); HttpError when it is malformed or unframeable."""
@@ -114,36 +107,6 @@ def parse_request_head(raw: bytes) -> RequestHead:
     return head
 
 
-@dataclass
-class ResponseHead:
-    """A backend's status and framing."""
-
-    status: int
-    content_length: int | None
-    chunked: bool
-    close: bool
-
-
-def parse_response_head(raw: bytes) -> ResponseHead:
-    """Parse the backend's (trusted, but still checked) response head."""
-    lines = raw.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise HttpError(502, "malformed response from the backend")
-    length: int | None = None
-    chunked = close = False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        key, text = name.strip().lower(), value.strip().lower()
-        if key == b"content-length" and text.isdigit():
-            length = int(text)
-        elif key == b"transfer-encoding":
-            chunked = b"chunked" in text
-        elif key == b"connection":
-            close = b"close" in text
-    return ResponseHead(int(parts[1]), None if chunked else length, chunked, close)
-
-
 def response_head(status: int, headers: list[tuple[str, str]], reason: str | None = None) -> bytes:
     """A response head (status line, headers, blank line)."""
     lines = [f"HTTP/1.1 {status} {reason or _REASONS.get(status, 'Unknown')}"]
@@ -168,38 +131,35 @@ def chunk(data: bytes) -> bytes:
 LAST_CHUNK = b"0\r\n\r\n"
 
 
-async def relay_chunked(read_line: Callable[[], Awaitable[bytes]], read_exactly: Callable[[int], Awaitable[bytes]],
-                        write: Callable[[bytes], Awaitable[None]], *, limit: int | None = None) -> int:
-    """Copy one chunked body, framing included, from a reader to `write`; return the data size.
+async def read_chunked(read_line: Callable[[], Awaitable[bytes]], read_exactly: Callable[[int], Awaitable[bytes]],
+                       *, limit: int) -> bytes:
+    """The data of one chunked body (framing and trailers dropped), as waitress de-chunks a request.
 
     `read_line()` returns a line with its CRLF. HttpError(413) once the data exceeds `limit`,
     HttpError(400) on a malformed chunk.
     """
-    total = 0
+    data = bytearray()
     while True:
         line = await read_line()
         size_text = line.split(b";", 1)[0].strip()
         if not size_text or len(size_text) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
             raise HttpError(400, "malformed chunk size")
         size = int(size_text, 16)
-        total += size
-        if limit is not None and total > limit:
+        if len(data) + size > limit:
             raise HttpError(413, "the request body is too large")
-        await write(line)
         if size == 0:
-            while True:  # trailers, then the blank line
-                trailer = await read_line()
-                await write(trailer)
-                if trailer == b"\r\n":
-                    return total
-        data = await read_exactly(size + 2)
-        if not data.endswith(b"\r\n"):
+            while await read_line() != b"\r\n":  # trailers, then the blank line
+                pass
+            return bytes(data)
+        piece = await read_exactly(size + 2)
+        if not piece.endswith(b"\r\n"):
             raise HttpError(400, "malformed chunk")
-        await write(data)
+        data += piece[:-2]
 
 
 def wsgi_environ(head: RequestHead, body: bytes, *, peer: str, scheme: str, server: tuple[str, int]) -> dict[str, Any]:
-    """The WSGI environ of a request, as waitress builds it (headers with `_` in their name dropped)."""
+    """The WSGI environ of a request, as waitress builds it (headers with `_` in their name dropped; a
+    de-chunked body gets its CONTENT_LENGTH, and no Transfer-Encoding)."""
     path, query = head.path_and_query()
     environ: dict[str, Any] = {
         "REQUEST_METHOD": head.method, "SCRIPT_NAME": "", "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
@@ -215,6 +175,10 @@ def wsgi_environ(head: RequestHead, body: bytes, *, peer: str, scheme: str, serv
         if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             environ[key] = value
             continue
+        if key == "TRANSFER_ENCODING":
+            continue
         key = "HTTP_" + key
         environ[key] = environ[key] + "," + value if key in environ else value
+    if head.chunked:
+        environ["CONTENT_LENGTH"] = str(len(body))
     return environ
