@@ -27,7 +27,6 @@ stop commits first.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import os
@@ -490,8 +489,9 @@ class Store:
     ) -> Applied:
         revision = self._meta_int(txn, _META_REVISION) + 1
         self._put(txn, b"meta", _META_REVISION, str(revision).encode())
-        stamped = copy.deepcopy(obj)
-        stamped.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        # Only metadata.resourceVersion changes: copy that level, share the rest (a command's object
+        # is decoded afresh on every member and written out as JSON right here).
+        stamped = {**obj, "metadata": {**(obj.get("metadata") or {}), "resourceVersion": str(revision)}}
         if store_object:
             self._put(txn, b"objects", key.encode(), dump_json(stamped))
         event = {"type": event_type, "key": key, "object": stamped, "ts": float(now)}

@@ -6,10 +6,14 @@ itself and:
 
 - serves watches (GET with `watch=true|1`) on its loop: the request runs through the WSGI app in a
   small thread pool, unchanged (auth, metrics, parsing, 400/401/403/404/410/429); instead of
-  blocking a thread, the app leaves a `WatchPlan` that the `WatchDispatcher` then feeds;
-- forwards everything else to waitress on a private loopback port, over one backend connection
-  per client connection, and relays the response with its framing (Content-Length, chunked, or
-  read-to-close), so that the connection carries further requests, watches included.
+  blocking a thread, the app leaves a `WatchPlan` that the `WatchDispatcher` then feeds. The next
+  long-poll of the same request (same path, query and token; only the resourceVersion differs) on
+  the same connection is re-armed on the loop from what the app checked the first time (our
+  informers poll in a loop: one app run per connection instead of one per poll; these re-polls
+  are not counted in `apiserver_request_total`);
+- runs every other request through the WSGI app in a pool of `app_threads` threads and writes
+  its answer: whole with Content-Length, or chunked piece by piece when the app streams (a
+  `pods/log` stream), so that the connection carries further requests, watches included.
 
 Limits, so that idle or hostile clients cannot pin the master: at most `max_connections` client
 connections (counted from accept, before any TLS handshake; the next is closed at once); the TLS
@@ -17,8 +21,8 @@ handshake within `handshake_timeout`; the first request head within `first_reque
 later one within `idle_timeout` of the previous answer and `head_timeout` of its first byte;
 heads of at most 64 KiB (431); bodies of at most `max_body` (413); every body read within
 `head_timeout` of the previous progress. A client that goes away (EOF or reset) is noticed at
-once: its watch ends and gives its slot back, its backend connection is closed (which is how
-waitress notices that a log stream lost its reader).
+once: its watch ends and gives its slot back, and a log stream's app sees it through
+`environ["waitress.client_disconnected"]` (the name the app has always asked).
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ from minik8s.api.threads import thread as guarded_thread
 
 from .httpwire import (LAST_CHUNK, MAX_CHUNK_LINE, MAX_HEAD, HttpError, RequestHead, chunk, parse_request_head,
                        plain_response, read_chunked, response_head, wsgi_environ)
-from .watch import WATCH_PLAN, PlanSlot, WatchHub, WatchPlan
+from minik8s.store import CompactedError
+
+from .resources import long_poll_body
+from .watch import WATCH_PLAN, PlanSlot, PollTemplate, WatchCapacityError, WatchHub, WatchPlan
 from .watchserve import ANSWERED, ENDED, EXPIRED, WatchDispatcher, Watcher, long_poll_answer, run_wsgi
 
 log = logging.getLogger(__name__)
@@ -82,6 +89,28 @@ def _is_watch(head: RequestHead) -> bool:
                if part.split("=", 1)[0] == "watch")
 
 
+def _poll_key(head: RequestHead) -> tuple[tuple[str, ...], int] | None:
+    """For a long-poll without a body: what identifies the request apart from its resourceVersion
+    (path, the other query parameters in order, the Authorization header) and that revision."""
+    if head.content_length or head.chunked:
+        return None
+    path, query = head.path_and_query()
+    rest: list[str] = []
+    revisions: list[str] = []
+    long_poll = False
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "resourceVersion":
+            revisions.append(value)
+        else:
+            rest.append(part)
+            long_poll = long_poll or (name == "longPoll" and value.lower() in ("true", "1"))
+    if not long_poll or len(revisions) != 1 or not (revisions[0].isascii() and revisions[0].isdigit()
+                                                    and len(revisions[0]) <= 19):
+        return None
+    return (path, *sorted(rest), head.header("authorization") or ""), int(revisions[0])
+
+
 class _ClientGone(Exception):
     """The client closed or reset its connection."""
 
@@ -97,6 +126,7 @@ class HttpFront:
         self.open_connections = 0  # only touched on the loop thread
         self._refused_logged = 0.0
         self._loop = asyncio.new_event_loop()
+        self.hub = hub
         self.dispatcher = WatchDispatcher(hub, self._loop, buffer_limit=limits.watch_buffer)
         self._pool = ThreadPoolExecutor(limits.setup_threads, thread_name_prefix="watch-setup")
         self._connections: set[_Connection] = set()
@@ -160,6 +190,7 @@ class _Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._writing_paused = False
         self.peer = ""
+        self._poll_again: tuple[tuple[str, ...], PollTemplate] | None = None  # the last long-poll set up here
 
     # ---- protocol callbacks ---------------------------------------------------------------
 
@@ -361,6 +392,12 @@ class _Connection(asyncio.Protocol):
     # ---- watches ----------------------------------------------------------------------------
 
     async def _watch(self, head: RequestHead) -> bool:
+        poll = _poll_key(head)
+        if poll is not None and self._poll_again is not None and self._poll_again[0] == poll[0]:
+            answered = await self._rearm(head, self._poll_again[1], poll[1])
+            if answered is not None:
+                return answered
+        self._poll_again = None
         body = await self._read_body(head)
         scheme = "https" if self.listener.tls is not None else "http"
         environ = wsgi_environ(head, body, peer=self.peer, scheme=scheme, server=(self.listener.host,
@@ -374,6 +411,8 @@ class _Connection(asyncio.Protocol):
                 slot.plan.release()
             raise
         plan = slot.plan
+        if poll is not None and slot.template is not None and status.startswith("200"):
+            self._poll_again = (poll[0], slot.template)
         if plan is None:
             keep = head.keep_alive
             kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "connection")]
@@ -388,6 +427,40 @@ class _Connection(asyncio.Protocol):
             if self.eof or self.transport.is_closing():
                 return False
             return await (self._long_poll(plan, head) if plan.long_poll else self._stream(plan, head))
+        finally:
+            plan.release()
+
+    async def _rearm(self, head: RequestHead, template: PollTemplate, revision: int) -> bool | None:
+        """The next long-poll of the request last set up on this connection (same path, query, token;
+        another resourceVersion), served without running the app: what the app checked then holds
+        now. None when the app must answer instead (no slot free: 429; compacted: 410)."""
+        hub = self.front.hub
+        try:
+            hub.acquire_slot()
+        except WatchCapacityError:
+            return None
+        try:
+            events, revision = hub.events_after(revision)
+        except CompactedError:
+            hub.release_slot()
+            return None
+        except BaseException:
+            hub.release_slot()
+            raise
+        found = [line for cached in events if (line := template.render(cached)) is not None]
+        if found or template.timeout <= 0:
+            hub.release_slot()
+            keep = head.keep_alive
+            self.write(plain_response(200, long_poll_body(revision, found), close=not keep,
+                                      extra=[("X-Minik8s-Revision", str(revision))]))
+            await self.drain(self.front.limits.idle_timeout)
+            return keep
+        plan = WatchPlan(template.prefix, revision, template.render, hub.release_slot,
+                         time.monotonic() + template.timeout, long_poll=True, shared=template.shared)
+        try:
+            if self.eof or self.transport.is_closing():
+                return False
+            return await self._long_poll(plan, head)
         finally:
             plan.release()
 

@@ -27,7 +27,7 @@ from .conversion import served_registry
 from .metricsapi import MetricsApi
 from .http import check_query_ints, query_bool, query_int, read_body, read_object, send_json
 from .registry import Registry
-from .watch import WATCH_PLAN, CachedEvent, PlanSlot, WatchCapacityError, WatchHub, WatchPlan
+from .watch import WATCH_PLAN, CachedEvent, PlanSlot, PollTemplate, WatchCapacityError, WatchHub, WatchPlan
 
 Obj = dict[str, Any]
 
@@ -314,6 +314,7 @@ class ResourceSink:
             lines = _WatchLines(t.rt, prefix, label_sel, field_sel, convert, table_version, include_object)
             if long_poll:
                 timeout = min(30 if timeout is None else timeout, 600)
+                slot.template = PollTemplate(prefix, lines.event, lines.shared, timeout)
                 try:
                     events, revision = self.hub.events_after(revision)
                 except CompactedError as exc:

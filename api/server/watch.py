@@ -56,11 +56,24 @@ class WatchPlan:
 WATCH_PLAN = "minik8s.watch_plan"  # environ key: the front's `PlanSlot`; the app leaves its plan there
 
 
+@dataclass(frozen=True)
+class PollTemplate:
+    """What a checked long-poll request asked for, less its resourceVersion: the front re-arms the
+    next long-poll of the same request on the same connection from it, without running the app."""
+
+    prefix: str
+    render: Callable[[CachedEvent], bytes | None]
+    shared: bool
+    timeout: float  # seconds a long-poll waits for a first event
+
+
 @dataclass(eq=False)
 class PlanSlot:
-    """Where the app puts the `WatchPlan` of a watch request run for the front."""
+    """Where the app puts the `WatchPlan` of a watch request run for the front (and, for a
+    long-poll, its `PollTemplate`)."""
 
     plan: WatchPlan | None = None
+    template: PollTemplate | None = None
 
 
 class WatchHub:

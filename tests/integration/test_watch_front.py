@@ -274,3 +274,39 @@ def test_two_thousand_idle_watches_take_no_thread_each(cluster: Cluster) -> None
             conn.close()
     wait_for(lambda: open_watches(cluster) == 0, timeout=20, what="every slot released")
 
+
+
+def test_long_polls_re_armed_on_a_connection_keep_the_first_requests_checks(cluster: Cluster) -> None:
+    """The front serves the next long-poll of the same request on the same connection without the
+    app; another token, a bad resourceVersion or another query still goes through the app's checks."""
+    path = _namespace(cluster, "rearm")
+    rv = _revision(cluster, path)
+    conn = RawHttp(cluster.masters[0].api_port)
+    query = "watch=true&longPoll=true&timeoutSeconds=2"
+    try:
+        conn.send(f"{path}?{query}&resourceVersion={rv}")  # set up by the app: nothing yet, empty at 2 s
+        status, _, body = conn.response()
+        assert status == 200 and json.loads(body)["items"] == []
+        assert cluster.post(0, path, configmap("waiting")).status_code == 201
+        conn.send(f"{path}?{query}&resourceVersion={rv}")  # re-armed: the event is already there
+        status, headers, body = conn.response()
+        answer = json.loads(body)
+        assert status == 200 and [e["object"]["metadata"]["name"] for e in answer["items"]] == ["waiting"]
+        rv = answer["metadata"]["resourceVersion"]
+        assert headers["x-minik8s-revision"] == rv
+        conn.send(f"{path}?{query}&resourceVersion={rv}")  # re-armed and waiting for the next write
+        wait_for(lambda: open_watches(cluster) == 1, timeout=10, what="the re-armed long-poll waiting")
+        assert cluster.post(0, path, configmap("later")).status_code == 201
+        status, _, body = conn.response()
+        assert status == 200 and [e["object"]["metadata"]["name"] for e in json.loads(body)["items"]] == ["later"]
+        conn.sock.sendall((f"GET {path}?{query}&resourceVersion={rv} HTTP/1.1\r\nHost: x\r\n"
+                           "Authorization: Bearer not-a-token\r\n\r\n").encode())
+        assert conn.response()[0] == 401
+        conn.send(f"{path}?{query}&resourceVersion=abc")
+        assert conn.response()[0] == 400
+        conn.send(f"{path}?{query}&resourceVersion={rv}&labelSelector=app%3Dnone")  # another query: no match
+        status, _, body = conn.response()
+        assert status == 200 and json.loads(body)["items"] == []
+    finally:
+        conn.close()
+    wait_for(lambda: open_watches(cluster) == 0, timeout=10, what="every slot released")
