@@ -1,12 +1,14 @@
 """The pysyncobj Raft member that applies store commands, made durable.
 
-pysyncobj is used as it is, with four hooks (it is pinned to 0.3.17 for them):
+pysyncobj is used as it is, with five hooks (it is pinned to 0.3.17 for them):
 
 - its journal factory returns our `DurableJournal` (fsync, crash-safe rewrites);
 - `_onTick` syncs the journal first, so a leader's own entries are durable before the commit
   index it computes at the start of the tick counts them;
 - the name-mangled `__sendNextNodeIdx` (a follower's reply to append_entries) syncs the
   journal before the reply leaves, so a follower never acknowledges what it could lose;
+- the name-mangled `__applyLogEntries` first sends a leader's new commit index to its followers,
+  so they apply while it applies;
 - its transport is `HardenedTCPTransport` (transport.py): bounded, linear framing and a
   handshake deadline, so a stranger on the Raft port cannot stall or exhaust the member.
 
@@ -126,6 +128,12 @@ class RaftMember(SyncObj):
         self.journal.sync()
         super()._onTick(timeToWait)
         self._end_of_tick()  # also covers ticks that return before the on-tick callbacks
+
+    def _SyncObj__applyLogEntries(self) -> bool:  # noqa: N802 (pysyncobj's mangled name)
+        # A leader tells its followers about a new commit index before applying it itself, so they
+        # apply (and answer the clients that wrote through them) while it does, not after.
+        self._replicate_new_entries()
+        return bool(SyncObj._SyncObj__applyLogEntries(self))  # type: ignore[attr-defined]
 
     def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N802
         self.journal.sync()
