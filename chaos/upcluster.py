@@ -48,13 +48,24 @@ class UpProcess:
         return json.loads((self.root / "cluster.json").read_text())
 
     def stop(self, timeout: float = 90.0) -> None:
-        """SIGINT `up` and wait; SIGKILL its process group if it is stuck."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        """SIGINT `up` and wait; if it is stuck, SIGKILL it and tear down what it recorded."""
+        stop_up(self.proc, self.root, timeout)
         if hasattr(self, "client"):
             self.client.close()
+
+
+def stop_up(proc: subprocess.Popen[Any], root: Path, timeout: float = 90.0) -> None:
+    """SIGINT a `minik8s up` process and wait for its own teardown; if it is stuck, SIGKILL it and
+    run `minik8s down` on its data dir, which stops the masters, nodes, engines and registry it
+    recorded in `cluster.json` (each runs in a session of its own, out of reach of `up`'s group)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    subprocess.run([sys.executable, "-m", "minik8s.cli.main", "down", "--data-dir", str(root)],
+                   capture_output=True, timeout=120, check=False)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from minik8s.chaos.upcluster import stop_up
+
 from .cluster import free_port, wait_for
 
 
@@ -36,13 +38,7 @@ def up_cluster(tmp_path: Path):
         env.pop("MINIK8S_TOKEN", None)
         yield env, data, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_up(proc, data, timeout=30)
 
 
 def test_cli_up_apply_get_delete_and_errors(up_cluster, tmp_path: Path) -> None:
