@@ -54,7 +54,7 @@ def _secret_file(path: Path, content: str) -> Path:
 
 
 def _interrupt(*_: object) -> None:
-    """SIGTERM handler: unwind like Ctrl-C so the cluster is torn down."""
+    """SIGTERM/SIGINT handler: unwind like Ctrl-C so the cluster is torn down."""
     raise KeyboardInterrupt
 
 
@@ -362,7 +362,11 @@ def up(
     if runtime == "auto":
         runtime = "docker" if docker_available() else "process"
     cluster = LocalCluster(Path(data_dir).absolute())
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM stop the cluster; SIGINT explicitly too: a process started from a
+    # non-interactive shell's background job inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler of its own (such an `up` could not be stopped by SIGINT at all).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
     try:
         typer.echo(f"starting {masters} master(s) and {nodes} node(s) ({runtime} runtime) in {cluster.root} ...")
         kubeconfig = cluster.start(masters=masters, nodes=nodes, runtime=runtime, api_port=api_port,
