@@ -19,7 +19,7 @@ Limits, so that idle or hostile clients cannot pin the master: at most `max_conn
 connections (counted from accept, before any TLS handshake; the next is closed at once); the TLS
 handshake within `handshake_timeout`; the first request head within `first_request_timeout`; a
 later one within `idle_timeout` of the previous answer and `head_timeout` of its first byte;
-heads of at most 64 KiB (431); bodies of at most `max_body` (413); every body read within
+heads of at most 256 KiB (431); bodies of at most `max_body` (413); every body read within
 `head_timeout` of the previous progress. A client that goes away (EOF or reset) is noticed at
 once: its watch ends and gives its slot back, and a log stream's app sees it through
 `environ["waitress.client_disconnected"]` (the name the app has always asked).

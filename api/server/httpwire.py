@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-MAX_HEAD = 64 * 1024  # request line and headers; larger is 431
+MAX_HEAD = 256 * 1024  # request line + headers (waitress and its 431 before: the same)
 MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) or a trailer line
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
