@@ -11,6 +11,7 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)  # the data plane of every node's ingress proxy
 [ -x /usr/sbin/nft ] || need_apt+=(nftables)  # the Service proxy programs nftables rules
+[ -x /usr/sbin/conntrack ] || need_apt+=(conntrack)  # the Service proxy deletes UDP flows to removed endpoints
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
