@@ -16,6 +16,7 @@ length-prefixed (RFC 1035 4.2.2) and several may follow one another on one conne
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import struct
@@ -69,7 +70,22 @@ class DnsServer:
         self._tcp: socket.socket | None = None
 
     def bind(self) -> tuple[str, int]:
-        """Open the UDP and TCP sockets (raises OSError when the address or port is not available)."""
+        """Open the UDP and TCP sockets (raises OSError when the address or port is not available).
+
+        Port 0 picks a free UDP port; the same number may be in use for TCP (any outgoing
+        connection holds one), so a few picks are tried before giving up.
+        """
+        attempts = 20 if self.settings.port == 0 else 1
+        for attempt in range(attempts):
+            try:
+                self._udp, self._tcp = self._bind_pair()
+                break
+            except OSError as err:
+                if err.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                    raise
+        return self._udp.getsockname()[:2]
+
+    def _bind_pair(self) -> tuple[socket.socket, socket.socket]:
         s = self.settings
         family = socket.AF_INET6 if ":" in s.address else socket.AF_INET
         udp = socket.socket(family, socket.SOCK_DGRAM)
@@ -86,8 +102,7 @@ class DnsServer:
         except OSError:
             udp.close()
             raise
-        self._udp, self._tcp = udp, tcp
-        return udp.getsockname()[:2]
+        return udp, tcp
 
     def start(self) -> None:
         """Bind (unless done) and serve on two threads of their own."""

@@ -72,7 +72,7 @@ class Netns:
             elif "set" in item or "map" in item:
                 kind = "set" if "set" in item else "map"
                 body = item[kind]
-                elements = sorted(json.dumps(e, sort_keys=True) for e in body.get("elem", []))
+                elements = sorted(json.dumps(_without_expiry(e), sort_keys=True) for e in body.get("elem", []))
                 sets[body["name"]] = {"kind": kind, "type": body.get("type"), "map": body.get("map"),
                                       "flags": body.get("flags"), "timeout": body.get("timeout"),
                                       "elements": elements}
@@ -81,6 +81,13 @@ class Netns:
         for rule in rules:
             chains[rule["chain"]].append(json.dumps(rule["expr"], sort_keys=True))
         return {"chains": chains, "sets": sets}
+
+
+def _without_expiry(element: Any) -> Any:
+    """An element as data without its remaining lifetime, which counts down while a test runs."""
+    if isinstance(element, dict) and isinstance(element.get("elem"), dict):
+        return {"elem": {k: v for k, v in element["elem"].items() if k != "expires"}}
+    return element
 
 
 @contextmanager
