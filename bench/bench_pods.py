@@ -12,17 +12,25 @@ of a pod = that event's arrival − its create time; the run ends when all are R
 Columns: pods Running, nodes, seconds from the first create to the last Running, pods/s, and
 p50/p99/max startup latency in ms; a second table spreads the pods over the nodes. Under the
 tables: create request latency, create -> first seen bound (the scheduler's share), and the CPU
-seconds used during the run by the masters, the node agents, their short-lived children (pyroute2
-helpers), the container shims, the containers, this process and the whole machine (all share
-the same cores; other load on the machine is included in the last figure).
+seconds used during the run by the masters, the node agents, their short-lived children, the
+process runtime's launchers and container shims, the containers, this process and the whole
+machine (all share the same cores; other load on the machine is included in the last figure), and
+the CPU per pod of the cluster's own processes (masters, agents, children, launchers and shims;
+not the containers). Then the CPU per second of those processes while the pods just run
+(`--idle-seconds`), and, after the burst's pods are deleted, `--singles` pods created one at a
+time on the idle cluster (create -> Running p50/p99). `--runtime docker` runs the same on Docker
+nodes (image python:3.11; needs the host's Docker engine, scripts/start-dockerd.sh; dockerd's own
+CPU is only in the whole-machine figure).
 
 Afterwards the pods are deleted, `up` is stopped with SIGINT (it removes its namespaces, bridge
 and cgroups), and the script checks that no process of the cluster (command line under the temp
 dir, or a container carrying this run's marker in its environment) and no network namespace of
 it is left; leftovers are listed, killed by pid, and make the exit code 1. `--py-spy DIR` also
-records `py-spy` raw (collapsed) stacks of every master and agent during the run into DIR.
+records `py-spy` raw (collapsed) stacks of the GIL holder of every master and agent into DIR/burst
+(during the burst) and DIR/idle (during the idle measurement).
 
     .venv/bin/python bench/bench_pods.py [--pods 100] [--creators 4] [--max-seconds 120] [--py-spy DIR]
+                                         [--singles 20] [--idle-seconds 10] [--runtime process|docker]
 """
 
 from __future__ import annotations
@@ -73,7 +81,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--creators", type=int, default=4, help="threads creating pods")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="deadline from the first create")
     parser.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
-                        help="record py-spy raw stacks of masters and agents into DIR")
+                        help="record py-spy raw stacks (GIL holder) of masters and agents into DIR")
+    parser.add_argument("--singles", type=int, default=20,
+                        help="then create this many pods one at a time on the idle cluster (create -> Running)")
+    parser.add_argument("--idle-seconds", type=float, default=10.0,
+                        help="CPU of the cluster while the burst's pods just run, measured over this long")
+    parser.add_argument("--runtime", choices=("process", "docker"), default="process")
     return parser.parse_args()
 
 
@@ -83,13 +96,13 @@ def parse_args() -> argparse.Namespace:
 class UpCluster:
     """A `minik8s up` in the foreground of a child process, stopped with SIGINT."""
 
-    def __init__(self, workdir: Path, *, masters: int, nodes: int) -> None:
+    def __init__(self, workdir: Path, *, masters: int, nodes: int, runtime: str) -> None:
         self.workdir = workdir
         self.root = (workdir / "data").absolute()
         self.log_path = workdir / "up.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "minik8s.cli.main", "up", "--masters", str(masters), "--nodes", str(nodes), "--runtime", "process",
+                [sys.executable, "-m", "minik8s.cli.main", "up", "--masters", str(masters), "--nodes", str(nodes), "--runtime", runtime,
                  "--data-dir", str(self.root), "--api-port", str(free_ports(1)[0])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -126,11 +139,16 @@ class UpCluster:
 # -- pods and the watch -------------------------------------------------------------------------
 
 
-def pod(i: int, marker: str) -> dict[str, Any]:
+DOCKER_IMAGE = "python:3.11"  # preloaded on Docker nodes under Docker Hub's name
+DOCKER_COMMAND = ["python", "-c", "import time; time.sleep(100000)"]
+
+
+def pod(i: int, marker: str, runtime: str = "process") -> dict[str, Any]:
+    image, command = (DOCKER_IMAGE, DOCKER_COMMAND) if runtime == "docker" else ("python", POD_COMMAND)
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"bench-pod-{i:04d}", "namespace": NAMESPACE, "labels": {"bench": "pods"}},
             "spec": {"terminationGracePeriodSeconds": 1,
-                     "containers": [{"name": "main", "image": "python", "command": POD_COMMAND,
+                     "containers": [{"name": "main", "image": image, "command": command,
                                      "env": [{"name": MARKER_ENV, "value": marker}]}]}}
 
 
@@ -245,8 +263,9 @@ def machine_busy_seconds() -> float:
 
 
 def pod_process_cpu(root: Path, marker: str) -> dict[str, float]:
-    """CPU seconds used so far by the live container shims (command line under `root`) and containers."""
-    shim_needle, env_needle = f"process_shim\0{root}".encode(), f"{MARKER_ENV}={marker}".encode()
+    """CPU seconds used so far by the live launchers and container shims (forked from a launcher, so they share
+    its command line under `root`) and by the containers."""
+    shim_needle, env_needle = f"process_launcher\0{root}".encode(), f"{MARKER_ENV}={marker}".encode()
     totals = {"shims": 0.0, "containers": 0.0}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -271,8 +290,8 @@ def start_py_spy(pids: dict[str, list[int]], out_dir: Path) -> list[subprocess.P
     for group, group_pids in pids.items():
         for i, pid in enumerate(group_pids):
             procs.append(subprocess.Popen(
-                [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
-                 "--threads", "--idle", "--output", str(out_dir / f"{group}-{i}.txt")],
+                [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
+                 "--threads", "--gil", "--output", str(out_dir / f"{group}-{i}.txt")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
@@ -369,13 +388,13 @@ def tables(created: dict[str, tuple[float, float]], running: dict[str, tuple[flo
 
 def measure(up: UpCluster, args: argparse.Namespace, marker: str) -> set[str]:
     """Create the pods, follow them to Running, print the tables, delete the pods; the pod netns seen."""
-    pods = [pod(i, marker) for i in range(args.pods)]
+    pods = [pod(i, marker, args.runtime) for i in range(args.pods)]
     names = {p["metadata"]["name"] for p in pods}
     pids = cluster_pids(up.state)
     with up.client() as client, up.client(timeout=10) as watch_client:
         revision = client.list("pods", namespace=NAMESPACE)["metadata"]["resourceVersion"]
         watch = StartupWatch(watch_client, names, revision)
-        spies = start_py_spy(pids, args.py_spy) if args.py_spy else []
+        spies = start_py_spy(pids, args.py_spy / "burst") if args.py_spy else []
         cpu_before = cpu_seconds(pids)
         thread = watch.start()
         created: dict[str, tuple[float, float]] = {}
@@ -393,9 +412,76 @@ def measure(up: UpCluster, args: argparse.Namespace, marker: str) -> set[str]:
         pod_netns = cluster_netns(up.root)
         print(tables(created, watch.running, args.nodes))
         print_footer(created, watch, cpu, args)
+        if args.idle_seconds > 0:
+            print(idle_cpu_line(pids, up.root, marker, args.idle_seconds, len(watch.running),
+                                args.py_spy / "idle" if args.py_spy else None))
         if not delete_pods(client, sorted(names), args.creators):
             print(f"some pods were still listed {DELETE_TIMEOUT:.0f}s after their deletion", file=sys.stderr)
+        if args.singles > 0:
+            pod_netns |= singles(up, client, watch_client, args, marker, pids)
     return pod_netns
+
+
+def idle_cpu_line(pids: dict[str, list[int]], root: Path, marker: str, seconds: float, pods: int,
+                  py_spy: Path | None) -> str:
+    """CPU the cluster's processes use per second while `pods` pods just run (nothing changes)."""
+    spies = start_py_spy(pids, py_spy) if py_spy else []
+    before = cpu_seconds(pids) | pod_process_cpu(root, marker)
+    time.sleep(seconds)
+    after = cpu_seconds(pids) | pod_process_cpu(root, marker)
+    stop_py_spy(spies)
+    used = {k: (after[k] - before[k]) / seconds for k in CLUSTER_CPU}
+    parts = ", ".join(f"{k} {v * 1000:.0f}" for k, v in used.items())
+    return f"idle with {pods} pods running, CPU ms per second: {sum(used.values()) * 1000:.0f} ({parts})"
+
+
+def singles(up: UpCluster, client: ApiClient, watch_client: ApiClient, args: argparse.Namespace, marker: str,
+            pids: dict[str, list[int]]) -> set[str]:
+    """Create `--singles` pods one at a time, each after the previous one is Running; print the latencies."""
+    pods = [pod(args.pods + i, marker, args.runtime) for i in range(args.singles)]
+    names = {p["metadata"]["name"] for p in pods}
+    revision = client.list("pods", namespace=NAMESPACE)["metadata"]["resourceVersion"]
+    watch = StartupWatch(watch_client, names, revision)
+    thread = watch.start()
+    latencies, cpu_before = [], cpu_seconds(pids)
+    shims_before = pod_process_cpu(up.root, marker)["shims"]
+    try:
+        for obj in pods:
+            name, sent = obj["metadata"]["name"], time.monotonic()
+            client.create(obj)
+            deadline = sent + 30.0
+            while name not in watch.running and time.monotonic() < deadline and not watch.done.is_set():
+                time.sleep(0.002)
+            if name not in watch.running:
+                print(f"single pod {name} not Running within 30 s", file=sys.stderr)
+                break
+            latencies.append((watch.running[name][0] - sent) * 1000)
+    finally:
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
+        cpu["shims"] = pod_process_cpu(up.root, marker)["shims"] - shims_before
+        watch.stop.set()
+        thread.join(timeout=WATCH_POLL_SECONDS + 15)
+    pod_netns = cluster_netns(up.root)
+    ordered = sorted(latencies)
+    print(f"\nsingle pods one at a time on the idle cluster: {len(ordered)} pods, create -> Running p50 "
+          f"{percentile(ordered, 50):.0f} ms, p99 {percentile(ordered, 99):.0f} ms, max "
+          f"{ordered[-1] if ordered else float('nan'):.0f} ms")
+    print(cpu_per_pod_line(cpu, len(ordered)).replace("CPU per pod", "CPU per single pod (idle time between included)"))
+    if not delete_pods(client, sorted(names), args.creators):
+        print(f"some single pods were still listed {DELETE_TIMEOUT:.0f}s after their deletion", file=sys.stderr)
+    return pod_netns
+
+
+CLUSTER_CPU = ("masters", "agents", "agent children", "shims")  # what a pod start costs (containers excluded)
+
+
+def cpu_per_pod_line(cpu: dict[str, float], pods: int) -> str:
+    """CPU ms per pod of the cluster's processes (masters, agents, their children, launchers and shims)."""
+    if not pods:
+        return "CPU per pod: no pods"
+    total = sum(cpu[k] for k in CLUSTER_CPU)
+    parts = ", ".join(f"{k} {cpu[k] * 1000 / pods:.0f}" for k in CLUSTER_CPU)
+    return f"CPU per pod: {total * 1000 / pods:.0f} ms ({parts})"
 
 
 def print_footer(created: dict[str, tuple[float, float]], watch: StartupWatch, cpu: dict[str, float],
@@ -412,9 +498,11 @@ def print_footer(created: dict[str, tuple[float, float]], watch: StartupWatch, c
     if watch.error is not None:
         print(f"watch failed: {watch.error!r}", file=sys.stderr)
     print(f"CPU seconds during the run: masters {cpu['masters']:.1f}, node agents {cpu['agents']:.1f}, "
-          f"their short-lived children {cpu['agent children']:.1f}, container shims {cpu['shims']:.1f}, containers {cpu['containers']:.1f}, bench {cpu['bench']:.1f}; "
+          f"their short-lived children {cpu['agent children']:.1f}, launchers and shims {cpu['shims']:.1f}, "
+          f"containers {cpu['containers']:.1f}, bench {cpu['bench']:.1f}; "
           f"whole machine {cpu['machine']:.1f} of {cpu['wall'] * (os.cpu_count() or 1):.1f} "
           f"({os.cpu_count()} cores x {cpu['wall']:.1f} s, other load included)")
+    print(cpu_per_pod_line(cpu, len(created)))
     if args.py_spy:
         print(f"py-spy raw stacks in {args.py_spy}")
 
@@ -425,7 +513,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-pods-"))
     marker = secrets.token_hex(8)
     print(f"starting minik8s up --masters {args.masters} --nodes {args.nodes} in {workdir} ...", file=sys.stderr)
-    up = UpCluster(workdir, masters=args.masters, nodes=args.nodes)
+    up = UpCluster(workdir, masters=args.masters, nodes=args.nodes, runtime=args.runtime)
     pod_netns: set[str] = set()
     failed = True
     try:

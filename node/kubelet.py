@@ -369,7 +369,7 @@ class Kubelet(Controller):
         return out
 
     def _write_status(self, pod: Obj, status: Obj) -> None:
-        if status == pod.get("status"):
+        if _without_nulls(status) == _without_nulls(pod.get("status")):  # the server stores no null fields
             return
         updated = {**pod, "status": status}
         self.client.update_status(updated)
@@ -440,6 +440,15 @@ class Kubelet(Controller):
             uid = sandbox.labels.get(podspec.POD_UID)
             if uid and uid not in known:
                 self._remove_sandbox(sandbox.id, uid)
+
+
+def _without_nulls(value: Any) -> Any:
+    """`value` with every null field of its objects left out, as the API server stores it."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _attempt_of(container: ContainerStatus | None) -> int:

@@ -120,7 +120,9 @@ def _condition(old: list[Obj], kind: str, ok: bool, now: str, reason: str | None
                message: str | None = None) -> Obj:
     value = "True" if ok else "False"
     previous = next((c for c in old if c.get("type") == kind and c.get("status") == value), None)
-    condition: Obj = {"type": kind, "status": value, "lastProbeTime": None,
+    # no "lastProbeTime": null: the API server drops null fields, so the stored status would never
+    # equal this one and every sync would write it again
+    condition: Obj = {"type": kind, "status": value,
                       "lastTransitionTime": previous.get("lastTransitionTime", now) if previous else now}
     if reason:
         condition["reason"] = reason

@@ -3,9 +3,9 @@
 For nodes without Docker, like Nomad's raw_exec: the image is only recorded, the command runs on
 the host filesystem, but each pod gets its own network namespace (see `netns`) and each container
 its own cgroup with cpu/memory limits (see `cgroups`). A container is run by a shim process
-(`process_shim`) that outlives the agent and writes the container's log and exit status, so all
-state lives in files under `root_dir` and a new `ProcessRuntime` on the same directory adopts what
-is running:
+(`process_shim`, forked by the runtime's pre-imported launcher, `process_launcher`) that outlives
+the agent and writes the container's log and exit status, so all state lives in files under
+`root_dir` and a new `ProcessRuntime` on the same directory adopts what is running:
 
     sandboxes/<id>.json          sandbox config, netns and veth names, ready flag (written here)
     containers/<id>/spec.json    container config, sandbox, cgroup, log path (written here)
@@ -21,11 +21,11 @@ from __future__ import annotations
 import calendar
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +37,7 @@ from . import netns
 from .base import (START_ERROR_EXIT_CODE, Capabilities, ContainerConfig, ContainerState, ContainerStats,
                    ContainerStatus, ExecResult, Runtime, RuntimeError_, SandboxConfig, SandboxStatus, config_problem)
 from .cgroups import Cgroup
+from .process_launcher import Launcher
 from .process_shim import (container_dir, process_alive, read_json, shim_log_path, spec_path, status_path,
                            write_json)
 
@@ -104,6 +105,15 @@ def _failing_as_runtime_error(what: str) -> Iterator[None]:
         raise RuntimeError_(f"{what}: {e}") from e
 
 
+def _shim_identity(said: bytes) -> tuple[int | None, int | None]:
+    """(pid, start time) from the shim's first line on the started pipe, or Nones."""
+    try:
+        pid, start = said.split(b"\n", 1)[0].split()
+        return int(pid), int(start)
+    except ValueError:
+        return None, None
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -119,9 +129,9 @@ class ProcessRuntime(Runtime):
         self.cgroup_parent = cgroup_parent.strip("/")
         for sub in ("sandboxes", "containers", "logs"):
             os.makedirs(os.path.join(self.root_dir, sub), exist_ok=True)
-        self._shims: dict[str, subprocess.Popen] = {}  # shims started by this instance, to reap them
+        self._launcher = Launcher(self.root_dir)
         self._spec_cache: dict[str, dict] = {}
-        self._lock = threading.Lock()
+        self._sandbox_cache: dict[str, dict] = {}
 
     def capabilities(self) -> Capabilities:
         return Capabilities(name="process", isolates_filesystem=False, enforces_limits=True)
@@ -132,7 +142,23 @@ class ProcessRuntime(Runtime):
         return os.path.join(self.root_dir, "sandboxes", f"{sandbox_id}.json")
 
     def _sandbox(self, sandbox_id: str) -> dict | None:
-        return read_json(self._sandbox_file(sandbox_id)) if sandbox_id.isalnum() else None
+        """A sandbox's record (only this runtime writes them, so they are cached: syncs list them often)."""
+        cached = self._sandbox_cache.get(sandbox_id)
+        if cached is not None:
+            return cached
+        record = read_json(self._sandbox_file(sandbox_id)) if sandbox_id.isalnum() else None
+        if record is not None:
+            self._sandbox_cache[sandbox_id] = record
+        return record
+
+    def _write_sandbox(self, record: dict) -> None:
+        write_json(self._sandbox_file(record["id"]), record)
+        self._sandbox_cache[record["id"]] = record
+
+    def _forget_sandbox(self, sandbox_id: str) -> None:
+        self._sandbox_cache.pop(sandbox_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._sandbox_file(sandbox_id))
 
     def run_pod_sandbox(self, config: SandboxConfig) -> str:
         sandbox_id = uuid.uuid4().hex
@@ -140,17 +166,17 @@ class ProcessRuntime(Runtime):
         veth = f"mkv{sandbox_id[:12]}" if config.bridge and config.pod_ip else None
         record = {"id": sandbox_id, "config": asdict(config), "netns": name, "veth": veth,
                   "created_at": time.time(), "ready": False}
-        path = self._sandbox_file(sandbox_id)
-        write_json(path, record)  # first, so that a crash half-way leaves something to list and remove
+        self._write_sandbox(record)  # first, so that a crash half-way leaves something to list and remove
         try:
-            netns.create(name)
             if veth and config.bridge and config.pod_ip:
-                netns.attach_to_bridge(name, veth, config.bridge, config.pod_ip, config.prefix_len, config.gateway)
+                netns.create_attached(name, veth, config.bridge, config.pod_ip, config.prefix_len, config.gateway)
+            else:
+                netns.create(name)
         except (OSError, NetlinkError) as e:
             netns.delete(name, veth)
-            os.unlink(path)
+            self._forget_sandbox(sandbox_id)
             raise RuntimeError_(f"pod network for {config.namespace}/{config.pod_name}: {e}") from e
-        write_json(path, {**record, "ready": True})
+        self._write_sandbox({**record, "ready": True})
         return sandbox_id
 
     def stop_pod_sandbox(self, sandbox_id: str) -> None:
@@ -162,7 +188,7 @@ class ProcessRuntime(Runtime):
         with _failing_as_runtime_error(f"releasing the network of sandbox {sandbox_id}"):
             netns.delete(record["netns"], record["veth"])
         if record["ready"]:
-            write_json(self._sandbox_file(sandbox_id), {**record, "ready": False})
+            self._write_sandbox({**record, "ready": False})
 
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         if self._sandbox(sandbox_id) is None:
@@ -172,7 +198,7 @@ class ProcessRuntime(Runtime):
             self.remove_container(spec["id"])
         with _failing_as_runtime_error(f"removing the cgroup of sandbox {sandbox_id}"):
             Cgroup.at(f"{self.cgroup_parent}/{sandbox_id}").remove()
-        os.unlink(self._sandbox_file(sandbox_id))
+        self._forget_sandbox(sandbox_id)
 
     def list_sandboxes(self) -> list[SandboxStatus]:
         listed = netns.names()
@@ -235,53 +261,59 @@ class ProcessRuntime(Runtime):
             raise RuntimeError_(f"container {container_id} was already started")
         if not os.path.exists(spec["netns_path"]):
             raise RuntimeError_(f"sandbox {spec['sandbox_id']} of container {container_id} is stopped")
-        with open(shim_log_path(self.root_dir, container_id), "ab") as shim_log:
-            shim = subprocess.Popen(
-                [sys.executable, "-m", "minik8s.node.runtime.process_shim", self.root_dir, container_id],
-                stdin=subprocess.DEVNULL, stdout=shim_log, stderr=subprocess.STDOUT, start_new_session=True)
-        with self._lock:
-            self._shims[container_id] = shim
-        status = self._wait_started(container_id, shim)
+        open(shim_log_path(self.root_dir, container_id), "ab").close()
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        try:
+            try:
+                self._launcher.launch(container_id, write_end)
+            finally:
+                os.close(write_end)
+            status = self._wait_started(container_id, read_end)
+        finally:
+            os.close(read_end)
         if status.get("reason") == "StartError":
             raise RuntimeError_(status.get("message") or "the container could not be started")
 
-    def _wait_started(self, container_id: str, shim: subprocess.Popen) -> dict:
+    def _wait_started(self, container_id: str, started: int) -> dict:
         """The status the shim wrote once it started (or failed to start) the container.
 
-        A shim that dies or hangs without writing one is killed, and the container recorded as
-        exited with reason StartError here, so it never stays `created` for ever.
+        The shim writes its pid on `started` and closes it after writing the status, so EOF there
+        (or the shim's death) ends the wait. A shim that dies or hangs without writing a status is
+        killed, and the container recorded as exited with reason StartError here, so it never
+        stays `created` for ever.
         """
+        said = b""
         deadline = time.monotonic() + START_TIMEOUT
+        while (remaining := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([started], [], [], remaining)
+            if not ready:
+                break
+            chunk = os.read(started, 256)
+            if not chunk:
+                break
+            said += chunk
         path = status_path(self.root_dir, container_id)
-        while (status := read_json(path)) is None:
-            if shim.poll() is not None or time.monotonic() > deadline:
-                shim.kill()
-                shim.wait()
-                if (status := read_json(path)) is not None:  # written just before it ended
-                    return status
-                with open(shim_log_path(self.root_dir, container_id), errors="replace") as f:
-                    detail = f.read()[-1000:].strip() or f"exit code {shim.returncode}"
-                status = {"shim_pid": shim.pid, "shim_start": None, "state": "exited", "started_at": None,
-                          "finished_at": time.time(), "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError",
-                          "message": f"the container's shim failed before starting it: {detail}"}
-                write_json(path, status)
-                return status
-            time.sleep(POLL / 5)
+        if (status := read_json(path)) is not None:
+            return status
+        pid, start = _shim_identity(said)
+        if pid is not None and process_alive(pid, start):  # hangs: gone before anything is recorded
+            _signal_group(pid, signal.SIGKILL)
+            while process_alive(pid, start) and time.monotonic() < deadline + KILL_WAIT:
+                time.sleep(POLL / 5)
+        if (status := read_json(path)) is not None:  # written just before it ended
+            return status
+        with open(shim_log_path(self.root_dir, container_id), errors="replace") as f:
+            detail = f.read()[-1000:].strip() or ("no answer in time" if pid else "the launcher did not start it")
+        status = {"shim_pid": pid, "shim_start": None, "state": "exited", "started_at": None,
+                  "finished_at": time.time(), "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError",
+                  "message": f"the container's shim failed before starting it: {detail}"}
+        write_json(path, status)
         return status
-
-    def _shim_alive(self, container_id: str, status: dict) -> bool:
-        with self._lock:
-            shim = self._shims.get(container_id)
-            if shim is not None and shim.poll() is not None:
-                del self._shims[container_id]  # reaped now
-        if shim is not None:
-            return shim.returncode is None
-        return process_alive(status["shim_pid"], status["shim_start"])
 
     def _status(self, container_id: str) -> dict | None:
         """The shim's status record, with exits the shim could not record (it died) filled in."""
         status = read_json(status_path(self.root_dir, container_id))
-        if status is None or status["state"] != "running" or self._shim_alive(container_id, status):
+        if status is None or status["state"] != "running" or process_alive(status["shim_pid"], status["shim_start"]):
             return status
         status = read_json(status_path(self.root_dir, container_id))  # it may have just written the exit
         if status is not None and status["state"] == "running":
@@ -331,8 +363,6 @@ class ProcessRuntime(Runtime):
             except FileNotFoundError:
                 pass
         shutil.rmtree(container_dir(self.root_dir, container_id), ignore_errors=True)
-        with self._lock:
-            self._shims.pop(container_id, None)
 
     def _to_status(self, spec: dict) -> ContainerStatus:
         config = spec["config"]

@@ -1,10 +1,8 @@
 """Container shim of the process runtime: runs one container's process and outlives the agent.
 
-The runtime starts it in a new session with no pipes to itself, so killing the agent (even with
--9) leaves containers running; a restarted agent finds them through the files written here:
-
-    python -m minik8s.node.runtime.process_shim ROOT_DIR CONTAINER_ID
-
+The per-node launcher (`process_launcher`) forks it in a new session with no pipes to the agent
+except the "started" pipe, so killing the agent (even with -9) leaves containers running; a
+restarted agent finds them through the files written here. `run(ROOT_DIR, CONTAINER_ID, READY_FD)`
 reads ROOT_DIR/containers/<id>/spec.json, enters the sandbox's network namespace, starts the
 command in its own session (its pid is the process group the runtime signals) after moving it
 into the container's cgroup (before exec, so the command and its children are accounted), and:
@@ -16,8 +14,10 @@ into the container's cgroup (before exec, so the command and its children are ac
   (128+signal when killed by a signal), finish time and reason (Completed, Error, OOMKilled, or
   StartError when the command could not be started at all).
 
-It is a child subreaper, so processes the container orphans are reaped instead of becoming
-zombies. Layout helpers, atomic JSON files and /proc liveness checks here are shared with
+On READY_FD it writes its own pid and start time first (so the runtime can kill a shim that hangs)
+and closes it once status.json says running or StartError: the runtime waits for that EOF instead
+of polling. It is a child subreaper, so processes the container orphans are reaped instead of
+becoming zombies; it sleeps until output or a SIGCHLD arrives (no polling while the container runs). Layout helpers, atomic JSON files and /proc liveness checks here are shared with
 `process.ProcessRuntime`, the other reader/writer of these files.
 """
 
@@ -27,8 +27,8 @@ import ctypes
 import json
 import os
 import selectors
+import signal
 import subprocess
-import sys
 import time
 
 from .base import START_ERROR_EXIT_CODE
@@ -162,16 +162,33 @@ class _Reaper:
                 self.exit_code = _exit_code(wait_status)
 
 
-def _supervise(proc: subprocess.Popen, log: _LogWriter) -> int:
+def _child_signals() -> int:
+    """A pipe that gets a byte whenever SIGCHLD arrives (read end returned), so select wakes on exits."""
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    return read_end
+
+
+def _supervise(proc: subprocess.Popen, log: _LogWriter, wakeup: int) -> int:
     """Copy the output until the main process exits (and its pipes drain); return its exit code."""
     assert proc.stdout is not None and proc.stderr is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout.fileno(), selectors.EVENT_READ, "stdout")
     selector.register(proc.stderr.fileno(), selectors.EVENT_READ, "stderr")
+    selector.register(wakeup, selectors.EVENT_READ, None)
     reaper = _Reaper(proc.pid)
+    reaper.reap()  # an exit before the handler was there
     drain_until: float | None = None
-    while selector.get_map() and (drain_until is None or time.monotonic() < drain_until):
-        for key, _ in selector.select(timeout=0.1):
+    while len(selector.get_map()) > 1 and (drain_until is None or time.monotonic() < drain_until):
+        timeout = None if drain_until is None else max(0.0, drain_until - time.monotonic())
+        for key, _ in selector.select(timeout=timeout):
+            if key.data is None:
+                try:
+                    os.read(wakeup, 4096)
+                except BlockingIOError:
+                    pass
+                continue
             data = os.read(key.fd, 65536)
             if data:
                 log.feed(key.data, data)
@@ -262,7 +279,16 @@ def _reason(exit_code: int, cgroup: Cgroup) -> str:
     return "Completed" if exit_code == 0 else "Error"
 
 
-def run(root_dir: str, container_id: str) -> None:
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def run(root_dir: str, container_id: str, ready_fd: int | None = None) -> None:
+    """Start and supervise the container until it exits (see the module docstring)."""
+    shim = {"shim_pid": os.getpid(), "shim_start": process_start_time(os.getpid())}
+    if ready_fd is not None:
+        os.write(ready_fd, f"{shim['shim_pid']} {shim['shim_start']}\n".encode())
     spec = read_json(spec_path(root_dir, container_id))
     if spec is None:
         raise SystemExit(f"no container {container_id} under {root_dir}")
@@ -270,11 +296,11 @@ def run(root_dir: str, container_id: str) -> None:
     status_file = status_path(root_dir, container_id)
     log_fd = os.open(spec["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     log = _LogWriter(log_fd)
-    shim = {"shim_pid": os.getpid(), "shim_start": process_start_time(os.getpid())}
     error_file = os.path.join(container_dir(root_dir, container_id), "start-error")
     cwd = config["working_dir"] or None
     try:
         _become_subreaper()
+        wakeup = _child_signals()
         if spec.get("netns_path"):
             enter_namespace(spec["netns_path"])
         proc = subprocess.Popen(
@@ -287,15 +313,13 @@ def run(root_dir: str, container_id: str) -> None:
         log.flush()
         write_json(status_file, {**shim, "state": "exited", "started_at": None, "finished_at": time.time(),
                                  "exit_code": START_ERROR_EXIT_CODE, "reason": "StartError", "message": message})
+        _close(ready_fd)
         return
     running = {**shim, "state": "running", "pid": proc.pid, "pid_start": process_start_time(proc.pid),
                "started_at": time.time()}
     write_json(status_file, running)
-    exit_code = _supervise(proc, log)
+    _close(ready_fd)
+    exit_code = _supervise(proc, log, wakeup)
     write_json(status_file, {**running, "state": "exited", "finished_at": time.time(), "exit_code": exit_code,
                              "reason": _reason(exit_code, cgroup)})
     os.close(log_fd)
-
-
-if __name__ == "__main__":
-    run(*sys.argv[1:3])

@@ -25,6 +25,7 @@ from minik8s.node.runtime import netns
 from minik8s.node.runtime.base import ContainerConfig, ContainerState, Mount, RuntimeError_, SandboxConfig
 from minik8s.node.runtime.cgroups import Cgroup
 from minik8s.node.runtime.process import ProcessRuntime
+from minik8s.node.runtime.process_launcher import SHIM_NAME
 from minik8s.node.runtime.process_shim import process_alive, read_json, status_path
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the process runtime needs root")
@@ -334,12 +335,59 @@ def test_adoption_after_agent_killed(rt: ProcessRuntime, cgroup_parent: str) -> 
     finally:
         agent.kill()
         agent.wait()
+    wait_for(lambda: not _launchers(rt.root_dir), "the dead agent's launcher to end")
     adopted = ProcessRuntime(rt.root_dir, cgroup_parent=cgroup_parent)
     assert [(s.id, s.pod_uid, s.ready) for s in adopted.list_sandboxes()] == [(sid, "u1", True)]
     [status] = adopted.list_containers(sid)
     assert (status.id, status.state) == (cid, ContainerState.RUNNING)
+    second = _start(adopted, sid, ["sh", "-c", "exit 7"], name="second")  # through a new launcher
+    assert _exited(adopted, second).exit_code == 7
     adopted.stop_container(cid, 5)
     assert adopted.container_status(cid).exit_code == 143  # recorded by the orphaned shim
+
+
+def _launchers(root_dir: str) -> list[int]:
+    """Pids of the launchers of `root_dir` (shims forked from one share its command line: left out)."""
+    needle = f"process_launcher\0{root_dir}\0".encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if needle in cmdline and name != SHIM_NAME:
+            found.append(int(entry))
+    return found
+
+
+def test_launcher_killed_is_replaced_and_containers_live_on(rt: ProcessRuntime) -> None:
+    """Killing the launcher (-9) touches no running container; the next start gets a new launcher."""
+    sid = _sandbox(rt)
+    first = _start(rt, sid, ["sleep", "60"], name="first")
+    [launcher] = _launchers(rt.root_dir)
+    os.kill(launcher, signal.SIGKILL)
+    wait_for(lambda: not process_alive(launcher, None) and launcher not in _launchers(rt.root_dir), "launcher death")
+    second = _start(rt, sid, ["sh", "-c", "kill -9 $$"], name="second")
+    assert (_exited(rt, second).exit_code, rt.container_status(second).reason) == (137, "Error")  # 128 + SIGKILL
+    assert rt.container_status(first).state is ContainerState.RUNNING
+    assert _launchers(rt.root_dir) not in ([], [launcher])
+
+
+def test_shim_that_dies_before_starting_is_a_start_error(rt: ProcessRuntime) -> None:
+    """A shim that ends before writing any status (here: its spec vanished) is reported as StartError with its log."""
+    sid = _sandbox(rt)
+    cid = rt.create_container(sid, ContainerConfig(name="c", image="i", command=["true"]))
+    spec = os.path.join(rt.root_dir, "containers", cid, "spec.json")
+    rt._known_spec(cid)  # cached for the runtime, gone for the shim
+    os.rename(spec, spec + ".away")
+    with pytest.raises(RuntimeError_, match="(?s)shim failed before starting it: .*no container"):
+        rt.start_container(cid)
+    os.rename(spec + ".away", spec)
+    status = rt.container_status(cid)
+    assert (status.state, status.reason, status.exit_code) == (ContainerState.EXITED, "StartError", 128)
 
 
 def test_shim_lost_reports_unknown_and_remove_cleans_up(rt: ProcessRuntime) -> None:
