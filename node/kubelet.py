@@ -69,6 +69,10 @@ CRASH_LOOP = "CrashLoopBackOff"
 BACKOFF_RESET_AFTER = 600.0  # seconds of running after which a container's back-off starts over
 REPEAT_WARNING_AFTER = 60.0  # a FailedMount that persists is reported again this often
 CONFIG_ERROR_REPEAT = 10.0  # and a CreateContainerConfigError (retried on every sync) this often
+# A sync that starts containers reports the state from before the start and looks again this much
+# later, as the kubelet reports what its next relist saw: a container that exits at once is never
+# reported running (and Ready) in between, which would complete a crashing Deployment's rollout.
+STARTED_RECHECK_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -232,15 +236,16 @@ class Kubelet(Controller):
             attempts = self._attempts(sandbox.id)
             actions = compute_actions(pod, attempts)
         waiting: dict[str, tuple[str, str]] = {}
+        started = False
         specs = {c["name"]: c for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
         if not volume_problems:  # as the kubelet: no container starts before every volume is there
             for name in actions.start:
                 reason = self._start(pod, sandbox, specs[name], attempts.get(name, []), volumes, info,
                                      init=not actions.init_done)
-                if reason is not None:
+                if reason is None:
+                    started = True
+                else:
                     waiting[name] = reason
-            if actions.start:
-                attempts = self._attempts(sandbox.id)
         self.probes.update_pod(pod, self._views(pod, attempts), sandbox.ip)  # before reading them: new workers
         states = self._probe_states(pod, attempts)
         status = compute_status(pod, sandbox, attempts, waiting, now=self.wall(), host_ip=self.settings.node_ip,
@@ -249,6 +254,8 @@ class Kubelet(Controller):
         if status["phase"] in ("Succeeded", "Failed"):
             self.probes.remove_pod(uid)
             return None
+        if started:
+            return Result(requeue_after=STARTED_RECHECK_SECONDS)
         return Result(requeue_after=self.settings.resync_seconds)
 
     @staticmethod
