@@ -28,11 +28,12 @@ once: its watch ends and gives its slot back, and a log stream's app sees it thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ from minik8s.store import CompactedError
 
 from .resources import long_poll_body
 from .watch import WATCH_PLAN, PlanSlot, PollTemplate, WatchCapacityError, WatchHub, WatchPlan
-from .watchserve import ANSWERED, ENDED, EXPIRED, WatchDispatcher, Watcher, long_poll_answer, run_wsgi
+from .watchserve import ANSWERED, ENDED, EXPIRED, WatchDispatcher, Watcher, long_poll_answer
 
 log = logging.getLogger(__name__)
 
@@ -81,34 +82,33 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return context
 
 
-def _is_watch(head: RequestHead) -> bool:
+PollKey = tuple[tuple[str, ...], int]
+
+
+def _watch_request(head: RequestHead) -> tuple[bool, PollKey | None]:
+    """Whether `head` asks for a watch and, for a long-poll without a body, its re-arm key: what
+    identifies the request apart from its resourceVersion (path, the other query parameters in
+    order, the Authorization header) and that revision."""
     if head.method != "GET":
-        return False
-    _, query = head.path_and_query()
-    return any(part.split("=", 1)[-1].lower() in ("true", "1") for part in query.split("&")
-               if part.split("=", 1)[0] == "watch")
-
-
-def _poll_key(head: RequestHead) -> tuple[tuple[str, ...], int] | None:
-    """For a long-poll without a body: what identifies the request apart from its resourceVersion
-    (path, the other query parameters in order, the Authorization header) and that revision."""
-    if head.content_length or head.chunked:
-        return None
+        return False, None
     path, query = head.path_and_query()
     rest: list[str] = []
     revisions: list[str] = []
-    long_poll = False
+    watch = long_poll = False
     for part in query.split("&"):
         name, _, value = part.partition("=")
         if name == "resourceVersion":
             revisions.append(value)
-        else:
-            rest.append(part)
-            long_poll = long_poll or (name == "longPoll" and value.lower() in ("true", "1"))
-    if not long_poll or len(revisions) != 1 or not (revisions[0].isascii() and revisions[0].isdigit()
-                                                    and len(revisions[0]) <= 19):
-        return None
-    return (path, *sorted(rest), head.header("authorization") or ""), int(revisions[0])
+            continue
+        rest.append(part)
+        if name == "watch":
+            watch = watch or value.lower() in ("true", "1")
+        elif name == "longPoll":
+            long_poll = long_poll or value.lower() in ("true", "1")
+    if not watch or not long_poll or head.content_length or head.chunked or len(revisions) != 1 \
+            or not (revisions[0].isascii() and revisions[0].isdigit() and len(revisions[0]) <= 19):
+        return watch, None
+    return True, ((path, *sorted(rest), head.header("authorization") or ""), int(revisions[0]))
 
 
 class _ClientGone(Exception):
@@ -166,8 +166,9 @@ class HttpFront:
         self.open_connections += 1
         return True
 
-    async def setup_watch(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-        return await self._loop.run_in_executor(self._pool, run_wsgi, self.app, environ)
+    async def setup_watch(self, environ: dict[str, Any]) -> AppAnswer:
+        """Run the WSGI app for a watch request in the set-up pool; its whole answer."""
+        return await self._loop.run_in_executor(self._pool, run_app_whole, self.app, environ)
 
     async def run_app(self, environ: dict[str, Any]) -> AppAnswer:
         """Run the WSGI app for a (non-watch) request in the app pool."""
@@ -331,7 +332,8 @@ class _Connection(asyncio.Protocol):
                 head = await self._read_head(deadline)
                 if head is None:
                     break
-                keep = await (self._watch(head) if _is_watch(head) else self._serve(head))
+                watch, poll = _watch_request(head)
+                keep = await (self._watch(head, poll) if watch else self._serve(head))
                 if not keep:
                     break
                 deadline = self.loop.time() + limits.idle_timeout
@@ -391,8 +393,7 @@ class _Connection(asyncio.Protocol):
 
     # ---- watches ----------------------------------------------------------------------------
 
-    async def _watch(self, head: RequestHead) -> bool:
-        poll = _poll_key(head)
+    async def _watch(self, head: RequestHead, poll: PollKey | None) -> bool:
         if poll is not None and self._poll_again is not None and self._poll_again[0] == poll[0]:
             answered = await self._rearm(head, self._poll_again[1], poll[1])
             if answered is not None:
@@ -405,30 +406,25 @@ class _Connection(asyncio.Protocol):
         slot = PlanSlot()
         environ[WATCH_PLAN] = slot
         try:
-            status, headers, payload = await self.front.setup_watch(environ)
+            answer = await self.front.setup_watch(environ)
         except Exception:
             if slot.plan is not None:
                 slot.plan.release()
             raise
         plan = slot.plan
-        if poll is not None and slot.template is not None and status.startswith("200"):
+        if poll is not None and slot.template is not None and answer.status.startswith("200"):
             self._poll_again = (poll[0], slot.template)
         if plan is None:
             keep = head.keep_alive
-            kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "connection")]
-            kept.append(("Content-Length", str(len(payload))))
+            kept = [(k, v) for k, v in answer.headers if k.lower() not in ("content-length", "connection")]
+            kept.append(("Content-Length", str(len(answer.body))))
             if not keep:
                 kept.append(("Connection", "close"))
-            code, _, reason = status.partition(" ")
-            self.write(response_head(int(code), kept, reason) + payload)
+            code, _, reason = answer.status.partition(" ")
+            self.write(response_head(int(code), kept, reason) + answer.body)
             await self.drain(self.front.limits.idle_timeout)
             return keep
-        try:
-            if self.eof or self.transport.is_closing():
-                return False
-            return await (self._long_poll(plan, head) if plan.long_poll else self._stream(plan, head))
-        finally:
-            plan.release()
+        return await self._serve_plan(plan, head)
 
     async def _rearm(self, head: RequestHead, template: PollTemplate, revision: int) -> bool | None:
         """The next long-poll of the request last set up on this connection (same path, query, token;
@@ -457,22 +453,32 @@ class _Connection(asyncio.Protocol):
             return keep
         plan = WatchPlan(template.prefix, revision, template.render, hub.release_slot,
                          time.monotonic() + template.timeout, long_poll=True, shared=template.shared)
+        return await self._serve_plan(plan, head)
+
+    async def _serve_plan(self, plan: WatchPlan, head: RequestHead) -> bool:
+        """Serve a set-up watch as a long-poll or a stream, and release its plan."""
         try:
             if self.eof or self.transport.is_closing():
                 return False
-            return await self._long_poll(plan, head)
+            return await (self._long_poll(plan, head) if plan.long_poll else self._stream(plan, head))
         finally:
             plan.release()
 
-    async def _long_poll(self, plan: WatchPlan, head: RequestHead) -> bool:
-        watcher = Watcher(plan, self.transport, chunked=False)
+    @contextlib.contextmanager
+    def _watching(self, watcher: Watcher) -> Iterator[None]:
+        """While open: the client going away ends `watcher`; after: it is off the dispatcher."""
         self.on_gone = lambda: self._watcher_gone(watcher)
         try:
-            self.front.dispatcher.add(watcher)
-            how = await watcher.done
+            yield
         finally:
             self.on_gone = None
             self.front.dispatcher.remove(watcher)
+
+    async def _long_poll(self, plan: WatchPlan, head: RequestHead) -> bool:
+        watcher = Watcher(plan, self.transport, chunked=False)
+        with self._watching(watcher):
+            self.front.dispatcher.add(watcher)
+            how = await watcher.done
         if how not in (ANSWERED, EXPIRED):
             return False
         code, body, extra = long_poll_answer(watcher)
@@ -487,8 +493,7 @@ class _Connection(asyncio.Protocol):
         self.write(response_head(200, [("Content-Type", plan.content_type), ("Cache-Control", "no-cache, private"),
                                        framing]))
         watcher = Watcher(plan, self.transport, chunked=chunked)
-        self.on_gone = lambda: self._watcher_gone(watcher)
-        try:
+        with self._watching(watcher):
             lines, piece = plan.initial, []
             size = 0
             for index, line in enumerate(lines):  # a big first list: written as the client takes it
@@ -504,9 +509,6 @@ class _Connection(asyncio.Protocol):
             else:
                 self.front.dispatcher.add(watcher)
                 how = await watcher.done
-        finally:
-            self.on_gone = None
-            self.front.dispatcher.remove(watcher)
         if how != ENDED or not chunked:
             if how == ENDED:
                 self._close()
@@ -626,6 +628,18 @@ def run_app(app: Callable[..., Any], environ: dict[str, Any]) -> AppAnswer:
             _close_app_result(result)
         return AppAnswer(status, headers, b"".join(written))
     return AppAnswer(status, headers, b"".join(written), rest, result)
+
+
+def run_app_whole(app: Callable[..., Any], environ: dict[str, Any]) -> AppAnswer:
+    """`run_app`, with a streamed answer read to its end (a watch set-up's answers are small)."""
+    answer = run_app(app, environ)
+    if answer.rest is None:
+        return answer
+    try:
+        body = answer.body + b"".join(answer.rest)
+    finally:
+        _close_app_result(answer.result)
+    return AppAnswer(answer.status, answer.headers, body)
 
 
 def _next_piece(rest: Any) -> bytes | None:

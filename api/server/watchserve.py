@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from minik8s.api import errors
@@ -194,23 +193,3 @@ def long_poll_answer(watcher: Watcher) -> tuple[int, bytes, list[tuple[str, str]
     if watcher.expired is not None:
         return 410, json.dumps(watcher.expired, separators=(",", ":")).encode(), []
     return 200, long_poll_body(watcher.revision, watcher.answer), [("X-Minik8s-Revision", str(watcher.revision))]
-
-
-def run_wsgi(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Run a WSGI app for one request (in a worker thread); its status, headers and whole body."""
-    started: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-        started[:] = [status, headers]
-        return body.append
-
-    body: list[bytes] = []
-    result = app(environ, start_response)
-    try:
-        for piece in result:
-            body.append(piece)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return started[0], started[1], b"".join(body)
