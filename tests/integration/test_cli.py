@@ -23,12 +23,15 @@ def _minik8s(args: list[str], env: dict[str, str], stdin: str | None = None) -> 
 
 @pytest.fixture
 def up_cluster(tmp_path: Path):
-    """`minik8s up --masters 3` (HTTPS) in the background; yields (env with KUBECONFIG, data dir, process)."""
+    """`minik8s up --masters 3` (HTTPS) in the background; yields (env with KUBECONFIG, data dir, process).
+    It starts with SIGINT ignored, as a background job of a non-interactive shell does: `up` must
+    still stop on SIGINT."""
     data = tmp_path / "data"
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "minik8s.cli.main", "up", "--masters", "3", "--runtime", "process", "--data-dir",
                              str(data), "--api-port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         wait_for(lambda: (data / "kubeconfig").exists() or proc.poll() is not None, timeout=60,
                  what="minik8s up to write its kubeconfig")
@@ -86,7 +89,8 @@ def test_cli_up_apply_get_delete_and_errors(up_cluster, tmp_path: Path) -> None:
 
 
 def test_cli_up_stops_everything_on_interrupt(up_cluster) -> None:
-    """Ctrl-C on `minik8s up` stops every master and node it started and removes their namespaces."""
+    """Ctrl-C on `minik8s up` (started with SIGINT ignored) stops every master and node it started and
+    removes their namespaces."""
     env, data, proc = up_cluster
     state = json.loads((data / "cluster.json").read_text())
     pids = state["pids"] + state["node_pids"]
