@@ -39,6 +39,8 @@ from .servicerepair import repair
 from .watch import WatchHub
 
 log = logging.getLogger(__name__)
+# How long a stopping master waits for its scheduler and controllers (see Master._stop_services).
+SERVICES_STOP_SECONDS = 3.0
 
 
 class Service(Protocol):
@@ -170,9 +172,19 @@ class Master:
         log.info("master %s: API on %s://%s, raft on %s, peers %s", self.settings.name, scheme,
                  self.settings.api_addr, self.settings.raft_addr, ",".join(self.settings.peers) or "-")
         self._stopped.wait()
-        for service in services:
-            service.stop()
+        self._stop_services(services)
         self._shutdown()
+
+    def _stop_services(self, services: Sequence[Service]) -> None:
+        """Stop `services` side by side, waiting at most SERVICES_STOP_SECONDS: when the whole cluster
+        stops there is no quorum, and a lease release or a write in flight would wait out its timeout."""
+        stopping = [start_thread(service.stop, name=f"stop-{type(service).__name__}") for service in services]
+        deadline = time.monotonic() + SERVICES_STOP_SECONDS
+        for thread in stopping:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in stopping):
+            log.warning("master %s: the scheduler and controllers did not stop within %.0fs (no quorum?); "
+                        "stopping anyway", self.settings.name, SERVICES_STOP_SECONDS)
 
     def _bootstrap(self) -> None:
         namespaces = resolve("namespaces")
