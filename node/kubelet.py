@@ -69,9 +69,9 @@ CRASH_LOOP = "CrashLoopBackOff"
 BACKOFF_RESET_AFTER = 600.0  # seconds of running after which a container's back-off starts over
 REPEAT_WARNING_AFTER = 60.0  # a FailedMount that persists is reported again this often
 CONFIG_ERROR_REPEAT = 10.0  # and a CreateContainerConfigError (retried on every sync) this often
-# A sync that starts containers reports the state from before the start and looks again this much
-# later, as the kubelet reports what its next relist saw: a container that exits at once is never
-# reported running (and Ready) in between, which would complete a crashing Deployment's rollout.
+# A sync that starts containers writes no status and looks again this much later, as the kubelet
+# reports what its next relist saw: a container that exits at once is never reported running (and
+# Ready) in between, which would complete a crashing Deployment's rollout.
 STARTED_RECHECK_SECONDS = 0.15
 
 
@@ -247,6 +247,8 @@ class Kubelet(Controller):
                 else:
                     waiting[name] = reason
         self.probes.update_pod(pod, self._views(pod, attempts), sandbox.ip)  # before reading them: new workers
+        if started:  # the look STARTED_RECHECK_SECONDS later reports it (one status write, not two)
+            return Result(requeue_after=STARTED_RECHECK_SECONDS)
         states = self._probe_states(pod, attempts)
         status = compute_status(pod, sandbox, attempts, waiting, now=self.wall(), host_ip=self.settings.node_ip,
                                 probes=states, initialized=actions.init_done or None)
@@ -254,8 +256,6 @@ class Kubelet(Controller):
         if status["phase"] in ("Succeeded", "Failed"):
             self.probes.remove_pod(uid)
             return None
-        if started:
-            return Result(requeue_after=STARTED_RECHECK_SECONDS)
         return Result(requeue_after=self.settings.resync_seconds)
 
     @staticmethod
