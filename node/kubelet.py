@@ -69,10 +69,10 @@ CRASH_LOOP = "CrashLoopBackOff"
 BACKOFF_RESET_AFTER = 600.0  # seconds of running after which a container's back-off starts over
 REPEAT_WARNING_AFTER = 60.0  # a FailedMount that persists is reported again this often
 CONFIG_ERROR_REPEAT = 10.0  # and a CreateContainerConfigError (retried on every sync) this often
-# A sync that starts containers writes no status and looks again this much later, as the kubelet
-# reports what its next relist saw: a container that exits at once is never reported running (and
-# Ready) in between, which would complete a crashing Deployment's rollout.
-STARTED_RECHECK_SECONDS = 0.15
+# A sync that starts containers looks at them again this much later before it reports them, as
+# the kubelet reports what its next relist saw: a container that exits at once is reported exited,
+# never Running (and Ready) in between, which would complete a crashing Deployment's rollout.
+STARTED_SETTLE_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -246,9 +246,11 @@ class Kubelet(Controller):
                     started = True
                 else:
                     waiting[name] = reason
+            if actions.start:
+                if started:
+                    time.sleep(STARTED_SETTLE_SECONDS)
+                attempts = self._attempts(sandbox.id)
         self.probes.update_pod(pod, self._views(pod, attempts), sandbox.ip)  # before reading them: new workers
-        if started:  # the look STARTED_RECHECK_SECONDS later reports it (one status write, not two)
-            return Result(requeue_after=STARTED_RECHECK_SECONDS)
         states = self._probe_states(pod, attempts)
         status = compute_status(pod, sandbox, attempts, waiting, now=self.wall(), host_ip=self.settings.node_ip,
                                 probes=states, initialized=actions.init_done or None)
