@@ -124,7 +124,9 @@ def test_pods_on_two_nodes_talk_without_masquerade_and_route_through_the_node(up
         wait_for(lambda: "fetched" in client.log(probe, namespace="default"), timeout=90,
                  what="the pod on node-0 fetching the page of the pod on node-1")
         out = client.log(probe, namespace="default")
-        probe_ip = client.get("pods", probe, namespace="default")["status"]["podIP"]
+        # the container can print before the kubelet reports the pod (it looks 100 ms after a start)
+        probe_ip = wait_for(lambda: _running(client, probe), timeout=30, what="the probe pod reported running")[
+            "status"]["podIP"]
         node0 = client.get("nodes", "node-0")["spec"]["podCIDR"]
         gateway = str(ipaddress.ip_network(node0).network_address + 1)
         assert "Welcome to nginx!" in out and f"inet {probe_ip}/" in out
