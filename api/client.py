@@ -10,6 +10,7 @@ a create is never applied twice. Non-2xx answers become the typed errors of
 Callers use typed verbs and never build URLs: `get`, `list`, `create`, `replace`,
 `update_status`, `patch`, `apply` (server-side apply), `delete`, `scale` (the `scale` subresource),
 `bind` (`pods/binding`), `finalize` (`namespaces/finalize`), `log` (`pods/log`, as text or as a stream),
+`invoke` (a Function's `invoke` subresource),
 `server_resources` (discovery) and the watches; each takes a `timeout=` in seconds that
 overrides the client's default for that one call (modelled on lightkube's `Client`).
 
@@ -480,6 +481,18 @@ class ApiClient:
         body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod_name},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         path = _PODS.object_path(pod_name, _namespace(_PODS, namespace)) + "/binding"
+        return self.request("POST", path, body=body, timeout=timeout)
+
+    def invoke(self, resource: ResourceType | str, name: str, body: Any, *, namespace: str | None = None,
+               timeout: Timeout = None) -> Any:
+        """Call an object through its `invoke` subresource (a Function) and return the decoded JSON answer.
+
+        `body` is sent as the call's JSON parameters (bytes and text as they are; None: no body). A
+        failed call raises the `ApiError` of its `Status` (a function that raised: `InternalError`);
+        as with any POST, one that may have reached a server without an answer raises `TimeoutError_`.
+        """
+        rt = as_resource_type(resource)
+        path = rt.object_path(name, _namespace(rt, namespace)) + "/invoke"
         return self.request("POST", path, body=body, timeout=timeout)
 
     @overload

@@ -353,11 +353,8 @@ def _container(c: Causes, path: str, container: Obj, volumes: set[str], names: s
         c.choice(f"{p}.protocol", port.get("protocol"), PROTOCOLS)
         c.name(f"{p}.name", port.get("name"), PORT_NAME)
         c.ip(f"{p}.hostIP", port.get("hostIP"))
-    for p, env in c.objects(f"{path}.env", container.get("env")):
-        c.string(f"{p}.name", env.get("name"), required=True)
-        c.string(f"{p}.value", env.get("value"))
-        c.object(f"{p}.valueFrom", env.get("valueFrom"))
-    _resources(c, f"{path}.resources", container.get("resources"))
+    validate_env(c, f"{path}.env", container.get("env"))
+    validate_resources(c, f"{path}.resources", container.get("resources"))
     for p, mount in c.objects(f"{path}.volumeMounts", container.get("volumeMounts")):
         volume = c.string(f"{p}.name", mount.get("name"), required=True)
         if volume and volume not in volumes:
@@ -366,7 +363,16 @@ def _container(c: Causes, path: str, container: Obj, volumes: set[str], names: s
         c.boolean(f"{p}.readOnly", mount.get("readOnly"))
 
 
-def _resources(c: Causes, path: str, value: Any) -> None:
+def validate_env(c: Causes, path: str, value: Any) -> None:
+    """A list of `EnvVar`s (a container's `env`, a Function's `spec.env`)."""
+    for p, env in c.objects(path, value):
+        c.string(f"{p}.name", env.get("name"), required=True)
+        c.string(f"{p}.value", env.get("value"))
+        c.object(f"{p}.valueFrom", env.get("valueFrom"))
+
+
+def validate_resources(c: Causes, path: str, value: Any) -> None:
+    """`ResourceRequirements`: quantities that parse and are not negative, requests within limits."""
     resources = c.object(path, value) or {}
     limits = _quantities(c, f"{path}.limits", resources.get("limits"))
     requests = _quantities(c, f"{path}.requests", resources.get("requests"))

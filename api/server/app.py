@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
@@ -22,7 +23,7 @@ from .http import send_json
 from .metricsapi import MetricsApi, NodeStatsCache
 from .openapi import register_openapi
 from .registry import Registry
-from .resources import ResourceSink
+from .resources import Invoker, ResourceSink
 from .watch import WatchHub
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,9 @@ class SystemEndpoints:
 
 def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users: dict[str, User],
                body_limit: int = 3 * 1024 * 1024, kubelet_token: str | None = None,
-               max_log_streams: int = 32) -> falcon.App:
-    """Build the API server's WSGI app."""
+               max_log_streams: int = 32, invokers: Mapping[str, Invoker] | None = None) -> falcon.App:
+    """Build the API server's WSGI app; `invokers` answer the `invoke` subresource of the resources
+    they are keyed by (`functions.minik8s.io`): others answer 404."""
     metrics = Metrics(consensus, hub)
     app = falcon.App(middleware=[MetricsMiddleware(metrics), TokenAuth(users)])
     app.req_options.auto_parse_qs_csv = False
@@ -172,6 +174,6 @@ def create_app(*, registry: Registry, hub: WatchHub, consensus: Consensus, users
     register_openapi(app)
     metrics_api = MetricsApi(registry, NodeStatsCache(kubelet_token))
     app.add_sink(ResourceSink(registry, hub, body_limit=body_limit, kubelet_token=kubelet_token,
-                              max_log_streams=max_log_streams, metrics=metrics_api),
+                              max_log_streams=max_log_streams, metrics=metrics_api, invokers=invokers),
                  prefix=r"^/apis?/")
     return app

@@ -16,15 +16,21 @@ _UNSUPPORTED_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
 
 
-def read_body(req: falcon.Request, limit: int) -> Any:
-    """The decoded request body (JSON, or YAML by content type; `minik8s.api.decoding` says what is
-    refused): 400 when malformed, 413 when the body or what it decodes to is larger than `limit`."""
+def read_raw(req: falcon.Request, limit: int) -> bytes:
+    """The request body as sent (possibly empty); 413 when it is larger than `limit`."""
     length = req.content_length
     if length is not None and length > limit:
         raise errors.RequestEntityTooLargeError(f"the request body is {length} bytes; the limit is {limit} bytes")
-    raw = req.bounded_stream.read(limit + 1)
+    raw: bytes = req.bounded_stream.read(limit + 1)
     if len(raw) > limit:
         raise errors.RequestEntityTooLargeError(f"the request body is larger than the limit of {limit} bytes")
+    return raw
+
+
+def read_body(req: falcon.Request, limit: int) -> Any:
+    """The decoded request body (JSON, or YAML by content type; `minik8s.api.decoding` says what is
+    refused): 400 when malformed, 413 when the body or what it decodes to is larger than `limit`."""
+    raw = read_raw(req, limit)
     if not raw.strip():
         raise errors.BadRequestError("the request body is empty")
     content_type = (req.content_type or "application/json").split(";")[0].strip().lower()

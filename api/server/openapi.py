@@ -182,6 +182,10 @@ def _subresource_item(rt: ResourceType, sub: str, scope: str) -> Json:
     if sub == "log":
         item["get"]["parameters"] = _query(_LOG_PARAMS)
         item["get"]["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    if sub == "invoke":  # the call's parameters and its result are whatever JSON the function takes and gives
+        free_form = {"application/json": {"schema": dict(_ATOMS["obj"])}}
+        item["post"].update(parameters=[], requestBody={"required": False, "content": free_form},
+                            responses={"200": {"description": "OK", "content": free_form}})
     return item
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +25,20 @@ from .events import EventRecorder
 from .logs import LogProxy
 from .conversion import served_registry
 from .metricsapi import MetricsApi
-from .http import check_query_ints, query_bool, query_int, read_body, read_object, send_json
+from .http import check_query_ints, query_bool, query_int, read_body, read_object, read_raw, send_json
 from .registry import Registry
 from .watch import WATCH_PLAN, CachedEvent, PlanSlot, PollTemplate, WatchCapacityError, WatchHub, WatchPlan
 
 Obj = dict[str, Any]
+# Answers `POST .../<resource>/<name>/invoke`: (namespace, name, request body, request headers) ->
+# (status code, response headers, response body), sent back as they are. The composition root plugs
+# one in per resource (`functions.minik8s.io`); the API server itself knows nothing of what serves calls.
+Invoker = Callable[[str | None, str, bytes, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+# never handed to an invoker: the caller's credentials are for this server only
+_PRIVATE_HEADERS = frozenset({"AUTHORIZATION", "PROXY-AUTHORIZATION", "COOKIE"})
+# set by the server from the body it sends, never taken from an invoker's answer
+_HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te",
+                          "trailer", "proxy-authenticate"})
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,10 @@ class ResourceSink:
     """Handles every object and collection URL."""
 
     def __init__(self, registry: Registry, hub: WatchHub, *, body_limit: int, kubelet_token: str | None,
-                 max_log_streams: int = 32, metrics: MetricsApi) -> None:
+                 max_log_streams: int = 32, metrics: MetricsApi,
+                 invokers: Mapping[str, Invoker] | None = None) -> None:
         self.registry = registry
+        self.invokers = dict(invokers or {})  # `plural.group` -> what answers its `invoke` subresource
         self.logs = LogProxy(registry, kubelet_token, max_streams=max_log_streams)
         self.metrics = metrics
         self.hub = hub
@@ -253,6 +264,9 @@ class ResourceSink:
         return options
 
     def _post_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        if t.subresource == "invoke":
+            self._invoke(req, resp, t)
+            return
         if t.subresource != "binding" or t.rt.plural != "pods":
             raise errors.MethodNotAllowedError(f"POST is not supported on {req.path}")
         body = validation.conform_kind("", "v1", "Binding", read_object(req, self.body_limit))
@@ -261,6 +275,21 @@ class ResourceSink:
         if not isinstance(node, str) or not node:
             raise errors.invalid("Binding", t.name, [("target.name", "FieldValueRequired", "Required value")])
         send_json(resp, self.registry.bind(t.name or "", t.namespace, node), 201)
+
+    def _invoke(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
+        """Hand a call to the invoker of `t`'s resource and send its answer back as it is."""
+        invoker = self.invokers.get(t.rt.group_plural)
+        if invoker is None:
+            raise errors.NotFoundError(f"the invoke subresource is not served for {t.rt.group_plural} by this "
+                                       "server")
+        body = read_raw(req, self.body_limit)
+        headers = {k: v for k, v in req.headers.items() if k.upper() not in _PRIVATE_HEADERS}
+        code, answer_headers, answer = invoker(t.namespace, t.name or "", body, headers)
+        resp.status = falcon.code_to_http_status(code)
+        for key, value in answer_headers.items():
+            if key.lower() not in _HOP_HEADERS:
+                resp.set_header(key, value)
+        resp.data = answer
 
     def _exists(self, t: Target) -> bool:
         try:

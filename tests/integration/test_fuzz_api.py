@@ -98,6 +98,9 @@ TEMPLATES.update({
                                      "usage": {"cpu": "100m", "memory": "1Mi"}},  # only read: writes are 405
     "pods.metrics.k8s.io/v1beta1": {"timestamp": "2024-01-01T00:00:00Z", "window": "15s",
                                     "containers": [{"name": "c", "usage": {"cpu": "1m", "memory": "1Ki"}}]},
+    "functions": {"spec": {"source": {"inline": "def handle(params):\n    return params\n"}, "handler": "main:handle",
+                           "env": [{"name": "A", "value": "b"}], "resources": {"limits": {"memory": "64Mi"}},
+                           "containerConcurrency": 2, "timeoutSeconds": 30, "scale": {"maxScale": 3, "target": 2}}},
 })
 
 
@@ -137,6 +140,8 @@ STATUSES: dict[str, dict[str, Any]] = {
     "ingresses": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}},
     "horizontalpodautoscalers.autoscaling/v1": {"currentReplicas": 2, "desiredReplicas": 2,
                                                 "currentCPUUtilizationPercentage": 40},
+    "functions": {"observedGeneration": 1, "readyInstances": 1, "desiredInstances": 2,
+                  "url": "http://127.0.0.1/fn/fuzz/f", "conditions": _CONDITIONS},
 }
 assert set(STATUSES) == {key(rt) for rt in RESOURCES if "status" in rt.subresources}
 BY_KEY = {key(rt): rt for rt in RESOURCES}

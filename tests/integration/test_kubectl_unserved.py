@@ -97,3 +97,18 @@ def test_served_kinds_still_apply_and_validate(kubectl: Kubectl, cluster: Cluste
                                              "metadata": {"name": "strict-cm"}, "bogus": 1}))
     proc = kubectl.run("apply", "-f", ph(str(unknown_field), "FILE"), check=False)
     assert proc.returncode == 1 and 'unknown field "bogus"' in proc.stderr, proc.stderr
+
+
+def test_functions_of_our_own_group_are_served(kubectl: Kubectl) -> None:
+    """minik8s.io/v1 is served like the built-in groups: `kubectl get fn` finds the short name through
+    discovery, says when there is nothing, and prints the server's columns once a Function is applied."""
+    empty = kubectl.run("get", "fn")
+    assert (empty.stdout, empty.stderr.strip()) == ("", "No resources found in default namespace.")
+    path = kubectl.workdir / "function.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "minik8s.io/v1", "kind": "Function", "metadata": {"name": "hello"},
+                                    "spec": {"source": {"inline": "def handle(params):\n    return params\n"},
+                                             "containerConcurrency": 4}}))
+    assert kubectl.run("apply", "-f", ph(str(path), "FILE")).stdout.strip() == "function.minik8s.io/hello created"
+    lines = kubectl.run("get", "fn").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "MIN", "MAX", "CONCURRENCY", "AGE"]
+    assert [line.split()[:5] for line in lines[1:]] == [["hello", "0/0", "0", "10", "4"]]

@@ -458,6 +458,7 @@ VERBS_WITH_TIMEOUT = [
     pytest.param(lambda c, t: c.delete("pods", "web", timeout=t), id="delete"),
     pytest.param(lambda c, t: c.bind("web", "node-a", timeout=t), id="bind"),
     pytest.param(lambda c, t: c.log("web", timeout=t), id="log"),
+    pytest.param(lambda c, t: c.invoke("functions", "hello", {}, timeout=t), id="invoke"),
     pytest.param(lambda c, t: c.watch_poll("pods", resource_version="1", timeout_seconds=0, timeout=t),
                  id="watch_poll"),
     pytest.param(lambda c, t: next(c.watch("pods", timeout=t)), id="watch"),

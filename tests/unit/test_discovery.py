@@ -142,6 +142,9 @@ def test_aggregated_subresources(client: falcon.testing.TestClient) -> None:
     assert pods["log"] == {"subresource": "log", "verbs": ["get"],
                            "responseKind": {"group": "", "version": "", "kind": "Pod"}}
     assert pods["binding"]["responseKind"]["kind"] == "Binding" and pods["binding"]["verbs"] == ["create"]
+    functions = {s["subresource"]: s for s in found[("minik8s.io", "v1", "functions")]["subresources"]}
+    assert functions["invoke"] == {"subresource": "invoke", "verbs": ["create"],
+                                   "responseKind": {"group": "", "version": "", "kind": "Function"}}
 
 
 # ---- legacy content -----------------------------------------------------------------------------
@@ -170,6 +173,9 @@ def test_legacy_subresource_entries(client: falcon.testing.TestClient) -> None:
     assert apps["deployments/status"]["kind"] == "Deployment" and "group" not in apps["deployments/status"]
     core = legacy_list(client, pods)
     assert core["pods/status"]["kind"] == "Pod" and core["pods/log"]["verbs"] == ["get"]
+    functions = legacy_list(client, next(rt for rt in RESOURCES if rt.plural == "functions"))
+    assert functions["functions/invoke"]["verbs"] == ["create"]
+    assert functions["functions"]["shortNames"] == ["fn"] and functions["functions"]["categories"] == []
 
 
 def test_api_group(client: falcon.testing.TestClient) -> None:

@@ -223,3 +223,15 @@ def test_resource_paths(client: falcon.testing.TestClient) -> None:
     assert scale["x-kubernetes-group-version-kind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     namespaces = document(client, next(rt for rt in RESOURCES if rt.plural == "namespaces"))["paths"]
     assert "/api/v1/namespaces/{name}/status" in namespaces
+
+
+def test_invoke_takes_and_answers_free_form_json(client: falcon.testing.TestClient) -> None:
+    """A Function's invoke POST takes and answers any JSON object (the call's own), not a Function."""
+    functions = next(rt for rt in RESOURCES if rt.plural == "functions")
+    doc = document(client, functions)
+    post = doc["paths"]["/apis/minik8s.io/v1/namespaces/{namespace}/functions/{name}/invoke"]["post"]
+    free_form = {"application/json": {"schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    assert post["requestBody"] == {"required": False, "content": free_form}
+    assert post["responses"] == {"200": {"description": "OK", "content": free_form}}
+    assert post["parameters"] == []
+    assert "io.minik8s.v1.Function" in doc["components"]["schemas"]

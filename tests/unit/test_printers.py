@@ -166,6 +166,7 @@ def test_pod_wide_row_has_ip_node_and_placeholders() -> None:
         ("leases", "NAME HOLDER AGE", ""),
         ("hpa", "NAME REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE", ""),
         ("ingresses", "NAME CLASS HOSTS ADDRESS PORTS AGE", ""),
+        ("fn", "NAME READY MIN MAX CONCURRENCY AGE", ""),
     ],
 )
 def test_headers_match_kubectl(resource: str, narrow: str, wide_extra: str) -> None:

@@ -103,6 +103,13 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "apiVersion": "metrics.k8s.io/v1beta1", "kind": "NodeMetrics", "metadata": meta("n1", namespace=None),
         "timestamp": ago(5), "window": "15s", "usage": {"cpu": "1500m", "memory": "2Gi"},
     },
+    "functions": {
+        "apiVersion": "minik8s.io/v1", "kind": "Function", "metadata": meta("resize"),
+        "spec": {"source": {"inline": "def handle(p):\n    return p\n"}, "handler": "main:handle",
+                 "containerConcurrency": 4, "timeoutSeconds": 60,
+                 "scale": {"minScale": 1, "maxScale": 5, "idleSeconds": 60, "stableWindowSeconds": 60}},
+        "status": {"readyInstances": 2, "desiredInstances": 3},
+    },
     "pods.metrics.k8s.io/v1beta1": {
         "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics", "metadata": meta("web-1"),
         "timestamp": ago(5), "window": "15s", "containers": [
@@ -140,6 +147,7 @@ COLUMN_NAMES = {
                                                 "Age"],
     "nodes.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
     "pods.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
+    "functions": ["Name", "Ready", "Min", "Max", "Concurrency", "Age"],
 }
 
 RESOURCE_IDS = [key(rt) for rt in kinds.RESOURCES]
@@ -211,6 +219,7 @@ def test_cells_align_with_columns(rt: kinds.ResourceType) -> None:
     ("horizontalpodautoscalers.autoscaling/v1", ["web", "Deployment/web", "cpu: 42%/80%", "1", 5, 3, "5m"]),
     ("nodes.metrics.k8s.io/v1beta1", ["n1", "1500m", "2Gi", "15s"]),
     ("pods.metrics.k8s.io/v1beta1", ["web-1", "251500u", "65Mi", "15s"]),
+    ("functions", ["resize", "2/3", 1, 5, 4, "5m"]),
 ])
 def test_cells_have_kubernetes_value_types(resource: str, expected: list[Any]) -> None:
     """Counts Kubernetes sends as int64 are integers; restarts are text with the last restart's age."""

@@ -52,6 +52,10 @@ VALID: dict[str, dict[str, Any]] = {
     ]}}]}},
     "Endpoints": {"metadata": {"name": "web"},
                   "subsets": [{"addresses": [{"ip": "10.0.0.5"}], "ports": [{"port": 80, "name": "http"}]}]},
+    "Function": {"metadata": {"name": "resize"}, "spec": {
+        "source": {"inline": "def handle(params):\n    return params\n"}, "handler": "main:handle",
+        "env": [{"name": "MODE", "value": "prod"}], "resources": {"requests": {"cpu": "100m"}},
+        "containerConcurrency": 4, "scale": {"minScale": 0, "maxScale": 5, "target": 3}}},
 }
 DELETE = object()
 
