@@ -32,6 +32,8 @@ def imported_modules(folder: str) -> dict[str, set[str]]:
                                "minik8s.api.server"), id="scheduler"),
     pytest.param("controllers", ("minik8s.scheduler", "minik8s.node", "minik8s.store", "minik8s.consensus",
                                  "minik8s.api.server"), id="controllers"),
+    pytest.param("serverless", ("minik8s.controllers", "minik8s.scheduler", "minik8s.node", "minik8s.store",
+                                "minik8s.consensus", "minik8s.api.server", "minik8s.cli"), id="serverless"),
 ])
 def test_layering_parts_use_only_the_api(folder: str, forbidden: tuple[str, ...]) -> None:
     """scheduler, controllers and node import only `minik8s.api` (not each other); `api` imports none of them."""
@@ -51,6 +53,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "controllers": ("minik8s.api", "minik8s.controllers"),
     "node": ("minik8s.api", "minik8s.node"),
     "chaos": ("minik8s.api", "minik8s.chaos"),
+    "serverless": ("minik8s.api", "minik8s.serverless"),
     "cli": ("minik8s.api", "minik8s.cli", "minik8s.chaos"),
 }
 # The composition root: the only modules that may import every part, to start processes
