@@ -42,6 +42,7 @@ _PODS = kinds.resolve("pods")
 _NAMESPACES = kinds.resolve("namespaces")
 
 JSON = "application/json"
+INVOKE_TIMEOUT = 960.0  # seconds to wait for a call's answer by default: the longest timeoutSeconds, plus a margin
 
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -490,10 +491,11 @@ class ApiClient:
         `body` is sent as the call's JSON parameters (bytes and text as they are; None: no body). A
         failed call raises the `ApiError` of its `Status` (a function that raised: `InternalError`);
         as with any POST, one that may have reached a server without an answer raises `TimeoutError_`.
+        Without `timeout` the answer is awaited `INVOKE_TIMEOUT` seconds (a function may run that long).
         """
         rt = as_resource_type(resource)
         path = rt.object_path(name, _namespace(rt, namespace)) + "/invoke"
-        return self.request("POST", path, body=body, timeout=timeout)
+        return self.request("POST", path, body=body, timeout=INVOKE_TIMEOUT if timeout is None else timeout)
 
     @overload
     def log(self, name: str, *, namespace: str | None = None, container: str | None = None,

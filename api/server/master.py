@@ -31,6 +31,7 @@ from minik8s.store import Store, StoreSettings
 from .app import create_app
 from .auth import User, load_token_file
 from .front import FrontLimits, HttpFront, Listener, tls_context
+from .invoke import InvokeRelay
 from .masterservice import MasterServiceReconciler
 from .ranges import parse_ip_range, parse_port_range
 from .registry import Registry
@@ -137,7 +138,8 @@ class Master:
         self.registry.post_start_hooks["bootstrap-controller"] = self.kubernetes_service.first_pass.is_set
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
-                              max_log_streams=settings.max_log_streams)
+                              max_log_streams=settings.max_log_streams,
+                              invokers={"functions.minik8s.io": InvokeRelay(self.registry, kubelet_token).invoke})
         host, port = _split(settings.api_addr)
         raise_open_files_limit()
         tls = tls_context(settings.tls_cert_file, settings.tls_key_file) if (
