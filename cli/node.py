@@ -117,6 +117,7 @@ def node(
     from minik8s.node.agent import AgentSettings, NodeAgent
     from minik8s.node.proxy.nft import nft_binary
     from minik8s.node.server import create_node_app
+    from minik8s.serverless.router import FunctionRouter, InvokeResource
 
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
@@ -146,8 +147,11 @@ def node(
         proxy=proxy_mode == "nftables", proxy_min_sync_period=proxy_min_sync_period,
         cluster_dns=cluster_dns or None, cluster_domain=cluster_domain.strip(".").lower() or "cluster.local",
         resolv_conf=resolv_conf))
-    app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats)
-    http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=16, ident="minik8s-node")
+    router = FunctionRouter(client.copy())
+    app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats,
+                          routes={"/invoke/{namespace}/{name}": InvokeResource(router)})
+    # Function calls hold a thread while the function runs or a cold start is awaited.
+    http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=64, ident="minik8s-node")
     stopped = threading.Event()
 
     def stop(*_: object) -> None:
@@ -157,6 +161,7 @@ def node(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     agent.start(needs_pod_network=chosen.capabilities().needs_pod_network)
+    router.start()
     ingress = _start_ingress(client, node_ip, data_dir, ingress_port, ingress_nginx)
     logging.getLogger(__name__).info("node %s up: runtime %s, logs on %s:%d", name, chosen.capabilities().name,
                                      node_ip, http_port)
@@ -168,6 +173,7 @@ def node(
     finally:
         if ingress is not None:
             ingress.stop()
+        router.stop()
     agent.stop()
 
 

@@ -3,7 +3,7 @@
 `GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&previous=&sinceSeconds=`
 streams `text/plain` (the API server's `pods/log` proxy); `GET /stats/summary` answers the node's
 and its pods' CPU and memory usage (`minik8s.node.stats`; the masters' `metrics.k8s.io` API reads
-it). Requests must carry the kubelet bearer token (shared with the masters).
+it); the composition root adds `POST /invoke/{namespace}/{name}` (the function router). Requests must carry the kubelet bearer token (shared with the masters).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import falcon
 
@@ -73,12 +73,16 @@ class _Summary:
         resp.data = json.dumps(self.stats.summary(), separators=(",", ":")).encode()
 
 
-def create_node_app(runtime: Runtime, token: str, *, stats: StatsSampler | None = None) -> falcon.App:
-    """The node agent's WSGI app (`/stats/summary` only with a `stats` sampler)."""
+def create_node_app(runtime: Runtime, token: str, *, stats: StatsSampler | None = None,
+                    routes: Mapping[str, object] | None = None) -> falcon.App:
+    """The node agent's WSGI app (`/stats/summary` only with a `stats` sampler); `routes` adds
+    resources of other parts (the function router's `/invoke/...`), behind the same token."""
     app = falcon.App(middleware=[_TokenAuth(token)])
     app.add_route("/containerLogs/{namespace}/{pod}/{container}", _Logs(runtime))
     if stats is not None:
         app.add_route("/stats/summary", _Summary(stats))
+    for path, resource in (routes or {}).items():
+        app.add_route(path, resource)
 
     class Health:
         def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

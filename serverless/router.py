@@ -1,0 +1,304 @@
+"""The function router of a node agent, with the activator: where every Function call goes.
+
+The masters relay `functions/<name>/invoke` to `POST /invoke/{ns}/{name}` of a node agent (the
+kubelet token required); the router sends the call to an instance of the function (a pod labelled
+`minik8s.io/function=<name>` running `funcserver.py`) and returns its answer unchanged.
+
+- **Instances**: a pod is routable once it is Running with an IP, has no `deletionTimestamp`, and
+  answered the router's own `GET /healthz` (probed every `probe_interval` from the moment the pod
+  runs, as Knative's activator probes pods, so a cold start does not wait for the kubelet's
+  readiness period). A call goes to the routable instance with the fewest calls in flight.
+- **Activator**: a call that finds no routable instance is held. If the function's Deployment has
+  `spec.replicas` 0, the router scales it to 1 (a JSON patch that first tests that replicas is
+  still 0, so two routers never scale twice) and the call waits until an instance answers its
+  probe, or until the function's `timeoutSeconds` have passed (504 saying what it waited for).
+  A call never fails because the function was at zero.
+- **Never twice**: a call is retried on another instance only when it never reached the function
+  (connection refused, or the instance answered 503 with `X-Minik8s-Not-Started`).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from minik8s.api import errors
+from minik8s.api.client import ApiClient
+from minik8s.api.informer import Informer
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+FUNCTION_LABEL = "minik8s.io/function"  # on every instance pod: the name of its Function
+INSTANCE_PORT = 8080  # where funcserver.py listens in an instance pod
+NOT_STARTED = "X-Minik8s-Not-Started"  # an instance's 503 that says the call never ran
+MAX_ANSWER = 8 * 1024 * 1024  # bytes read at most from an instance's answer
+DEFAULT_TIMEOUT = 60
+WAKE_AGAIN = 0.5  # seconds between two scale-from-zero attempts of one held call
+
+
+def deployment_name(function: str) -> str:
+    """The Deployment that runs a Function's instances."""
+    return f"fn-{function}"
+
+
+class NeverStarted(Exception):
+    """The call did not reach the function (it may be sent to another instance)."""
+
+
+@dataclass
+class _Instance:
+    uid: str
+    ip: str
+    in_flight: int = 0
+    healthy: bool = False
+    probed_at: float = 0.0
+
+
+@dataclass
+class _FunctionState:
+    instances: dict[str, _Instance] = field(default_factory=dict)  # pod uid -> instance
+    waking: bool = False  # a scale-from-zero patch is being sent
+
+
+class FunctionRouter:
+    """Routes Function calls to instances on any node, waking functions at zero (see the module docstring)."""
+
+    def __init__(self, client: ApiClient, *, probe_interval: float = 0.025,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.probe_interval = probe_interval
+        self.clock = clock
+        self.functions = Informer(client, "functions")
+        self.pods = Informer(client, "pods", label_selector=FUNCTION_LABEL)
+        self._lock = threading.Condition()
+        self._states: dict[tuple[str, str], _FunctionState] = {}
+        self.pods.add_handler(on_add=self._pod_changed, on_update=lambda _old, new: self._pod_changed(new),
+                              on_delete=self._pod_changed)
+
+    def start(self) -> None:
+        """Start the informers."""
+        self.functions.start()
+        self.pods.start()
+
+    def stop(self) -> None:
+        """Stop the informers and wake every held call (they answer 503)."""
+        self.functions.stop()
+        self.pods.stop()
+        with self._lock:
+            self._lock.notify_all()
+
+    # ---- the call ----------------------------------------------------------------------------
+
+    def invoke(self, namespace: str, name: str, body: bytes, content_type: str | None) -> tuple[int, str, bytes]:
+        """Run one call of `namespace/name`; the instance's status code, content type and body."""
+        function = self._function(namespace, name)
+        timeout = float((function.get("spec") or {}).get("timeoutSeconds") or DEFAULT_TIMEOUT)
+        deadline = self.clock() + timeout
+        key = (namespace, name)
+        while True:
+            instance = self._acquire(key, function, deadline)
+            try:
+                return self._call(instance, body, content_type, deadline)
+            except NeverStarted:
+                with self._lock:
+                    instance.healthy = False  # probed again before it gets another call
+            finally:
+                with self._lock:
+                    instance.in_flight -= 1
+                    self._lock.notify_all()
+
+    def _function(self, namespace: str, name: str) -> Obj:
+        found = self.functions.get(f"{namespace}/{name}")
+        if found is not None:
+            return found
+        return self.client.get("functions", name, namespace=namespace)  # just created: the cache may lag
+
+    def _acquire(self, key: tuple[str, str], function: Obj, deadline: float) -> _Instance:
+        """A healthy instance with one more call counted on it; waits (and wakes the function) while none."""
+        woken_at: float | None = None
+        while True:
+            with self._lock:
+                state = self._states.setdefault(key, _FunctionState())
+                healthy = [i for i in state.instances.values() if i.healthy]
+                if healthy:
+                    chosen = min(healthy, key=lambda i: i.in_flight)
+                    chosen.in_flight += 1
+                    return chosen
+                unprobed = [i for i in state.instances.values() if not i.healthy]
+            if not unprobed and (woken_at is None or self.clock() - woken_at >= WAKE_AGAIN):
+                self._wake(key, function)  # again later: the Deployment may not exist yet, or be scaled down
+                woken_at = self.clock()
+            for instance in unprobed:
+                self._probe(instance)
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                raise errors.TimeoutError_(self._why_waiting(key, function))
+            with self._lock:
+                if not any(i.healthy for i in self._states[key].instances.values()):
+                    self._lock.wait(min(self.probe_interval, remaining))
+
+    def _probe(self, instance: _Instance) -> None:
+        now = self.clock()
+        if now - instance.probed_at < self.probe_interval:
+            return
+        instance.probed_at = now
+        connection = http.client.HTTPConnection(instance.ip, INSTANCE_PORT, timeout=0.5)
+        try:
+            connection.request("GET", "/healthz")
+            ok = connection.getresponse().status == 200
+        except OSError:
+            ok = False
+        finally:
+            connection.close()
+        if ok:
+            with self._lock:
+                instance.healthy = True
+                self._lock.notify_all()
+
+    def _wake(self, key: tuple[str, str], function: Obj) -> None:
+        """Scale the function's Deployment from 0 to 1 (no-op when it already has replicas)."""
+        namespace, name = key
+        patch = [{"op": "test", "path": "/spec/replicas", "value": 0},
+                 {"op": "replace", "path": "/spec/replicas", "value": 1}]
+        with self._lock:
+            state = self._states[key]
+            if state.waking:
+                return
+            state.waking = True
+        try:
+            self.client.patch("deployments", deployment_name(name), patch, namespace=namespace, patch_type="json")
+            log.info("function %s/%s: scaled from zero for a waiting call", namespace, name)
+        except errors.InvalidError:
+            pass  # replicas was not 0: instances are coming, or someone scaled it meanwhile
+        except errors.NotFoundError:
+            pass  # the function controller has not made the Deployment yet; the wait says so
+        except errors.ApiError as exc:
+            log.warning("function %s/%s: could not scale from zero: %s", namespace, name, exc.message)
+        finally:
+            with self._lock:
+                state.waking = False
+
+    def _why_waiting(self, key: tuple[str, str], function: Obj) -> str:
+        namespace, name = key
+        timeout = (function.get("spec") or {}).get("timeoutSeconds") or DEFAULT_TIMEOUT
+        pods = [p for p in self.pods.list() if _instance_of(p) == key]
+        phases = ", ".join(sorted(f"{p['metadata']['name']} {(p.get('status') or {}).get('phase', 'Pending')}"
+                                  for p in pods)) or "none"
+        return f"no instance of function {namespace}/{name} became ready within {timeout}s (instances: {phases})"
+
+    def _call(self, instance: _Instance, body: bytes, content_type: str | None,
+              deadline: float) -> tuple[int, str, bytes]:
+        remaining = max(0.1, deadline - self.clock())
+        connection = http.client.HTTPConnection(instance.ip, INSTANCE_PORT, timeout=remaining)
+        try:
+            try:
+                connection.connect()
+            except OSError as exc:
+                raise NeverStarted() from exc
+            try:
+                connection.request("POST", "/invoke", body=body,
+                                   headers={"Content-Type": content_type or "application/json"})
+                answer = connection.getresponse()
+                data = answer.read(MAX_ANSWER + 1)
+            except TimeoutError as exc:
+                raise errors.TimeoutError_("the function did not answer in time") from exc
+            except (OSError, http.client.HTTPException) as exc:
+                raise errors.InternalError(f"the function's instance failed during the call (it may have run): "
+                                           f"{type(exc).__name__}") from exc
+            if answer.status == 503 and answer.getheader(NOT_STARTED):
+                raise NeverStarted()
+            if len(data) > MAX_ANSWER:
+                raise errors.InternalError(f"the function's answer is larger than {MAX_ANSWER} bytes")
+            if answer.status >= 400:
+                raise instance_error(answer.status, data)
+            return answer.status, answer.getheader("Content-Type") or "application/json", data
+        finally:
+            connection.close()
+
+    # ---- instances from the pod informer ------------------------------------------------------
+
+    def _pod_changed(self, pod: Obj) -> None:
+        key = _instance_of(pod)
+        if key is None:
+            return
+        uid = pod["metadata"].get("uid", "")
+        live = self.pods.get(f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}")
+        ip = (live or {}).get("status", {}).get("podIP") if live else None
+        routable = (live is not None and not live["metadata"].get("deletionTimestamp")
+                    and (live.get("status") or {}).get("phase") == "Running" and bool(ip))
+        with self._lock:
+            state = self._states.setdefault(key, _FunctionState())
+            if not routable:
+                state.instances.pop(uid, None)
+            elif uid not in state.instances or state.instances[uid].ip != ip:
+                state.instances[uid] = _Instance(uid, str(ip))
+            self._lock.notify_all()
+
+
+_ERRORS: dict[int, type[errors.ApiError]] = {400: errors.BadRequestError, 404: errors.NotFoundError,
+                                             411: errors.BadRequestError, 413: errors.RequestEntityTooLargeError,
+                                             503: errors.ServiceUnavailableError}
+
+
+def instance_error(code: int, data: bytes) -> errors.ApiError:
+    """An instance's error answer (`{"error", "message"[, "traceback"]}`) as a Kubernetes Status error:
+    a handler that raised is an InternalError whose message carries the error and its traceback."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return errors.InternalError(f"the function's instance answered {code}: {data[:200]!r}")
+    error, message = str(body.get("error") or "Error"), str(body.get("message") or "")
+    if code == 500:
+        text = f"the function raised {error}: {message}"
+        if body.get("traceback"):
+            text += "\n" + str(body["traceback"])
+        return errors.InternalError(text)
+    return _ERRORS.get(code, errors.InternalError)(f"{error}: {message}" if message else error)
+
+
+def _instance_of(pod: Obj) -> tuple[str, str] | None:
+    meta = pod.get("metadata") or {}
+    name = (meta.get("labels") or {}).get(FUNCTION_LABEL)
+    return (meta.get("namespace") or "default", name) if name else None
+
+
+def json_error(exc: errors.ApiError) -> bytes:
+    """A Kubernetes Status body for an error the router answers itself."""
+    return json.dumps(exc.to_status()).encode()
+
+
+class InvokeResource:
+    """`POST /invoke/{namespace}/{name}` on the node agent's endpoint (falcon), served by a router."""
+
+    MAX_BODY = 6 * 1024 * 1024 + 1024  # the instance's own limit, plus room for framing
+
+    def __init__(self, router: FunctionRouter) -> None:
+        self.router = router
+
+    def on_post(self, req: Any, resp: Any, namespace: str, name: str) -> None:
+        length = req.content_length
+        if length is not None and length > self.MAX_BODY:
+            status, body, ctype = 413, json_error(errors.RequestEntityTooLargeError(
+                f"the call's body is larger than {self.MAX_BODY} bytes")), "application/json"
+        else:
+            data = req.bounded_stream.read(self.MAX_BODY + 1)
+            if len(data) > self.MAX_BODY:
+                status, body, ctype = 413, json_error(errors.RequestEntityTooLargeError(
+                    f"the call's body is larger than {self.MAX_BODY} bytes")), "application/json"
+            else:
+                try:
+                    status, ctype, body = self.router.invoke(namespace, name, data, req.content_type)
+                except errors.ApiError as exc:
+                    status, body, ctype = exc.code, json_error(exc), "application/json"
+        resp.status = status
+        resp.content_type = ctype
+        resp.data = body
