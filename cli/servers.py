@@ -178,6 +178,7 @@ class ControlLoops:
         )
         from minik8s.controllers.ingress_status import IngressStatusController
         from minik8s.scheduler import Scheduler
+        from minik8s.serverless.controller import FunctionController
 
         client = ApiClient(url, token=token)
         controllers = [
@@ -196,6 +197,7 @@ class ControlLoops:
             PodGCController(client, terminated_pod_threshold=self.pod_gc.terminated_threshold,
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
             IngressStatusController(client),
+            FunctionController(client.copy()),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]

@@ -1,0 +1,230 @@
+"""The Function controller: a Function's code in a ConfigMap, its instances in a Deployment.
+
+For a Function `<name>` it keeps (both owned by the Function, so deleting it removes them):
+
+- the ConfigMap `fn-<name>`: the inline source as `<module>.py` (the module the handler names) and
+  the instance server `_funcserver.py` (`minik8s.serverless.funcserver`);
+- the Deployment `fn-<name>`: pods labelled `minik8s.io/function=<name>` that run
+  `python3 _funcserver.py` with the ConfigMap mounted at `FUNCTION_DIR`, a readiness probe on
+  `/healthz`, a grace period longer than a call may take (an instance being removed finishes its
+  calls), and a pod-template annotation with the code's hash, so new code rolls the instances.
+
+Replicas: a new Deployment starts at `scale.minScale` (0 by default: the function starts at zero
+and its first call wakes it, see `router.py`); afterwards the controller leaves `spec.replicas` to
+the routers and the autoscaler and only keeps it within `[minScale, maxScale]`.
+
+Status: `readyInstances` and `desiredInstances` from the Deployment, the `url` to call, and a
+Ready condition (True once the Deployment exists: a function at zero still takes calls).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from minik8s.api import errors
+from minik8s.api.client import ApiClient
+from minik8s.api.informer import Informer, object_key
+from minik8s.api.reconcile import Controller, Result
+from minik8s.api.timefmt import format_time
+
+from . import funcserver
+from .router import DEFAULT_TIMEOUT, FUNCTION_LABEL, INSTANCE_PORT, deployment_name
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+FUNCTION_DIR = "/var/run/minik8s/function"
+SERVER_FILE = "_funcserver.py"
+CODE_HASH = "minik8s.io/function-code-hash"
+DEFAULT_HANDLER = "main:handle"
+DEFAULT_IMAGE = "python:3.11"  # the docker runtime's instances; the process runtime runs the host's python3
+DRAIN_MARGIN = 5  # seconds of grace beyond the call timeout
+
+
+def server_source() -> str:
+    """The text of the instance server that goes into every function's ConfigMap."""
+    return Path(funcserver.__file__).read_text()
+
+
+def module_file(handler: str) -> str:
+    """The file the inline source is saved as: the handler's module, `main:handle` -> `main.py`."""
+    return handler.partition(":")[0].split(".")[0] + ".py"
+
+
+def wanted_configmap(function: Obj, server: str) -> Obj:
+    """The ConfigMap holding a function's code and the instance server."""
+    meta, spec = function["metadata"], function.get("spec") or {}
+    source = (spec.get("source") or {}).get("inline") or ""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": deployment_name(meta["name"]), "namespace": meta.get("namespace", "default"),
+                         "labels": {FUNCTION_LABEL: meta["name"]}, "ownerReferences": [_owner(function)]},
+            "data": {module_file(spec.get("handler") or DEFAULT_HANDLER): source, SERVER_FILE: server}}
+
+
+def wanted_deployment(function: Obj, code_hash: str, replicas: int) -> Obj:
+    """The Deployment that runs a function's instances."""
+    meta, spec = function["metadata"], function.get("spec") or {}
+    name = meta["name"]
+    timeout = int(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT)
+    labels = {FUNCTION_LABEL: name}
+    env = [{"name": "MINIK8S_FUNCTION_DIR", "value": FUNCTION_DIR},
+           {"name": "MINIK8S_FUNCTION_HANDLER", "value": spec.get("handler") or DEFAULT_HANDLER},
+           {"name": "MINIK8S_FUNCTION_PORT", "value": str(INSTANCE_PORT)},
+           {"name": "MINIK8S_CONTAINER_CONCURRENCY", "value": str(spec.get("containerConcurrency") or 0)},
+           {"name": "MINIK8S_FUNCTION_TIMEOUT", "value": str(timeout)},
+           *copy.deepcopy(spec.get("env") or [])]
+    container: Obj = {
+        "name": "function", "image": DEFAULT_IMAGE, "command": ["python3", f"{FUNCTION_DIR}/{SERVER_FILE}"],
+        "env": env, "ports": [{"name": "http", "containerPort": INSTANCE_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": INSTANCE_PORT}, "periodSeconds": 1},
+        "volumeMounts": [{"name": "code", "mountPath": FUNCTION_DIR, "readOnly": True}],
+    }
+    if spec.get("resources"):
+        container["resources"] = copy.deepcopy(spec["resources"])
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": deployment_name(name), "namespace": meta.get("namespace", "default"),
+                     "labels": dict(labels), "ownerReferences": [_owner(function)]},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels), "annotations": {CODE_HASH: code_hash}},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": timeout + DRAIN_MARGIN,
+                         "volumes": [{"name": "code", "configMap": {"name": deployment_name(name)}}]},
+            },
+        },
+    }
+
+
+def code_hash(configmap: Obj, function: Obj) -> str:
+    """What changes the instances: the code, the server, the handler, env, resources and limits."""
+    spec = function.get("spec") or {}
+    relevant = [configmap["data"], spec.get("handler"), spec.get("env"), spec.get("resources"),
+                spec.get("containerConcurrency"), spec.get("timeoutSeconds")]
+    return hashlib.sha256(repr(relevant).encode()).hexdigest()[:16]
+
+
+def _owner(function: Obj) -> Obj:
+    meta = function["metadata"]
+    return {"apiVersion": "minik8s.io/v1", "kind": "Function", "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def _bounds(function: Obj) -> tuple[int, int]:
+    scale = (function.get("spec") or {}).get("scale") or {}
+    low = int(scale.get("minScale") or 0)
+    return low, max(low, int(scale.get("maxScale") or 10))
+
+
+class FunctionController(Controller):
+    """Keeps each Function's ConfigMap, Deployment and status (see the module docstring)."""
+
+    _functions: Informer
+    _deployments: Informer
+    _configmaps: Informer
+
+    def __init__(self, client: ApiClient) -> None:
+        super().__init__(client, name="function", workers=2)
+        self._server = server_source()
+
+    def setup(self) -> None:
+        self._functions = self.watch("functions")
+        owned = lambda obj: _owning_function(obj)  # noqa: E731
+        self._deployments = self.watch("deployments", label_selector=FUNCTION_LABEL, key=owned)
+        self._configmaps = self.watch("configmaps", label_selector=FUNCTION_LABEL, key=owned)
+
+    def reconcile(self, key: str) -> Result | None:
+        function = self._functions.get(key)
+        if function is None or function["metadata"].get("deletionTimestamp"):
+            return None  # the garbage collector removes what it owned
+        configmap = wanted_configmap(function, self._server)
+        self._ensure_configmap(function, configmap)
+        deployment = self._ensure_deployment(function, code_hash(configmap, function))
+        self._write_status(function, deployment)
+        return None
+
+    def _ensure_configmap(self, function: Obj, wanted: Obj) -> None:
+        current = self._configmaps.get(object_key(wanted))
+        if current is None:
+            try:
+                self.client.create(wanted)
+            except errors.AlreadyExistsError:
+                pass  # the informer is behind: the next event brings it
+            return
+        if current.get("data") != wanted["data"] or not _owned_by(current, function):
+            updated = copy.deepcopy(current)
+            updated["data"] = wanted["data"]
+            updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
+            self.client.update(updated)
+
+    def _ensure_deployment(self, function: Obj, code: str) -> Obj | None:
+        low, high = _bounds(function)
+        key = f"{function['metadata'].get('namespace', 'default')}/{deployment_name(function['metadata']['name'])}"
+        current = self._deployments.get(key)
+        if current is None:
+            wanted = wanted_deployment(function, code, low)
+            try:
+                created = self.client.create(wanted)
+                log.info("function %s: created Deployment %s with %d instance(s)", object_key(function),
+                         wanted["metadata"]["name"], low)
+                return created
+            except errors.AlreadyExistsError:
+                return None
+        replicas = (current.get("spec") or {}).get("replicas")
+        replicas = min(max(replicas if isinstance(replicas, int) else low, low), high)
+        wanted = wanted_deployment(function, code, replicas)
+        annotations = (((current.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations")
+        same_code = (annotations or {}).get(CODE_HASH) == code  # the server defaults the rest of the template
+        if current["spec"].get("replicas") == replicas and same_code and _owned_by(current, function):
+            return current
+        updated = copy.deepcopy(current)
+        updated["spec"]["replicas"] = replicas
+        if not same_code:
+            updated["spec"]["template"] = wanted["spec"]["template"]
+        updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
+        return self.client.update(updated)  # a 409 (a router scaled it meanwhile) is retried with backoff
+
+    def _write_status(self, function: Obj, deployment: Obj | None) -> None:
+        meta = function["metadata"]
+        namespace = meta.get("namespace", "default")
+        ready = ((deployment or {}).get("status") or {}).get("readyReplicas") or 0
+        desired = ((deployment or {}).get("spec") or {}).get("replicas") or 0
+        old = function.get("status") or {}
+        conditions = [c for c in old.get("conditions") or [] if c.get("type") != "Ready"]
+        previous = next((c for c in old.get("conditions") or [] if c.get("type") == "Ready"), None)
+        ok = deployment is not None
+        condition = {"type": "Ready", "status": "True" if ok else "False",
+                     "reason": "InstancesDeployed" if ok else "Deploying",
+                     "message": f"{ready} of {desired} instance(s) ready; calls wake the function when at zero"
+                     if ok else "creating the function's Deployment"}
+        if previous is not None and previous.get("status") == condition["status"]:
+            condition["lastTransitionTime"] = previous.get("lastTransitionTime")
+        else:
+            condition["lastTransitionTime"] = format_time(time.time())
+        status = {"observedGeneration": meta.get("generation"), "readyInstances": ready,
+                  "desiredInstances": desired,
+                  "url": f"/apis/minik8s.io/v1/namespaces/{namespace}/functions/{meta['name']}/invoke",
+                  "conditions": [*conditions, condition]}
+        if {k: v for k, v in status.items() if v is not None} == {k: v for k, v in old.items() if v is not None}:
+            return
+        updated = copy.deepcopy(function)
+        updated["status"] = status
+        self.client.update_status(updated)
+
+
+def _owning_function(obj: Obj) -> str | None:
+    meta = obj.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "Function" and ref.get("apiVersion") == "minik8s.io/v1":
+            return f"{meta.get('namespace', 'default')}/{ref.get('name')}"
+    return None
+
+
+def _owned_by(obj: Obj, function: Obj) -> bool:
+    uid = function["metadata"].get("uid")
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
