@@ -6,7 +6,7 @@ import typer
 
 from minik8s.chaos.cli import app as chaos_app
 
-from . import localcluster, node, rollout, servers
+from . import functions, localcluster, node, rollout, servers
 
 app = typer.Typer(
     name="minik8s",
@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - during bring-up only
 if register is not None:
     register(app)
 rollout.register(app)
+functions.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,112 @@
+"""Functions end to end on `minik8s up --masters 3 --nodes 3` (process runtime).
+
+A Function starts at zero instances; 50 concurrent calls spread over the three masters wake it and
+all get the right answer (the router holds them until an instance answers its probe). A function
+that raises answers 500 with the error and its traceback, which the instance's log shows too. A
+call of an unknown function is a 404; deleting a Function removes its Deployment and ConfigMap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from minik8s.api import errors
+from minik8s.api.client import ApiClient
+from minik8s.api.kubeconfig import load_kubeconfig
+
+from .cluster import wait_for
+from .workload_support import NAMESPACE, Up3
+
+SOURCE = '''
+import os, time
+
+def handle(params):
+    time.sleep(params.get("sleep", 0))
+    return {"double": params["n"] * 2, "pid": os.getpid()}
+
+def broken(params):
+    raise ValueError(f"cannot take {params!r}")
+'''
+
+
+def function(name: str, handler: str = "main:handle", **spec: object) -> dict[str, object]:
+    return {"apiVersion": "minik8s.io/v1", "kind": "Function", "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"source": {"inline": SOURCE}, "handler": handler, **spec}}
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up3]:
+    cluster = Up3(tmp_path_factory.mktemp("functions") / "data")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def per_master(up: Up3) -> Iterator[list[ApiClient]]:
+    """One client per master (the calls are spread over all three)."""
+    config = load_kubeconfig(up.root / "kubeconfig")
+    clients = [ApiClient(server, token=config.token, ca_file=config.ca_file, timeout=120) for server in config.servers]
+    yield clients
+    for client in clients:
+        client.close()
+
+
+def replicas(up: Up3, name: str) -> int:
+    return up.client.get("deployments", f"fn-{name}", namespace=NAMESPACE)["spec"]["replicas"]
+
+
+def test_a_function_at_zero_answers_50_concurrent_calls(up: Up3, per_master: list[ApiClient]) -> None:
+    up.client.create(function("double"))
+    wait_for(lambda: (up.client.get("functions", "double", namespace=NAMESPACE).get("status") or {})
+             .get("desiredInstances") == 0, timeout=30, what="the function's Deployment at zero")
+    assert replicas(up, "double") == 0
+
+    def call(i: int) -> object:
+        return per_master[i % 3].invoke("functions", "double", {"n": i, "sleep": 0.2}, namespace=NAMESPACE)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(call, range(50)))
+    assert [a["double"] for a in answers] == [2 * i for i in range(50)]  # type: ignore[index]
+    assert replicas(up, "double") >= 1
+    status = up.client.get("functions", "double", namespace=NAMESPACE)["status"]
+    assert status["url"] == f"/apis/minik8s.io/v1/namespaces/{NAMESPACE}/functions/double/invoke"
+
+
+def test_a_function_that_raises_answers_500_with_its_traceback(up: Up3) -> None:
+    up.client.create(function("broken", handler="main:broken"))
+    with pytest.raises(errors.ApiError) as raised:
+        up.client.invoke("functions", "broken", {"x": 1}, namespace=NAMESPACE)
+    assert raised.value.code == 500
+    assert "ValueError" in raised.value.message and "cannot take {'x': 1}" in raised.value.message
+    assert "Traceback" in raised.value.message
+
+    def logged() -> bool:
+        pods = up.client.list("pods", namespace=NAMESPACE, label_selector="minik8s.io/function=broken")["items"]
+        return any("cannot take" in up.client.log(p["metadata"]["name"], namespace=NAMESPACE) for p in pods)
+
+    wait_for(logged, timeout=20, what="the traceback in the instance's log")
+
+
+def test_unknown_function_is_404_and_delete_removes_what_it_owned(up: Up3) -> None:
+    with pytest.raises(errors.NotFoundError):
+        up.client.invoke("functions", "nothing-here", {}, namespace=NAMESPACE)
+    up.client.create(function("short-lived"))
+    wait_for(lambda: _exists(up, "deployments", "fn-short-lived") and _exists(up, "configmaps", "fn-short-lived"),
+             timeout=30, what="the Deployment and ConfigMap")
+    up.client.delete("functions", "short-lived", namespace=NAMESPACE)
+    wait_for(lambda: not (_exists(up, "deployments", "fn-short-lived") or _exists(up, "configmaps", "fn-short-lived")),
+             timeout=30, what="the garbage collector to remove them")
+
+
+def _exists(up: Up3, resource: str, name: str) -> bool:
+    try:
+        up.client.get(resource, name, namespace=NAMESPACE)
+        return True
+    except errors.NotFoundError:
+        return False
+
