@@ -24,8 +24,9 @@ from urllib.parse import quote
 
 from minik8s.api import errors
 from minik8s.api.kinds import resolve
+from minik8s.api.nodeendpoint import kubelet_url
 
-from .logs import CONNECT_TIMEOUT, kubelet_url
+from .logs import CONNECT_TIMEOUT
 from .registry import Registry
 
 Obj = dict[str, Any]

@@ -12,7 +12,6 @@ once per master (429 beyond), so frozen or hostile nodes cannot hold the API ser
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from urllib.parse import quote
 
 from minik8s.api import errors
 from minik8s.api.kinds import resolve
+from minik8s.api.nodeendpoint import kubelet_url
 
 from .registry import Registry
 
@@ -100,28 +100,6 @@ def _title(body: str) -> str:
         return str(json.loads(body).get("title") or "")
     except ValueError:
         return body.strip()
-
-
-def kubelet_url(node: dict[str, Any]) -> str:
-    """`http://IP:PORT` of a node agent, from its Node's InternalIP and kubelet port, each parsed
-    and checked (503 when the Node does not name a usable endpoint)."""
-    name = (node.get("metadata") or {}).get("name")
-    status = node.get("status") if isinstance(node.get("status"), dict) else {}
-    addresses = status.get("addresses") if isinstance(status.get("addresses"), list) else []
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    ip = None
-    for entry in addresses:
-        if isinstance(entry, dict) and entry.get("type") == "InternalIP" and isinstance(entry.get("address"), str):
-            try:
-                ip = ipaddress.ip_address(entry["address"])
-                break
-            except ValueError:
-                continue
-    if ip is None or isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise errors.ServiceUnavailableError(f"node {name} has no usable kubelet endpoint (an InternalIP address "
-                                             "and a port 1-65535)")
-    host = f"[{ip}]" if ip.version == 6 else str(ip)
-    return f"http://{host}:{port}"
 
 
 class _Relay:

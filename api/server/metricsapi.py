@@ -34,10 +34,10 @@ import requests
 from minik8s.api import decoding, errors, selectors, tables
 from minik8s.api.kinds import ResourceType, resolve
 from minik8s.api.kinds.metrics import cpu_quantity, go_duration, memory_quantity
+from minik8s.api.nodeendpoint import kubelet_url
 from minik8s.api.timefmt import format_time
 
 from .http import query_bool, send_json
-from .logs import kubelet_url
 from .registry import Registry
 
 log = logging.getLogger(__name__)

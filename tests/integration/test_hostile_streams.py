@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from minik8s.api import errors
-from minik8s.api.server.logs import kubelet_url
+from minik8s.api.nodeendpoint import kubelet_url
 
 from .cluster import TOKEN, Cluster, running, wait_for
 from .hostile_support import FakeNode, open_watches
