@@ -117,7 +117,7 @@ def node(
     from minik8s.node.agent import AgentSettings, NodeAgent
     from minik8s.node.proxy.nft import nft_binary
     from minik8s.node.server import create_node_app
-    from minik8s.serverless.router import FunctionRouter, InvokeResource
+    from minik8s.serverless.router import FunctionRouter, InvokeResource, StatsResource
 
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
@@ -149,7 +149,8 @@ def node(
         resolv_conf=resolv_conf))
     router = FunctionRouter(client.copy())
     app = create_node_app(chosen, Path(kubelet_token_file).read_text().strip(), stats=agent.stats,
-                          routes={"/invoke/{namespace}/{name}": InvokeResource(router)})
+                          routes={"/invoke/{namespace}/{name}": InvokeResource(router),
+                                  "/functionstats": StatsResource(router)})
     # Function calls hold a thread while the function runs or a cold start is awaited.
     http = waitress.server.create_server(app, host=node_ip, port=http_port, threads=64, ident="minik8s-node")
     stopped = threading.Event()

@@ -108,7 +108,8 @@ def master(
     hpa = HpaSettings(sync_period=horizontal_pod_autoscaler_sync_period,
                       downscale_stabilization=horizontal_pod_autoscaler_downscale_stabilization, calculation=calculation)
     loops = ControlLoops(name, cluster_cidr, node_monitor_grace_period, pod_eviction_timeout, timings,
-                         pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine), hpa=hpa)
+                         pod_gc=PodGcSettings(terminated_pod_gc_threshold, pod_gc_period, pod_gc_quarantine), hpa=hpa,
+                         kubelet_token_file=kubelet_token_file or None)
     try:
         run_master(settings, loops.build if control_loops else None)
     except (StartupCheckError, ValueError, OSError) as exc:
@@ -162,11 +163,13 @@ class ControlLoops:
     """The scheduler and controllers one master runs while it holds the controller-manager Lease."""
 
     def __init__(self, identity: str, cluster_cidr: str, grace: float, eviction: float,
-                 timings: LeaseTimings, *, pod_gc: PodGcSettings = PodGcSettings(), hpa: Any = None) -> None:
+                 timings: LeaseTimings, *, pod_gc: PodGcSettings = PodGcSettings(), hpa: Any = None,
+                 kubelet_token_file: str | None = None) -> None:
         self.identity, self.cluster_cidr, self.grace, self.eviction = identity, cluster_cidr, grace, eviction
         self.timings = timings
         self.pod_gc = pod_gc
         self.hpa = hpa  # HpaSettings (None: the defaults)
+        self.kubelet_token_file = kubelet_token_file  # the function autoscaler reads the node routers with it
 
     def build(self, url: str, token: str) -> list[Any]:
         from minik8s.api.client import ApiClient
@@ -178,6 +181,7 @@ class ControlLoops:
         )
         from minik8s.controllers.ingress_status import IngressStatusController
         from minik8s.scheduler import Scheduler
+        from minik8s.serverless.autoscaler import FunctionAutoscaler
         from minik8s.serverless.controller import FunctionController
 
         client = ApiClient(url, token=token)
@@ -198,6 +202,15 @@ class ControlLoops:
                             period=self.pod_gc.period, quarantine=self.pod_gc.quarantine),
             IngressStatusController(client),
             FunctionController(client.copy()),
+            FunctionAutoscaler(client.copy(), _read_token(self.kubelet_token_file)),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]
+
+
+def _read_token(path: str | None) -> str | None:
+    """The token in `path` (None without a file)."""
+    if not path:
+        return None
+    with open(path) as f:
+        return f.read().strip() or None

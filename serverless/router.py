@@ -65,6 +65,12 @@ class _Instance:
 class _FunctionState:
     instances: dict[str, _Instance] = field(default_factory=dict)  # pod uid -> instance
     waking: bool = False  # a scale-from-zero patch is being sent
+    busy: int = 0  # calls held or in flight
+    area: float = 0.0  # busy x seconds since `since`
+    since: float = 0.0
+    window_start: float = 0.0  # when the last `stats()` read the area
+    requests: int = 0  # calls that arrived since the last `stats()`
+    last_request: float | None = None
 
 
 class FunctionRouter:
@@ -102,6 +108,47 @@ class FunctionRouter:
         timeout = float((function.get("spec") or {}).get("timeoutSeconds") or DEFAULT_TIMEOUT)
         deadline = self.clock() + timeout
         key = (namespace, name)
+        self._count(key, +1)
+        try:
+            return self._route(key, function, body, content_type, deadline)
+        finally:
+            self._count(key, -1)
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per function: the average number of calls held or in flight since the last `stats()` (the
+        autoscaler's observed concurrency), the calls that arrived meanwhile, and those busy now."""
+        now = self.clock()
+        out = []
+        with self._lock:
+            for (namespace, name), state in self._states.items():
+                state.area += state.busy * (now - state.since)
+                elapsed = now - state.window_start if state.window_start else 0.0
+                average = state.area / elapsed if elapsed > 0 else float(state.busy)
+                out.append({"namespace": namespace, "name": name, "concurrency": round(average, 3),
+                            "requests": state.requests, "busy": state.busy,
+                            "instances": sum(1 for i in state.instances.values() if i.healthy)})
+                state.area, state.since, state.window_start, state.requests = 0.0, now, now, 0
+        return out
+
+    def _count(self, key: tuple[str, str], delta: int) -> None:
+        now = self.clock()
+        with self._lock:
+            state = self._state_locked(key)
+            state.area += state.busy * (now - state.since)
+            state.since = now
+            state.busy += delta
+            if delta > 0:
+                state.requests += 1
+                state.last_request = now
+
+    def _state_locked(self, key: tuple[str, str]) -> _FunctionState:
+        if key not in self._states:
+            now = self.clock()
+            self._states[key] = _FunctionState(since=now, window_start=now)
+        return self._states[key]
+
+    def _route(self, key: tuple[str, str], function: Obj, body: bytes, content_type: str | None,
+               deadline: float) -> tuple[int, str, bytes]:
         while True:
             instance = self._acquire(key, function, deadline)
             try:
@@ -125,7 +172,7 @@ class FunctionRouter:
         woken_at: float | None = None
         while True:
             with self._lock:
-                state = self._states.setdefault(key, _FunctionState())
+                state = self._state_locked(key)
                 healthy = [i for i in state.instances.values() if i.healthy]
                 if healthy:
                     chosen = min(healthy, key=lambda i: i.in_flight)
@@ -234,7 +281,7 @@ class FunctionRouter:
         routable = (live is not None and not live["metadata"].get("deletionTimestamp")
                     and (live.get("status") or {}).get("phase") == "Running" and bool(ip))
         with self._lock:
-            state = self._states.setdefault(key, _FunctionState())
+            state = self._state_locked(key)
             if not routable:
                 state.instances.pop(uid, None)
             elif uid not in state.instances or state.instances[uid].ip != ip:
@@ -302,3 +349,14 @@ class InvokeResource:
         resp.status = status
         resp.content_type = ctype
         resp.data = body
+
+
+class StatsResource:
+    """`GET /functionstats` on the node agent's endpoint: the router's `stats()` for the autoscaler."""
+
+    def __init__(self, router: FunctionRouter) -> None:
+        self.router = router
+
+    def on_get(self, req: Any, resp: Any) -> None:
+        resp.content_type = "application/json"
+        resp.data = json.dumps({"functions": self.router.stats()}).encode()

@@ -1,13 +1,17 @@
 """Functions end to end on `minik8s up --masters 3 --nodes 3` (process runtime).
 
 A Function starts at zero instances; 50 concurrent calls spread over the three masters wake it and
-all get the right answer (the router holds them until an instance answers its probe). A function
+all get the right answer (the router holds them until an instance answers its probe). Load scales
+it out to what the KPA rule predicts (bounded by maxScale), and it goes back to zero after its
+idle time, without a failed call on the way. A function
 that raises answers 500 with the error and its traceback, which the instance's log shows too. A
 call of an unknown function is a 404; deleting a Function removes its Deployment and ConfigMap.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -110,3 +114,55 @@ def _exists(up: Up3, resource: str, name: str) -> bool:
     except errors.NotFoundError:
         return False
 
+
+
+def test_load_scales_out_by_the_kpa_rule_then_back_to_zero_without_a_failed_call(
+        up: Up3, per_master: list[ApiClient]) -> None:
+    """8 callers of a 0.3 s handler with containerConcurrency 1 (target 0.7 per instance): the KPA asks
+    ceil(8 / 0.7) = 12 instances, bounded by maxScale 3; one caller while it scales down; then idle:
+    zero after idleSeconds. No call fails in any phase."""
+    up.client.create(function("busy", containerConcurrency=1,
+                              scale={"maxScale": 3, "idleSeconds": 3, "stableWindowSeconds": 6}))
+    wait_for(lambda: _exists(up, "deployments", "fn-busy"), timeout=30, what="the function's Deployment")
+    failures: list[str] = []
+    answered = [0]
+    most = [0]
+    lock = threading.Lock()
+
+    def load(callers: int, seconds: float) -> None:
+        stop = time.monotonic() + seconds
+
+        def caller(index: int) -> None:
+            n = 0
+            while time.monotonic() < stop and n < 1000:
+                try:
+                    got = per_master[index % 3].invoke("functions", "busy", {"n": n, "sleep": 0.3},
+                                                        namespace=NAMESPACE)
+                    assert got["double"] == 2 * n  # type: ignore[index]
+                    with lock:
+                        answered[0] += 1
+                except Exception as exc:  # every failure is reported below
+                    with lock:
+                        failures.append(repr(exc))
+                n += 1
+
+        with ThreadPoolExecutor(callers) as pool:
+            pool.map(caller, range(callers))
+
+    def sample() -> None:
+        while not done.is_set():
+            most[0] = max(most[0], replicas(up, "busy"))
+            done.wait(0.5)
+
+    done = threading.Event()
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        load(8, 12)
+        assert most[0] == 3, f"scaled to at most {most[0]} of the 3 the rule allows"
+        load(1, 8)
+    finally:
+        done.set()
+        sampler.join()
+    assert failures == [] and answered[0] > 50
+    wait_for(lambda: replicas(up, "busy") == 0, timeout=60, what="scale to zero after the idle time")
