@@ -160,7 +160,7 @@ class FunctionController(Controller):
             updated = copy.deepcopy(current)
             updated["data"] = wanted["data"]
             updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
-            self.client.update(updated)
+            self.client.replace(updated)
 
     def _ensure_deployment(self, function: Obj, code: str) -> Obj | None:
         low, high = _bounds(function)
@@ -187,7 +187,7 @@ class FunctionController(Controller):
         if not same_code:
             updated["spec"]["template"] = wanted["spec"]["template"]
         updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
-        return self.client.update(updated)  # a 409 (a router scaled it meanwhile) is retried with backoff
+        return self.client.replace(updated)  # a 409 (a router scaled it meanwhile) is retried with backoff
 
     def _write_status(self, function: Obj, deployment: Obj | None) -> None:
         meta = function["metadata"]

@@ -166,3 +166,37 @@ def test_load_scales_out_by_the_kpa_rule_then_back_to_zero_without_a_failed_call
         sampler.join()
     assert failures == [] and answered[0] > 50
     wait_for(lambda: replicas(up, "busy") == 0, timeout=60, what="scale to zero after the idle time")
+
+
+def test_an_update_rolls_the_instances_without_a_failed_call(up: Up3, per_master: list[ApiClient]) -> None:
+    """Calls keep coming while the code changes: every call answers, from the old code or the new."""
+    up.client.create(function("versioned", handler="main:handle", scale={"minScale": 1}))
+    wait_for(lambda: (up.client.get("functions", "versioned", namespace=NAMESPACE).get("status") or {})
+             .get("readyInstances") == 1, timeout=60, what="one ready instance")
+    failures: list[str] = []
+    versions: list[object] = []
+    stop = threading.Event()
+
+    def caller(index: int) -> None:
+        n = 0
+        while not stop.is_set() and n < 2000:
+            try:
+                versions.append(per_master[index % 3].invoke("functions", "versioned", {"n": n},
+                                                             namespace=NAMESPACE).get("version"))  # type: ignore[union-attr]
+            except Exception as exc:  # every failure is reported below
+                failures.append(repr(exc))
+            n += 1
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)  # calls flowing against the old code first
+        new = SOURCE.replace('return {"double"', 'return {"version": 2, "double"')
+        up.client.patch("functions", "versioned", {"spec": {"source": {"inline": new}}}, namespace=NAMESPACE)
+        wait_for(lambda: versions[-20:].count(2) == 20, timeout=60, what="every call answered by the new code")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == [] and None in versions and 2 in versions
