@@ -10,10 +10,13 @@ call of an unknown function is a 404; deleting a Function removes its Deployment
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +25,7 @@ from minik8s.api.client import ApiClient
 from minik8s.api.kubeconfig import load_kubeconfig
 
 from .cluster import wait_for
-from .workload_support import NAMESPACE, Up3
+from .workload_support import NAMESPACE, Up3, minik8s
 
 SOURCE = '''
 import os, time
@@ -181,8 +184,8 @@ def test_an_update_rolls_the_instances_without_a_failed_call(up: Up3, per_master
         n = 0
         while not stop.is_set() and n < 2000:
             try:
-                versions.append(per_master[index % 3].invoke("functions", "versioned", {"n": n},
-                                                             namespace=NAMESPACE).get("version"))  # type: ignore[union-attr]
+                answer = per_master[index % 3].invoke("functions", "versioned", {"n": n}, namespace=NAMESPACE)
+                versions.append(answer.get("version"))  # type: ignore[union-attr]
             except Exception as exc:  # every failure is reported below
                 failures.append(repr(exc))
             n += 1
@@ -200,3 +203,31 @@ def test_an_update_rolls_the_instances_without_a_failed_call(up: Up3, per_master
         for thread in threads:
             thread.join()
     assert failures == [] and None in versions and 2 in versions
+
+
+def test_the_function_verbs_create_invoke_list_log_and_delete(up: Up3, tmp_path: Path) -> None:
+    config = ["--kubeconfig", str(up.root / "kubeconfig")]
+
+    def run(*args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(minik8s("function", *args, *config), capture_output=True, text=True, timeout=120,
+                              input=stdin)
+        assert (proc.returncode == 0) == ok, f"{args}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    module = tmp_path / "hello.py"
+    module.write_text('def handle(params):\n    print("called with", params)\n    return {"hello": params["who"]}\n')
+    assert run("create", "hello", "--file", str(module), "--handler", "hello:handle").stdout.strip() == \
+        "function.minik8s.io/hello created"
+    called = run("invoke", "hello", "--data", '{"who": "world"}')
+    assert json.loads(called.stdout) == {"hello": "world"} and called.stderr.strip().endswith("ms)")
+    assert json.loads(run("invoke", "hello", "--data", "-", stdin='{"who": "stdin"}').stdout) == {"hello": "stdin"}
+    listed = run("get").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "READY", "MIN", "MAX", "CONCURRENCY", "AGE"] and listed[1].startswith("hello ")
+    wait_for(lambda: "called with {'who': 'world'}" in run("logs", "hello").stdout, timeout=20,
+             what="the handler's print in the instances' logs")
+    assert run("invoke", "hello", "--data", "{not json", ok=False).stderr.startswith("error: --data is not JSON")
+    assert run("invoke", "nope", ok=False).stderr.strip() == \
+        'Error from server (NotFound): functions.minik8s.io "nope" not found'
+    assert run("create", "bad", "--file", str(tmp_path / "missing.txt"), ok=False).stderr.startswith("error: ")
+    run("delete", "hello")
+    assert run("invoke", "hello", ok=False).returncode == 1
