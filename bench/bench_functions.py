@@ -1,0 +1,166 @@
+"""Function calls: cold starts from zero, warm calls through the masters and routers, calls/s.
+
+Starts `minik8s up --masters 3 --nodes 3` (process runtime) in a temp dir and creates a Function
+whose handler returns its input (`minScale` 0). Then:
+
+- cold starts (`--cold`): the function's Deployment is scaled to 0 and the bench waits until no
+  instance pod is left; one call is then timed from its POST to its answer (the router wakes the
+  function, the scheduler and a kubelet start the instance, the router probes it, the call runs);
+- warm calls (`--warm`): one instance running, calls one after another, each timed;
+- throughput: `--clients` threads (each its own connection to one of the masters) call for
+  `--seconds`; calls/s and latency.
+
+Every call goes client -> master (HTTPS) -> a node agent's router -> the instance. The seed's
+published figure (a cold start of about 10 s) is printed beside ours. Afterwards `up` is stopped
+with SIGINT, which removes everything it started.
+
+    .venv/bin/python bench/bench_functions.py [--cold 10] [--warm 300] [--clients 16] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench_pods import UpCluster
+from cluster import exit_on_sigterm
+from report import format_table, percentile
+
+from minik8s.api import errors
+from minik8s.api.client import ApiClient
+from minik8s.api.kubeconfig import load_kubeconfig
+
+NAMESPACE = "default"
+NAME = "bench-echo"
+SOURCE = "def handle(params):\n    return params\n"
+SEED_COLD_START_S = 10.0  # the seed project's published cold start
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold", type=int, default=10, help="cold starts to time")
+    parser.add_argument("--warm", type=int, default=300, help="warm calls one after another")
+    parser.add_argument("--clients", type=int, default=16, help="threads calling at once for the throughput run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the throughput run")
+    return parser.parse_args()
+
+
+def instances(client: ApiClient) -> list[dict]:
+    return client.list("pods", namespace=NAMESPACE, label_selector=f"minik8s.io/function={NAME}")["items"]
+
+
+def to_zero(client: ApiClient, timeout: float = 120.0) -> None:
+    """Scale the function to zero and wait until its last instance pod is gone."""
+    client.scale("deployments", f"fn-{NAME}", namespace=NAMESPACE, replicas=0)
+    deadline = time.monotonic() + timeout
+    while instances(client):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the function's instances did not go away")
+        time.sleep(0.1)
+
+
+def timed_call(client: ApiClient, i: int) -> float:
+    started = time.perf_counter()
+    answer = client.invoke("functions", NAME, {"i": i}, namespace=NAMESPACE)
+    took = time.perf_counter() - started
+    if answer != {"i": i}:
+        raise RuntimeError(f"wrong answer {answer!r} for call {i}")
+    return took * 1000
+
+
+def throughput(servers: list[str], token: str | None, ca_file: str | None, clients: int,
+               seconds: float) -> tuple[int, int, list[float]]:
+    """Calls answered, calls failed and latencies (ms) of `clients` threads calling for `seconds`."""
+    latencies: list[float] = []
+    failed = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def caller(index: int) -> None:
+        client = ApiClient(servers[index % len(servers)], token=token, ca_file=ca_file, timeout=30)
+        mine: list[float] = []
+        n = 0
+        while time.monotonic() < stop and n < 100_000:
+            try:
+                mine.append(timed_call(client, index * 100_000 + n))
+            except (errors.ApiError, RuntimeError):
+                with lock:
+                    failed[0] += 1
+            n += 1
+        client.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies), failed[0], sorted(latencies)
+
+
+def row(what: str, values: list[float], extra: str = "") -> list[object]:
+    values = sorted(values)
+    return [what, len(values), f"{percentile(values, 50):.1f}", f"{percentile(values, 99):.1f}",
+            f"{values[-1]:.1f}" if values else "-", extra]
+
+
+def measure(up: UpCluster, args: argparse.Namespace) -> None:
+    config = load_kubeconfig(up.root / "kubeconfig")
+    client = up.client(timeout=120)
+    client.create({"apiVersion": "minik8s.io/v1", "kind": "Function", "metadata": {"name": NAME, "namespace": NAMESPACE},
+                   "spec": {"source": {"inline": SOURCE}, "handler": "main:handle"}})
+    deadline = time.monotonic() + 60
+    while (client.get("functions", NAME, namespace=NAMESPACE).get("status") or {}).get("desiredInstances") != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the function's Deployment did not appear")
+        time.sleep(0.2)
+    cold = []
+    for i in range(args.cold):
+        to_zero(client)
+        cold.append(timed_call(client, i))
+    warm = [timed_call(client, i) for i in range(args.warm)]
+    done, failed, loaded = throughput(config.servers, config.token, config.ca_file, args.clients, args.seconds)
+    rows = [
+        row("cold start (from zero)", cold),
+        row("warm call, one at a time", warm),
+        row(f"warm calls, {args.clients} clients", loaded, f"{done / args.seconds:.0f} calls/s, {failed} failed"),
+        ["seed project, cold start (published)", "-", f"~{SEED_COLD_START_S * 1000:.0f}", "-", "-", ""],
+    ]
+    print(format_table(["what", "calls", "p50 ms", "p99 ms", "max ms", ""], rows))
+    client.close()
+
+
+def main() -> int:
+    exit_on_sigterm()
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-functions-"))
+    print(f"starting minik8s up --masters 3 --nodes 3 in {workdir} ...", file=sys.stderr)
+    up = UpCluster(workdir, masters=3, nodes=3, runtime="process")
+    failed = True
+    try:
+        up.wait_ready()
+        measure(up, args)
+        failed = False
+    except (RuntimeError, errors.ApiError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    finally:
+        up.stop()
+        if failed:
+            print(f"kept {workdir} (logs: up.log, data/*.log)", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
