@@ -159,6 +159,19 @@ class Cluster:
                     part.pop("handle", None)
         return {"items": sorted(json.dumps(i, sort_keys=True) for i in items if "metainfo" not in i)}
 
+    def settled_table(self, node: str, timeout: float = 30.0) -> dict[str, Any]:
+        """`table(node)` once two reads half a second apart agree (earlier tests' Services may still
+        be converging)."""
+        last: list[dict[str, Any]] = []
+
+        def same_twice() -> dict[str, Any] | None:
+            now = self.table(node)
+            agreed = bool(last) and last[0] == now
+            last[:] = [now]
+            return now if agreed else None
+
+        return wait_for(same_twice, timeout=timeout, interval=0.5, what=f"{node}'s table to settle")
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
@@ -336,7 +349,7 @@ def test_rolling_update_with_pre_stop_drops_no_request(cluster: Cluster, web: Ob
 def test_agent_restart_keeps_connections_and_rebuilds_the_same_rules(cluster: Cluster, web: Obj) -> None:
     """kill -9 of node-1's agent and a restart: a connection through the ClusterIP made before keeps working
     (while the agent is down and after), and the restarted agent writes an identical table."""
-    before = cluster.table("node-1")
+    before = cluster.settled_table("node-1")
     holder = subprocess.Popen([*cluster.pod_prefix("client"), PY, "-c", HOLDER, web["spec"]["clusterIP"], "80"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdin is not None and holder.stdout is not None
@@ -355,7 +368,7 @@ def test_agent_restart_keeps_connections_and_rebuilds_the_same_rules(cluster: Cl
         wait_for(lambda: log.exists() and "proxy rules: full sync" in log.read_text(), timeout=60,
                  what="the restarted agent's full sync")
         assert ask() == backend  # the same connection, the same backend
-        assert cluster.table("node-1") == before
+        assert cluster.settled_table("node-1") == before
     finally:
         holder.kill()
         holder.wait(10)
