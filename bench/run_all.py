@@ -48,6 +48,8 @@ BENCHES = (
           ("bench_watch.py", "--idle-watches", "10000"), 900),
     Bench("pods", "100-pod burst on 3 nodes (process runtime)",
           ("bench_pods.py", "--pods", "100"), 900),
+    Bench("functions", "Function calls on 3 masters + 3 nodes (process runtime), beside the seed's cold start",
+          ("bench_functions.py",), 600),
 )
 
 
