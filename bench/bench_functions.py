@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench_pods import UpCluster
-from cluster import exit_on_sigterm
+from cluster import exit_on_sigterm, run_main
 from report import format_table, percentile
 
 from minik8s.api import errors
@@ -159,8 +159,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

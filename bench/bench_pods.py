@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cluster import exit_on_sigterm, free_ports, log_tail, process_cpu_seconds
+from cluster import exit_on_sigterm, free_ports, log_tail, process_cpu_seconds, run_main
 from pyroute2 import IPRoute, netns
 from report import format_table, percentile
 
@@ -533,8 +533,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cluster import ClusterError, Minik8sCluster, exit_on_sigterm, start_minik8s
+from cluster import ClusterError, Minik8sCluster, exit_on_sigterm, run_main, start_minik8s
 from report import format_table
 
 from minik8s.api.client import ApiClient
@@ -135,8 +135,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

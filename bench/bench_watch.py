@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from cluster import Cluster, ClusterError, Minik8sCluster, exit_on_sigterm, start_etcd, start_minik8s
+from cluster import Cluster, ClusterError, Minik8sCluster, exit_on_sigterm, run_main, start_etcd, start_minik8s
 from httpio import Connection, HttpError, StreamReader
 from report import format_table, percentile
 
@@ -495,8 +495,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

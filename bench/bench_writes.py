@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from cluster import ClusterError, exit_on_sigterm, start_etcd, start_minik8s
+from cluster import ClusterError, exit_on_sigterm, run_main, start_etcd, start_minik8s
 from report import format_table, percentile
 
 REQUEST_TIMEOUT = 10.0
@@ -230,8 +230,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -271,3 +272,12 @@ def start_minik8s(n: int = 3, *, extra_args: list[str] | None = None,
         cluster.stop(keep_workdir=True)
         raise
     return cluster
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Exit with what a benchmark's `main()` returns; 130 with one line on Ctrl-C."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
