@@ -143,24 +143,32 @@ class FunctionController(Controller):
         if function is None or function["metadata"].get("deletionTimestamp"):
             return None  # the garbage collector removes what it owned
         configmap = wanted_configmap(function, self._server)
-        self._ensure_configmap(function, configmap)
-        deployment = self._ensure_deployment(function, code_hash(configmap, function))
-        self._write_status(function, deployment)
+        taken = self._ensure_configmap(function, configmap)
+        deployment = None if taken else self._ensure_deployment(function, code_hash(configmap, function))
+        if deployment is not None and not _owned_by(deployment, function):
+            taken, deployment = f"Deployment {deployment['metadata']['name']}", None
+        self._write_status(function, deployment, taken)
         return None
 
-    def _ensure_configmap(self, function: Obj, wanted: Obj) -> None:
+    def _ensure_configmap(self, function: Obj, wanted: Obj) -> str | None:
+        """Create or update the code's ConfigMap; what stands in the way when one of that name is not
+        this function's (an object of another owner is never taken over)."""
         current = self._configmaps.get(object_key(wanted))
         if current is None:
             try:
                 self.client.create(wanted)
             except errors.AlreadyExistsError:
-                pass  # the informer is behind: the next event brings it
-            return
-        if current.get("data") != wanted["data"] or not _owned_by(current, function):
+                current = self.client.get("configmaps", wanted["metadata"]["name"],
+                                          namespace=wanted["metadata"]["namespace"])
+                return None if _owned_by(current, function) else f"ConfigMap {wanted['metadata']['name']}"
+            return None
+        if not _owned_by(current, function):
+            return f"ConfigMap {current['metadata']['name']}"
+        if current.get("data") != wanted["data"]:
             updated = copy.deepcopy(current)
             updated["data"] = wanted["data"]
-            updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
             self.client.replace(updated)
+        return None
 
     def _ensure_deployment(self, function: Obj, code: str) -> Obj | None:
         low, high = _bounds(function)
@@ -173,23 +181,23 @@ class FunctionController(Controller):
                 log.info("function %s: created Deployment %s with %d instance(s)", object_key(function),
                          wanted["metadata"]["name"], low)
                 return created
-            except errors.AlreadyExistsError:
-                return None
+            except errors.AlreadyExistsError:  # the informer is behind, or it is not ours (see reconcile)
+                meta = wanted["metadata"]
+                return self.client.get("deployments", meta["name"], namespace=meta["namespace"])
         replicas = (current.get("spec") or {}).get("replicas")
         replicas = min(max(replicas if isinstance(replicas, int) else low, low), high)
         wanted = wanted_deployment(function, code, replicas)
         annotations = (((current.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations")
         same_code = (annotations or {}).get(CODE_HASH) == code  # the server defaults the rest of the template
-        if current["spec"].get("replicas") == replicas and same_code and _owned_by(current, function):
+        if not _owned_by(current, function) or (current["spec"].get("replicas") == replicas and same_code):
             return current
         updated = copy.deepcopy(current)
         updated["spec"]["replicas"] = replicas
         if not same_code:
             updated["spec"]["template"] = wanted["spec"]["template"]
-        updated["metadata"]["ownerReferences"] = wanted["metadata"]["ownerReferences"]
         return self.client.replace(updated)  # a 409 (a router scaled it meanwhile) is retried with backoff
 
-    def _write_status(self, function: Obj, deployment: Obj | None) -> None:
+    def _write_status(self, function: Obj, deployment: Obj | None, taken: str | None = None) -> None:
         meta = function["metadata"]
         namespace = meta.get("namespace", "default")
         ready = ((deployment or {}).get("status") or {}).get("readyReplicas") or 0
@@ -198,10 +206,14 @@ class FunctionController(Controller):
         conditions = [c for c in old.get("conditions") or [] if c.get("type") != "Ready"]
         previous = next((c for c in old.get("conditions") or [] if c.get("type") == "Ready"), None)
         ok = deployment is not None
-        condition = {"type": "Ready", "status": "True" if ok else "False",
-                     "reason": "InstancesDeployed" if ok else "Deploying",
-                     "message": f"{ready} of {desired} instance(s) ready; calls wake the function when at zero"
-                     if ok else "creating the function's Deployment"}
+        if ok:
+            reason, message = "InstancesDeployed", f"{ready} of {desired} instance(s) ready; calls wake the function " \
+                                                    "when at zero"
+        elif taken:
+            reason, message = "NameTaken", f"{taken} exists and does not belong to this function; delete or rename it"
+        else:
+            reason, message = "Deploying", "creating the function's Deployment"
+        condition = {"type": "Ready", "status": "True" if ok else "False", "reason": reason, "message": message}
         if previous is not None and previous.get("status") == condition["status"]:
             condition["lastTransitionTime"] = previous.get("lastTransitionTime")
         else:
