@@ -101,6 +101,9 @@ TEMPLATES.update({
     "functions": {"spec": {"source": {"inline": "def handle(params):\n    return params\n"}, "handler": "main:handle",
                            "env": [{"name": "A", "value": "b"}], "resources": {"limits": {"memory": "64Mi"}},
                            "containerConcurrency": 2, "timeoutSeconds": 30, "scale": {"maxScale": 3, "target": 2}}},
+    "workflows": {"spec": {"definition": {"StartAt": "Go", "States": {"Go": {"Type": "Pass", "End": True}}},
+                           "maxSteps": 10}},
+    "workflowruns": {"spec": {"workflowRef": {"name": "w"}, "input": "{\"a\": 1}"}},
 })
 
 
@@ -142,6 +145,7 @@ STATUSES: dict[str, dict[str, Any]] = {
                                                 "currentCPUUtilizationPercentage": 40},
     "functions": {"observedGeneration": 1, "readyInstances": 1, "desiredInstances": 2,
                   "url": "http://127.0.0.1/fn/fuzz/f", "conditions": _CONDITIONS},
+    "workflowruns": {"phase": "Succeeded", "steps": 2, "output": "{}"},
 }
 assert set(STATUSES) == {key(rt) for rt in RESOURCES if "status" in rt.subresources}
 BY_KEY = {key(rt): rt for rt in RESOURCES}

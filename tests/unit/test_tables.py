@@ -110,6 +110,16 @@ FIXTURES: dict[str, dict[str, Any]] = {
                  "scale": {"minScale": 1, "maxScale": 5, "idleSeconds": 60, "stableWindowSeconds": 60}},
         "status": {"readyInstances": 2, "desiredInstances": 3},
     },
+    "workflows": {
+        "apiVersion": "minik8s.io/v1", "kind": "Workflow", "metadata": meta("pipeline"),
+        "spec": {"definition": {"StartAt": "Go", "States": {"Go": {"Type": "Pass", "Next": "End"},
+                                                              "End": {"Type": "Succeed"}}}, "maxSteps": 100},
+    },
+    "workflowruns": {
+        "apiVersion": "minik8s.io/v1", "kind": "WorkflowRun", "metadata": meta("pipeline-x7k2p"),
+        "spec": {"workflowRef": {"name": "pipeline"}, "input": "{}"},
+        "status": {"phase": "Running", "steps": 3},
+    },
     "pods.metrics.k8s.io/v1beta1": {
         "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics", "metadata": meta("web-1"),
         "timestamp": ago(5), "window": "15s", "containers": [
@@ -148,6 +158,8 @@ COLUMN_NAMES = {
     "nodes.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
     "pods.metrics.k8s.io/v1beta1": ["Name", "CPU", "Memory", "Window"],
     "functions": ["Name", "Ready", "Min", "Max", "Concurrency", "Age"],
+    "workflows": ["Name", "States", "Start", "Age"],
+    "workflowruns": ["Name", "Workflow", "Phase", "Steps", "Age"],
 }
 
 RESOURCE_IDS = [key(rt) for rt in kinds.RESOURCES]
@@ -220,6 +232,8 @@ def test_cells_align_with_columns(rt: kinds.ResourceType) -> None:
     ("nodes.metrics.k8s.io/v1beta1", ["n1", "1500m", "2Gi", "15s"]),
     ("pods.metrics.k8s.io/v1beta1", ["web-1", "251500u", "65Mi", "15s"]),
     ("functions", ["resize", "2/3", 1, 5, 4, "5m"]),
+    ("workflows", ["pipeline", 2, "Go", "5m"]),
+    ("workflowruns", ["pipeline-x7k2p", "pipeline", "Running", 3, "5m"]),
 ])
 def test_cells_have_kubernetes_value_types(resource: str, expected: list[Any]) -> None:
     """Counts Kubernetes sends as int64 are integers; restarts are text with the last restart's age."""

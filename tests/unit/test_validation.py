@@ -56,6 +56,14 @@ VALID: dict[str, dict[str, Any]] = {
         "source": {"inline": "def handle(params):\n    return params\n"}, "handler": "main:handle",
         "env": [{"name": "MODE", "value": "prod"}], "resources": {"requests": {"cpu": "100m"}},
         "containerConcurrency": 4, "scale": {"minScale": 0, "maxScale": 5, "target": 3}}},
+    "Workflow": {"metadata": {"name": "pipeline"}, "spec": {"maxSteps": 50, "definition": {
+        "StartAt": "Resize", "States": {
+            "Resize": {"Type": "Task", "Resource": "function:resize", "Next": "Big?"},
+            "Big?": {"Type": "Choice", "Choices": [{"Variable": "$.width", "NumericGreaterThan": 100,
+                                                    "Next": "Done"}], "Default": "Resize"},
+            "Done": {"Type": "Succeed"}}}}},
+    "WorkflowRun": {"metadata": {"name": "pipeline-1"}, "spec": {"workflowRef": {"name": "pipeline"},
+                                                               "input": "{\"width\": 10}"}},
 }
 DELETE = object()
 
