@@ -183,6 +183,7 @@ class ControlLoops:
         from minik8s.scheduler import Scheduler
         from minik8s.serverless.autoscaler import FunctionAutoscaler
         from minik8s.serverless.controller import FunctionController
+        from minik8s.serverless.workflows import WorkflowRunner
 
         client = ApiClient(url, token=token)
         controllers = [
@@ -203,6 +204,7 @@ class ControlLoops:
             IngressStatusController(client),
             FunctionController(client.copy()),
             FunctionAutoscaler(client.copy(), _read_token(self.kubelet_token_file)),
+            WorkflowRunner(client.copy(timeout=30)),
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]
