@@ -6,7 +6,7 @@ import typer
 
 from minik8s.chaos.cli import app as chaos_app
 
-from . import functions, localcluster, node, rollout, servers
+from . import functions, localcluster, node, rollout, servers, workflows
 
 app = typer.Typer(
     name="minik8s",
@@ -29,6 +29,7 @@ if register is not None:
     register(app)
 rollout.register(app)
 functions.register(app)
+workflows.register(app)
 
 if __name__ == "__main__":
     app()
