@@ -101,13 +101,14 @@ class WorkflowRunner(Controller):
             self._start(run_obj)
             return None  # the committed status comes back through the informer
         run = asl.RunState.from_json(status["state"])
-        with self._lock:
-            answers = dict(self._answers.get(key, {}))
+        waiting = {call.id for call in asl.pending_calls(run)}
+        with self._lock:  # only answers this state waits for: a cached status older than our last commit
+            answers = {i: o for i, o in self._answers.get(key, {}).items() if i in waiting}  # keeps the rest
         for call_id, outcome in answers.items():
             run = asl.complete_call(run, call_id, **outcome)
         step = asl.step(status.get("definition") or {}, run, now=self.clock())
         self._commit(run_obj, step)
-        with self._lock:
+        with self._lock:  # committed: these answers are in the stored state now
             for call_id in answers:
                 self._answers.get(key, {}).pop(call_id, None)
         if step.done:

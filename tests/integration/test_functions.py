@@ -226,7 +226,7 @@ def test_the_function_verbs_create_invoke_list_log_and_delete(up: Up3, tmp_path:
     called = run("invoke", "hello", "--data", '{"who": "world"}')
     assert json.loads(called.stdout) == {"hello": "world"} and called.stderr.strip().endswith("ms)")
     assert json.loads(run("invoke", "hello", "--data", "-", stdin='{"who": "stdin"}').stdout) == {"hello": "stdin"}
-    listed = run("get").stdout.splitlines()
+    listed = run("get", "hello").stdout.splitlines()
     assert listed[0].split() == ["NAME", "READY", "MIN", "MAX", "CONCURRENCY", "AGE"] and listed[1].startswith("hello ")
     wait_for(lambda: "called with {'who': 'world'}" in run("logs", "hello").stdout, timeout=20,
              what="the handler's print in the instances' logs")
@@ -343,6 +343,29 @@ def test_an_endless_loop_stops_at_the_step_limit_and_bad_asl_is_422(up: Up3) -> 
                       "spec": {"definition": loop, "maxSteps": 25}})
     status = run_workflow(up, "endless", '{"stop": false}')["status"]  # type: ignore[index]
     assert status["phase"] == "Failed" and status["error"] == "minik8s.StepLimitExceeded", status
+
+
+def test_the_workflow_verbs_create_run_get_and_describe(up: Up3, tmp_path: Path) -> None:
+    config = ["--kubeconfig", str(up.root / "kubeconfig")]
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(minik8s("workflow", *args, *config), capture_output=True, text=True, timeout=120)
+        assert (proc.returncode == 0) == ok, f"{args}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    machine = tmp_path / "twice.yaml"
+    machine.write_text("StartAt: Twice\nStates:\n  Twice:\n    Type: Task\n    Resource: function:wf-inc\n"
+                       "    Next: Again\n  Again:\n    Type: Task\n    Resource: function:wf-inc\n    End: true\n")
+    assert run("create", "twice", "--file", str(machine)).stdout.strip() == "workflow.minik8s.io/twice created"
+    done = run("run", "twice", "--input", '{"n": 40}')
+    assert json.loads(done.stdout) == {"n": 42} and "workflowrun.minik8s.io/twice-" in done.stderr
+    run_name = done.stderr.split("workflowrun.minik8s.io/")[1].split()[0]
+    described = run("describe", run_name).stdout
+    assert "Phase:      Succeeded" in described and "StateEntered" in described
+    assert run("get").stdout.splitlines()[0].split() == ["NAME", "STATES", "START", "AGE"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"StartAt": "Nowhere", "States": {"A": {"Type": "Succeed"}}}')
+    assert "Nowhere" in run("create", "bad", "--file", str(bad), ok=False).stderr
 
 
 def test_a_run_survives_a_kill_of_the_leader_and_runs_no_finished_task_twice(up: Up3, tmp_path: Path) -> None:
