@@ -124,6 +124,7 @@ def _exists(up: Up3, resource: str, name: str) -> bool:
 
 
 
+@pytest.mark.slow  # about 40 s: ./scripts/test.sh --slow
 def test_load_scales_out_by_the_kpa_rule_then_back_to_zero_without_a_failed_call(
         up: Up3, per_master: list[ApiClient]) -> None:
     """8 callers of a 0.3 s handler with containerConcurrency 1 (target 0.7 per instance): the KPA asks
@@ -368,6 +369,7 @@ def test_the_workflow_verbs_create_run_get_and_describe(up: Up3, tmp_path: Path)
     assert "Nowhere" in run("create", "bad", "--file", str(bad), ok=False).stderr
 
 
+@pytest.mark.slow  # about 40 s: ./scripts/test.sh --slow
 def test_a_run_survives_a_kill_of_the_leader_and_runs_no_finished_task_twice(up: Up3, tmp_path: Path) -> None:
     """kill -9 of the master that runs the workflows while a run waits between two Tasks: the next leader
     finishes the run from its last commit; the Task before the kill ran once. (Last in the module: the
