@@ -94,9 +94,10 @@ class FunctionRouter:
         self.pods.start()
 
     def stop(self) -> None:
-        """Stop the informers and wake every held call (they answer 503)."""
-        self.functions.stop()
-        self.pods.stop()
+        """Tell the informers to stop (a long poll in progress ends by itself: not waited for) and wake
+        every held call."""
+        self.functions.stop(timeout=0)
+        self.pods.stop(timeout=0)
         with self._lock:
             self._lock.notify_all()
 
