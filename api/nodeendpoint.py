@@ -33,3 +33,10 @@ def kubelet_url(node: dict[str, Any]) -> str:
                                              "and a port 1-65535)")
     host = f"[{ip}]" if ip.version == 6 else str(ip)
     return f"http://{host}:{port}"
+
+
+def node_ready(node: dict[str, Any]) -> bool:
+    """Whether a Node's `Ready` condition is True (malformed conditions count as not ready)."""
+    conditions = (node.get("status") or {}).get("conditions") if isinstance(node.get("status"), dict) else None
+    return isinstance(conditions, list) and any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -33,7 +33,7 @@ import requests
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, object_key
-from minik8s.api.nodeendpoint import kubelet_url
+from minik8s.api.nodeendpoint import kubelet_url, node_ready
 from minik8s.api.reconcile import Controller, Result
 
 from .kpa import Decider, target_per_pod
@@ -112,7 +112,7 @@ class FunctionAutoscaler(Controller):
         """The routers' figures summed per function key (`ns/name`)."""
         urls = []
         for node in self._nodes.list():
-            if _ready(node):
+            if node_ready(node):
                 try:
                     urls.append(kubelet_url(node))
                 except errors.ApiError:
@@ -193,11 +193,6 @@ def _scale(function: Obj) -> Obj:
     scale = (function.get("spec") or {}).get("scale")
     return scale if isinstance(scale, dict) else {}
 
-
-def _ready(node: Obj) -> bool:
-    conditions = (node.get("status") or {}).get("conditions")
-    return isinstance(conditions, list) and any(
-        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _well_formed(entry: Any) -> bool:

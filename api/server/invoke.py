@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from minik8s.api import errors
 from minik8s.api.kinds import resolve
-from minik8s.api.nodeendpoint import kubelet_url
+from minik8s.api.nodeendpoint import kubelet_url, node_ready
 
 from .logs import CONNECT_TIMEOUT
 from .registry import Registry
@@ -108,7 +108,7 @@ class InvokeRelay:
     def _candidates(self, namespace: str, name: str) -> list[Obj]:
         """Ready nodes: those running an instance of the function first, each group in turn."""
         nodes, _ = self.registry.list(resolve("nodes"), None)
-        ready = [n for n in nodes if _ready(n)]
+        ready = [n for n in nodes if node_ready(n)]
         pods, _ = self.registry.list(resolve("pods"), namespace)
         hosting = {(p.get("spec") or {}).get("nodeName") for p in pods
                    if ((p.get("metadata") or {}).get("labels") or {}).get(FUNCTION_LABEL) == name
@@ -125,11 +125,6 @@ def _rotate(items: list[Obj], turn: int) -> list[Obj]:
     start = turn % len(items)
     return items[start:] + items[:start]
 
-
-def _ready(node: Obj) -> bool:
-    conditions = (node.get("status") or {}).get("conditions")
-    return isinstance(conditions, list) and any(
-        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
