@@ -25,7 +25,7 @@ import json
 import logging
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal, overload
 
 import requests
@@ -43,6 +43,7 @@ _NAMESPACES = kinds.resolve("namespaces")
 
 JSON = "application/json"
 INVOKE_TIMEOUT = 960.0  # seconds to wait for a call's answer by default: the longest timeoutSeconds, plus a margin
+CALL_ID_HEADER = "X-Minik8s-Call-Id"  # names a call so that sending it again does not run it again
 
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -275,11 +276,12 @@ class ApiClient:
         content_type: str = JSON,
         timeout: Timeout = None,
         stream: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request, failing over between servers; return the parsed answer.
 
         The raw form under the typed verbs (use those: they know the paths); `timeout` replaces
-        the client's default for this request.
+        the client's default for this request; `headers` are sent as well.
 
         Returns the decoded JSON, the text for non-JSON answers, None for an empty body, or the
         open `requests.Response` when `stream` is true (the caller closes it). Raises the typed
@@ -289,7 +291,7 @@ class ApiClient:
         """
         method = method.upper()
         data = _encode_body(body)
-        headers = {"Content-Type": content_type} if data is not None else {}
+        headers = {**(headers or {}), **({"Content-Type": content_type} if data is not None else {})}
         tried: list[str] = []
         transport_failures: list[tuple[str, str]] = []  # (server, why) of each server that could not be talked to
         last_exc: Exception | None = None
@@ -485,17 +487,20 @@ class ApiClient:
         return self.request("POST", path, body=body, timeout=timeout)
 
     def invoke(self, resource: ResourceType | str, name: str, body: Any, *, namespace: str | None = None,
-               timeout: Timeout = None) -> Any:
+               timeout: Timeout = None, call_id: str | None = None) -> Any:
         """Call an object through its `invoke` subresource (a Function) and return the decoded JSON answer.
 
         `body` is sent as the call's JSON parameters (bytes and text as they are; None: no body). A
         failed call raises the `ApiError` of its `Status` (a function that raised: `InternalError`);
         as with any POST, one that may have reached a server without an answer raises `TimeoutError_`.
         Without `timeout` the answer is awaited `INVOKE_TIMEOUT` seconds (a function may run that long).
+        A `call_id` names the call: sent again with the same id, it is not run again (the first
+        call's answer comes back), so a caller may repeat a call whose outcome it does not know.
         """
         rt = as_resource_type(resource)
         path = rt.object_path(name, _namespace(rt, namespace)) + "/invoke"
-        return self.request("POST", path, body=body, timeout=INVOKE_TIMEOUT if timeout is None else timeout)
+        return self.request("POST", path, body=body, timeout=INVOKE_TIMEOUT if timeout is None else timeout,
+                            headers={CALL_ID_HEADER: call_id} if call_id else None)
 
     @overload
     def log(self, name: str, *, namespace: str | None = None, container: str | None = None,

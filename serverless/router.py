@@ -14,7 +14,9 @@ kubelet token required); the router sends the call to an instance of the functio
   probe, or until the function's `timeoutSeconds` have passed (504 saying what it waited for).
   A call never fails because the function was at zero.
 - **Never twice**: a call is retried on another instance only when it never reached the function
-  (connection refused, or the instance answered 503 with `X-Minik8s-Not-Started`).
+  (connection refused, or the instance answered 503 with `X-Minik8s-Not-Started`). A call named by
+  an `X-Minik8s-Call-Id` runs once however often it is sent: repeats get the first one's answer
+  (`callcache.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer
+
+from .callcache import CALL_ID_HEADER, CallCache, NoInstanceInTime, check_call_id
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ class FunctionRouter:
         self.pods = Informer(client, "pods", label_selector=FUNCTION_LABEL)
         self._lock = threading.Condition()
         self._states: dict[tuple[str, str], _FunctionState] = {}
+        self.calls = CallCache(clock=clock)
         self.pods.add_handler(on_add=self._pod_changed, on_update=lambda _old, new: self._pod_changed(new),
                               on_delete=self._pod_changed)
 
@@ -103,10 +108,20 @@ class FunctionRouter:
 
     # ---- the call ----------------------------------------------------------------------------
 
-    def invoke(self, namespace: str, name: str, body: bytes, content_type: str | None) -> tuple[int, str, bytes]:
-        """Run one call of `namespace/name`; the instance's status code, content type and body."""
+    def invoke(self, namespace: str, name: str, body: bytes, content_type: str | None,
+               call_id: str | None = None) -> tuple[int, str, bytes]:
+        """Run one call of `namespace/name`; the instance's status code, content type and body. A call
+        with a `call_id` that was sent before is not run again: it gets the first one's answer."""
         function = self._function(namespace, name)
         timeout = float((function.get("spec") or {}).get("timeoutSeconds") or DEFAULT_TIMEOUT)
+        if call_id is None:
+            return self._invoke(namespace, name, function, body, content_type, timeout)
+        return self.calls.run((namespace, name, check_call_id(call_id)),
+                              lambda: self._invoke(namespace, name, function, body, content_type, timeout),
+                              timeout)
+
+    def _invoke(self, namespace: str, name: str, function: Obj, body: bytes, content_type: str | None,
+                timeout: float) -> tuple[int, str, bytes]:
         deadline = self.clock() + timeout
         key = (namespace, name)
         self._count(key, +1)
@@ -187,7 +202,7 @@ class FunctionRouter:
                 self._probe(instance)
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise errors.TimeoutError_(self._why_waiting(key, function))
+                raise NoInstanceInTime(self._why_waiting(key, function))
             with self._lock:
                 if not any(i.healthy for i in self._states[key].instances.values()):
                     self._lock.wait(min(self.probe_interval, remaining))
@@ -344,12 +359,30 @@ class InvokeResource:
                     f"the call's body is larger than {self.MAX_BODY} bytes")), "application/json"
             else:
                 try:
-                    status, ctype, body = self.router.invoke(namespace, name, data, req.content_type)
+                    status, ctype, body = self.router.invoke(namespace, name, data, req.content_type,
+                                                             req.get_header(CALL_ID_HEADER))
                 except errors.ApiError as exc:
                     status, body, ctype = exc.code, json_error(exc), "application/json"
         resp.status = status
         resp.content_type = ctype
         resp.data = body
+
+
+def gateway_app(router: FunctionRouter) -> Any:
+    """The node-local function gateway for pods: `POST /invoke/{namespace}/{name}` (and `/healthz`)
+    without a token, served on the node-local address that only this node's pods reach (see
+    `minik8s node --function-port`), as a cluster-local Knative Service is callable by every pod."""
+    import falcon
+
+    app = falcon.App()
+    app.add_route("/invoke/{namespace}/{name}", InvokeResource(router))
+
+    class Health:
+        def on_get(self, req: Any, resp: Any) -> None:
+            resp.text = "ok"
+
+    app.add_route("/healthz", Health())
+    return app
 
 
 class StatsResource:

@@ -13,8 +13,8 @@ the interpreter's state into the run's `status`. From then on each reconcile:
    queues the run again with the outcome.
 
 Nothing a committed state says is done is done again: a new leader resumes from the last commit.
-A call that was in flight when a leader died is sent again by the next one, with the same id; the
-function may then run twice for it (the routers do not yet keep results by call id).
+A call that was in flight when a leader died is sent again by the next one with the same call id
+(`X-Minik8s-Call-Id`): the node router that took it keeps its answer, so it does not run twice.
 
 Errors of calls, as ASL sees them: a function that raised -> its exception type (`ValueError`); a call
 past its `TimeoutSeconds` -> `States.Timeout`; any other failure -> `States.TaskFailed`.
@@ -23,6 +23,7 @@ past its `TimeoutSeconds` -> `States.Timeout`; any other failure -> `States.Task
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import re
@@ -54,6 +55,12 @@ def call_error(exc: errors.ApiError) -> tuple[str, str]:
         return asl.TIMEOUT, exc.message
     raised = _RAISED.match(exc.message)
     return (raised.group(1) if raised else asl.TASK_FAILED), exc.message
+
+
+def wire_call_id(call: asl.Call) -> str:
+    """The id a Task call is sent with: the same for every leader that sends it (state names may hold
+    any character, a header may not, hence the hash)."""
+    return "workflow:" + hashlib.sha256(call.id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def history_entries(events: list[Obj]) -> list[Obj]:
@@ -185,7 +192,7 @@ class WorkflowRunner(Controller):
         try:
             result = self.client.invoke("functions", call.function, call.parameters,
                                         namespace=call.namespace or namespace,
-                                        timeout=call.timeout_seconds + CALL_MARGIN)
+                                        timeout=call.timeout_seconds + CALL_MARGIN, call_id=wire_call_id(call))
             outcome: Obj = {"result": result}
         except errors.ApiError as exc:
             error, cause = call_error(exc)

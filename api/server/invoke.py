@@ -10,10 +10,15 @@ at most the function's `timeoutSeconds` plus a margin, reads at most `MAX_ANSWER
 `max_calls` relays run at once per master (429 beyond), so calls cannot take every API thread.
 A node that cannot be connected to is skipped for the next one (nothing was sent); a failure after
 the call was sent is a 500 saying so: the function may have run, so it is not repeated elsewhere.
+
+A call named by an `X-Minik8s-Call-Id` goes to the node that the id picks (rendezvous hashing over
+the Ready nodes), from any master: that node's router keeps the call's answer, so the same call sent
+again, through another master after a leader change, is answered without running it twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections.abc import Mapping
@@ -23,6 +28,7 @@ import requests
 from urllib.parse import quote
 
 from minik8s.api import errors
+from minik8s.api.client import CALL_ID_HEADER
 from minik8s.api.kinds import resolve
 from minik8s.api.nodeendpoint import kubelet_url, node_ready
 
@@ -53,6 +59,7 @@ class InvokeRelay:
         """Relay one call (an `Invoker`, see `resources.py`); the router's status, headers and body."""
         namespace = namespace or "default"
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+        call_id = next((v for k, v in headers.items() if k.lower() == CALL_ID_HEADER.lower()), None)
         function = self.registry.get(resolve("functions"), name, namespace)
         if not self.kubelet_token:
             raise errors.ServiceUnavailableError("this master has no --kubelet-token-file: it cannot reach nodes")
@@ -61,17 +68,19 @@ class InvokeRelay:
             raise errors.TooManyRequestsError(f"too many function calls in flight on this master "
                                               f"(limit {self.max_calls})", retry_after_seconds=1)
         try:
-            return self._relay(namespace, name, body, content_type, float(timeout) + ANSWER_MARGIN)
+            return self._relay(namespace, name, body, content_type, call_id, float(timeout) + ANSWER_MARGIN)
         finally:
             self._calls.release()
 
-    def _relay(self, namespace: str, name: str, body: bytes, content_type: str | None,
+    def _relay(self, namespace: str, name: str, body: bytes, content_type: str | None, call_id: str | None,
                timeout: float) -> tuple[int, dict[str, str], bytes]:
         path = "/".join(quote(part, safe="") for part in ("invoke", namespace, name))
         headers = {"Authorization": f"Bearer {self.kubelet_token}",
                    "Content-Type": content_type or "application/json"}
+        if call_id is not None:
+            headers[CALL_ID_HEADER] = call_id
         tried: list[str] = []
-        for node in self._candidates(namespace, name):
+        for node in self._candidates(namespace, name, call_id):
             node_name = node["metadata"]["name"]
             try:
                 base = kubelet_url(node)
@@ -105,10 +114,14 @@ class InvokeRelay:
                                                  f"(tried {', '.join(tried)})")
         raise errors.ServiceUnavailableError("no Ready node to run the function on")
 
-    def _candidates(self, namespace: str, name: str) -> list[Obj]:
-        """Ready nodes: those running an instance of the function first, each group in turn."""
+    def _candidates(self, namespace: str, name: str, call_id: str | None) -> list[Obj]:
+        """Ready nodes: for a named call, in the order its id picks; otherwise those running an instance
+        of the function first, each group in turn."""
         nodes, _ = self.registry.list(resolve("nodes"), None)
         ready = [n for n in nodes if node_ready(n)]
+        if call_id is not None:
+            return sorted(ready, key=lambda n: _rendezvous(f"{namespace}/{name}/{call_id}", n["metadata"]["name"]),
+                          reverse=True)
         pods, _ = self.registry.list(resolve("pods"), namespace)
         hosting = {(p.get("spec") or {}).get("nodeName") for p in pods
                    if ((p.get("metadata") or {}).get("labels") or {}).get(FUNCTION_LABEL) == name
@@ -117,6 +130,12 @@ class InvokeRelay:
         first = _rotate([n for n in ready if n["metadata"]["name"] in hosting], turn)
         rest = _rotate([n for n in ready if n["metadata"]["name"] not in hosting], turn)
         return first + rest
+
+
+def _rendezvous(call: str, node: str) -> bytes:
+    """The weight of `node` for `call` (highest random weight hashing): the same order on every master,
+    and a node that leaves moves only its own calls."""
+    return hashlib.blake2b(f"{call}\0{node}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 def _rotate(items: list[Obj], turn: int) -> list[Obj]:

@@ -272,9 +272,19 @@ def refuse(params):
     raise ValueError("refused")
 
 def record(params):
+    import time
     with open(params["file"], "a") as f:
         f.write(params["step"] + "\\n")
+    time.sleep(params.get("sleep", 0))
     return params
+
+def call_other(params):
+    import json, urllib.request
+    url = "http://169.254.20.10:8090/invoke/%s/%s" % (params["namespace"], params["function"])
+    request = urllib.request.Request(url, data=json.dumps(params["params"]).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return {"answer": json.load(answer)}
 '''
 
 PIPELINE = {
@@ -370,17 +380,45 @@ def test_the_workflow_verbs_create_run_get_and_describe(up: Up3, tmp_path: Path)
     assert "Nowhere" in run("create", "bad", "--file", str(bad), ok=False).stderr
 
 
+def test_a_call_sent_again_with_its_call_id_runs_once(up: Up3, per_master: list[ApiClient], tmp_path: Path) -> None:
+    """The same call id through two masters at once, then through a third: one run, one answer; another
+    id runs again."""
+    up.client.create(workflow_function("once", "main:record"))
+    calls = tmp_path / "calls"
+    params = {"file": str(calls), "step": "ran", "sleep": 1}
+
+    def call(client: ApiClient, call_id: str = "test/once-1") -> object:
+        return client.invoke("functions", "once", params, namespace=NAMESPACE, call_id=call_id)
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(call, per_master[:2])) == [params, params]
+    assert call(per_master[2]) == params
+    assert calls.read_text().splitlines() == ["ran"]
+    assert call(per_master[0], "test/once-2") == params
+    assert calls.read_text().splitlines() == ["ran", "ran"]
+    with pytest.raises(errors.BadRequestError, match="X-Minik8s-Call-Id"):
+        call(per_master[0], "not a valid id")
+
+
+def test_a_function_calls_another_through_the_node_local_gateway(up: Up3) -> None:
+    """A pod (here an instance of one function) calls a function at the node-local address, no token."""
+    up.client.create(workflow_function("caller", "main:call_other"))
+    up.client.create(workflow_function("callee", "main:square"))
+    answer = up.client.invoke("functions", "caller", {"namespace": NAMESPACE, "function": "callee",
+                                                      "params": {"n": 7}}, namespace=NAMESPACE)
+    assert answer == {"answer": 49}
+
+
 @pytest.mark.slow  # about 40 s: ./scripts/test.sh --slow
 def test_a_run_survives_a_kill_of_the_leader_and_runs_no_finished_task_twice(up: Up3, tmp_path: Path) -> None:
-    """kill -9 of the master that runs the workflows while a run waits between two Tasks: the next leader
-    finishes the run from its last commit; the Task before the kill ran once. (Last in the module: the
-    cluster goes on with two masters.)"""
+    """kill -9 of the master that runs the workflows while a Task's call is in flight: the next leader
+    sends that call again with the same call id and gets its answer without running it again, then
+    finishes the run. (Last in the module: the cluster goes on with two masters.)"""
     up.client.create(workflow_function("wf-record", "main:record"))
     calls = tmp_path / "calls"
     definition = {"StartAt": "One", "States": {
-        "One": {"Type": "Task", "Resource": "function:wf-record", "Parameters": {"file.$": "$.file", "step": "one"},
-                "ResultPath": None, "Next": "Pause"},
-        "Pause": {"Type": "Wait", "Seconds": 4, "Next": "Two"},
+        "One": {"Type": "Task", "Resource": "function:wf-record",
+                "Parameters": {"file.$": "$.file", "step": "one", "sleep": 6}, "ResultPath": None, "Next": "Two"},
         "Two": {"Type": "Task", "Resource": "function:wf-record", "Parameters": {"file.$": "$.file", "step": "two"},
                 "ResultPath": None, "End": True}}}
     up.client.create({"apiVersion": "minik8s.io/v1", "kind": "Workflow",
@@ -389,13 +427,8 @@ def test_a_run_survives_a_kill_of_the_leader_and_runs_no_finished_task_twice(up:
                                 "metadata": {"name": "survivor-1", "namespace": NAMESPACE},
                                 "spec": {"workflowRef": {"name": "survivor"},
                                          "input": json.dumps({"file": str(calls)})}})
-
-    def waiting() -> bool:
-        status = up.client.get("workflowruns", "survivor-1", namespace=NAMESPACE).get("status") or {}
-        history = status.get("history")
-        return any(h["event"] == "StateEntered" and h["state"] == "Pause" for h in history or [])
-
-    wait_for(waiting, timeout=60, what="the run to wait in Pause")
+    wait_for(lambda: calls.exists() and calls.read_text() == "one\n", timeout=60,
+             what="the first Task to be running")
     resource, lease, lease_namespace = LEASE_OF_CONTROLLERS
     holder = up.client.get(resource, lease, namespace=lease_namespace)["spec"]["holderIdentity"]
     os.kill(up.state["pids"][int(holder.rsplit("-", 1)[1])], signal.SIGKILL)
