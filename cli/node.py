@@ -106,6 +106,9 @@ def node(
     cluster_dns: str = typer.Option("169.254.20.10", help="Node-local cluster DNS address, served by this agent "
                                                          "on a dummy link and given to pods (empty: none)."),
     cluster_domain: str = typer.Option("cluster.local", help="The cluster's DNS domain."),
+    function_port: int = typer.Option(8090, min=0, max=65535,
+                                      help="Port of the function gateway on the --cluster-dns address: pods call "
+                                           "POST http://169.254.20.10:8090/invoke/NAMESPACE/NAME (0: none)."),
     resolv_conf: str = typer.Option("/etc/resolv.conf", help="The node's resolv.conf (upstream resolvers, "
                                                             "dnsPolicy Default)."),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
@@ -117,7 +120,7 @@ def node(
     from minik8s.node.agent import AgentSettings, NodeAgent
     from minik8s.node.proxy.nft import nft_binary
     from minik8s.node.server import create_node_app
-    from minik8s.serverless.router import FunctionRouter, InvokeResource, StatsResource
+    from minik8s.serverless.router import FunctionRouter, InvokeResource, StatsResource, gateway_app
 
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
@@ -163,6 +166,7 @@ def node(
         signal.signal(sig, stop)
     agent.start(needs_pod_network=chosen.capabilities().needs_pod_network)
     router.start()
+    gateway = _start_function_gateway(gateway_app(router), cluster_dns, function_port)
     ingress = _start_ingress(client, node_ip, data_dir, ingress_port, ingress_nginx)
     logging.getLogger(__name__).info("node %s up: runtime %s, logs on %s:%d", name, chosen.capabilities().name,
                                      node_ip, http_port)
@@ -174,8 +178,43 @@ def node(
     finally:
         if ingress is not None:
             ingress.stop()
+        if gateway is not None:
+            gateway()
         router.stop()
     agent.stop()
+
+
+def _start_function_gateway(app, address: str, port: int):  # noqa: ANN001, ANN202
+    """Start the node-local function gateway for pods (waitress on `address:port`, a thread of its own)
+    and return what closes it, or None when off; the address is the node-local DNS one, which the
+    agent has put in place by now."""
+    import waitress.server
+
+    from minik8s.api.threads import start_thread
+
+    if not address or port == 0:
+        return None
+    try:
+        server = waitress.server.create_server(app, host=address, port=port, threads=32, ident="minik8s-functions")
+    except OSError as exc:  # the node runs its pods all the same
+        logging.getLogger("minik8s.node").error("no function gateway on %s:%d: %s", address, port, exc)
+        return None
+    closed = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            if not closed.is_set():
+                raise  # not closed by us: the thread's death takes the agent down
+
+    def close() -> None:
+        closed.set()
+        server.close()
+
+    start_thread(serve, name="function-gateway")
+    logging.getLogger("minik8s.node").info("function gateway for pods on %s:%d", address, port)
+    return close
 
 
 def _start_ingress(client, node_ip: str, data_dir: str, port: int, nginx: str):  # noqa: ANN001, ANN202
