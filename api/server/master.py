@@ -40,8 +40,10 @@ from .servicerepair import repair
 from .watch import WatchHub
 
 log = logging.getLogger(__name__)
-# How long a stopping master waits for its scheduler and controllers (see Master._stop_services).
-SERVICES_STOP_SECONDS = 3.0
+# How long a stopping master waits for its scheduler and controllers (see Master._stop_services): with a
+# quorum they stop in tens of milliseconds; without one (the whole cluster stopping) the lease release
+# cannot commit, and anything they leave half done the next leader finishes.
+SERVICES_STOP_SECONDS = 1.0
 
 
 class Service(Protocol):

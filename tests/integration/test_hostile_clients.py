@@ -77,7 +77,8 @@ class Prober:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture(params=[False, True], ids=["plain-http", "https"])
+# the plain-HTTP run (15 s) repeats the TLS one without the TLS front: with --slow only
+@pytest.fixture(params=[pytest.param(False, marks=pytest.mark.slow), True], ids=["plain-http", "https"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     kubelet_token = tmp_path / "kubelet-token"
     kubelet_token.write_text("kubelet-token-0123456789\n")

@@ -250,6 +250,7 @@ def test_raft_connection_flood_does_not_lock_out_a_restarting_peer(cluster3: Clu
     assert_cluster_serves(cluster3, "lockout")
 
 
+@pytest.mark.slow  # 18 s; snapshot catch-up is in the CI run by test_replication_lagging_member_catches_up_from_snapshot
 def test_raft_large_entries_and_snapshots_still_replicate(tmp_path: Path) -> None:
     """The frame limits leave real traffic alone: ~2.5 MiB objects reach a live and a lagging
     member (batched with small entries, and whole), and a snapshot of a larger store installs."""

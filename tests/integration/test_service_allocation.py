@@ -145,11 +145,15 @@ def test_kubernetes_service_points_at_every_master(tmp_path: Path) -> None:
             got = sorted(p["port"] for s in ep.get("subsets") or [] for p in s["ports"])
             return ep if got == ports else None
 
+        def slice_ports() -> list[int]:
+            slices = cluster.get(0, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices").json()["items"]
+            mine = [s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "kubernetes"]
+            return sorted(s["ports"][0]["port"] for s in mine)
+
         ep = wait_for(endpoints, timeout=30, what="kubernetes endpoints with every master")
         assert all(s["addresses"] == [{"ip": "127.0.0.1"}] for s in ep["subsets"])
-        slices = cluster.get(0, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices").json()["items"]
-        mine = [s for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "kubernetes"]
-        assert sorted(s["ports"][0]["port"] for s in mine) == ports
+        # the slices follow the Endpoints (another write): wait for them too, then they match exactly
+        wait_for(lambda: slice_ports() == ports, timeout=30, what="an EndpointSlice per master")
 
 
 def test_failover_mid_burst_never_duplicates(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def test_client_and_informer_against_real_master(tmp_path: Path) -> None:
         except errors.NotFoundError as exc:
             assert exc.code == 404
 
-        informer = Informer(client, "configmaps", namespace="default")
+        # a short long poll: stopping waits for the one in progress (it was 30 s of this test's 34)
+        informer = Informer(client, "configmaps", namespace="default", watch_timeout_seconds=2)
         seen: list[tuple[str, str]] = []
         lock = threading.Lock()
 
