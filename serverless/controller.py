@@ -3,7 +3,9 @@
 For a Function `<name>` it keeps (both owned by the Function, so deleting it removes them):
 
 - the ConfigMap `fn-<name>`: the inline source as `<module>.py` (the module the handler names) and
-  the instance server `_funcserver.py` (`minik8s.serverless.funcserver`);
+  the instance server `_funcserver.py` (`minik8s.serverless.funcserver`); for a zip source, the
+  archive as `binaryData` `source.zip` and the archive checks `_funczip.py` (`minik8s.api.funczip`,
+  stdlib only), with which the instance server unpacks it at start (`MINIK8S_FUNCTION_ZIP`);
 - the Deployment `fn-<name>`: pods labelled `minik8s.io/function=<name>` that run
   `python3 _funcserver.py` with the ConfigMap mounted at `FUNCTION_DIR`, a readiness probe on
   `/healthz`, a grace period longer than a call may take (an instance being removed finishes its
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from minik8s.api import errors
+from minik8s.api import errors, funczip
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, object_key
 from minik8s.api.reconcile import Controller, Result
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 FUNCTION_DIR = "/var/run/minik8s/function"
 SERVER_FILE = "_funcserver.py"
+HELPER_FILE = funcserver.HELPER_FILE  # the name the instance server loads it by
+ZIP_FILE = "source.zip"
 CODE_HASH = "minik8s.io/function-code-hash"
 DEFAULT_HANDLER = "main:handle"
 DEFAULT_IMAGE = "python:3.11"  # the docker runtime's instances; the process runtime runs the host's python3
@@ -51,19 +55,32 @@ def server_source() -> str:
     return Path(funcserver.__file__).read_text()
 
 
+def helper_source() -> str:
+    """The text of the archive checks that go beside it for a zip source."""
+    return Path(funczip.__file__).read_text()
+
+
 def module_file(handler: str) -> str:
     """The file the inline source is saved as: the handler's module, `main:handle` -> `main.py`."""
     return handler.partition(":")[0].split(".")[0] + ".py"
 
 
-def wanted_configmap(function: Obj, server: str) -> Obj:
-    """The ConfigMap holding a function's code and the instance server."""
+def wanted_configmap(function: Obj, server: str, helper: str) -> Obj:
+    """The ConfigMap holding a function's code and the instance server (and for a zip source, the
+    archive and the checks the server unpacks it with)."""
     meta, spec = function["metadata"], function.get("spec") or {}
-    source = (spec.get("source") or {}).get("inline") or ""
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": deployment_name(meta["name"]), "namespace": meta.get("namespace", "default"),
-                         "labels": {FUNCTION_LABEL: meta["name"]}, "ownerReferences": [_owner(function)]},
-            "data": {module_file(spec.get("handler") or DEFAULT_HANDLER): source, SERVER_FILE: server}}
+    source = spec.get("source") or {}
+    configmap: Obj = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": deployment_name(meta["name"]), "namespace": meta.get("namespace", "default"),
+                     "labels": {FUNCTION_LABEL: meta["name"]}, "ownerReferences": [_owner(function)]}}
+    if source.get("zip"):
+        configmap["data"] = {SERVER_FILE: server, HELPER_FILE: helper}
+        configmap["binaryData"] = {ZIP_FILE: source["zip"]}
+    else:
+        configmap["data"] = {module_file(spec.get("handler") or DEFAULT_HANDLER): source.get("inline") or "",
+                             SERVER_FILE: server}
+    return configmap
 
 
 def wanted_deployment(function: Obj, code_hash: str, replicas: int) -> Obj:
@@ -77,6 +94,8 @@ def wanted_deployment(function: Obj, code_hash: str, replicas: int) -> Obj:
            {"name": "MINIK8S_FUNCTION_PORT", "value": str(INSTANCE_PORT)},
            {"name": "MINIK8S_CONTAINER_CONCURRENCY", "value": str(spec.get("containerConcurrency") or 0)},
            {"name": "MINIK8S_FUNCTION_TIMEOUT", "value": str(timeout)},
+           *([{"name": "MINIK8S_FUNCTION_ZIP", "value": f"{FUNCTION_DIR}/{ZIP_FILE}"}]
+             if (spec.get("source") or {}).get("zip") else []),
            *copy.deepcopy(spec.get("env") or [])]
     container: Obj = {
         "name": "function", "image": DEFAULT_IMAGE, "command": ["python3", f"{FUNCTION_DIR}/{SERVER_FILE}"],
@@ -102,10 +121,12 @@ def wanted_deployment(function: Obj, code_hash: str, replicas: int) -> Obj:
 
 
 def code_hash(configmap: Obj, function: Obj) -> str:
-    """What changes the instances: the code, the server, the handler, env, resources and limits."""
+    """What changes the instances: the code (a zip too), the server, the handler, env, resources and limits."""
     spec = function.get("spec") or {}
     relevant = [configmap["data"], spec.get("handler"), spec.get("env"), spec.get("resources"),
                 spec.get("containerConcurrency"), spec.get("timeoutSeconds")]
+    if configmap.get("binaryData"):  # only then: an inline function's hash is what it was before zips
+        relevant.append(configmap["binaryData"])
     return hashlib.sha256(repr(relevant).encode()).hexdigest()[:16]
 
 
@@ -131,6 +152,7 @@ class FunctionController(Controller):
     def __init__(self, client: ApiClient) -> None:
         super().__init__(client, name="function", workers=2)
         self._server = server_source()
+        self._helper = helper_source()
 
     def setup(self) -> None:
         self._functions = self.watch("functions")
@@ -142,7 +164,7 @@ class FunctionController(Controller):
         function = self._functions.get(key)
         if function is None or function["metadata"].get("deletionTimestamp"):
             return None  # the garbage collector removes what it owned
-        configmap = wanted_configmap(function, self._server)
+        configmap = wanted_configmap(function, self._server, self._helper)
         taken = self._ensure_configmap(function, configmap)
         deployment = None if taken else self._ensure_deployment(function, code_hash(configmap, function))
         if deployment is not None and not _owned_by(deployment, function):
@@ -164,9 +186,12 @@ class FunctionController(Controller):
             return None
         if not _owned_by(current, function):
             return f"ConfigMap {current['metadata']['name']}"
-        if current.get("data") != wanted["data"]:
+        if current.get("data") != wanted["data"] or current.get("binaryData") != wanted.get("binaryData"):
             updated = copy.deepcopy(current)
             updated["data"] = wanted["data"]
+            updated.pop("binaryData", None)
+            if "binaryData" in wanted:
+                updated["binaryData"] = wanted["binaryData"]
             self.client.replace(updated)
         return None
 

@@ -3,9 +3,15 @@
 Stdlib-only and self-contained: the function controller copies this file's text into the function's
 ConfigMap as `_funcserver.py` next to the user's code, and the pod runs `python3 _funcserver.py`
 (host python or the image's, >= 3.8). Nothing here may import minik8s or a third-party module.
+A zip source is the one exception to "one file": the controller puts the archive checks
+(`minik8s.api.funczip`, stdlib-only too) beside this file as `_funczip.py`, and this server loads
+that file by its path, only when it has an archive to unpack.
 
 Configuration (environment variables):
   MINIK8S_FUNCTION_DIR          directory of the user's code, first on sys.path (default: this file's)
+  MINIK8S_FUNCTION_ZIP          a zip archive of the user's code: unpacked with the checks of `_funczip.py`
+                                (zip slip, links, size and count limits) into a new private directory,
+                                which is first on sys.path instead, and removed at exit
   MINIK8S_FUNCTION_HANDLER      `module:function`, dotted attributes allowed (default `main:handle`)
   MINIK8S_FUNCTION_PORT         port to listen on (default 8080)
   MINIK8S_FUNCTION_ADDRESS      address to listen on (default 0.0.0.0)
@@ -14,7 +20,7 @@ Configuration (environment variables):
   MINIK8S_CONTAINER_CONCURRENCY calls that run at once (0 = unlimited); 10x as many more may wait
 
 The handler is imported *before* the port opens, so "listening" means "loaded"; an import or lookup
-failure prints the traceback to stderr and exits 1.
+failure (or an archive that cannot be unpacked) prints the traceback to stderr and exits 1.
 
 HTTP/1.1 with keep-alive; every read on a connection (idle keep-alive ones too) times out after 30 s.
   GET  /healthz  200 `ok` (503 once shutting down)
@@ -33,12 +39,15 @@ Only errors are logged (stderr); there is no access log.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import socketserver
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -47,6 +56,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Optional, Tuple
 
 NOT_STARTED = {"X-Minik8s-Not-Started": "1"}
+HELPER_FILE = "_funczip.py"
+MAX_ARCHIVE_BYTES = 16 << 20  # read at most this much of MINIK8S_FUNCTION_ZIP (the API server allows 512 KiB)
 _stderr_lock = threading.Lock()
 
 
@@ -279,6 +290,28 @@ def load_function(directory: str, spec: str) -> Callable[[Any], Any]:
     return target
 
 
+def unpack_source(archive: str) -> str:
+    """Unpack the zip `archive` into a new private directory (0700) with the checks of `_funczip.py`
+    beside this file; that directory (removed again if unpacking fails)."""
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), HELPER_FILE)
+    spec = importlib.util.spec_from_file_location("_funczip", helper)
+    if spec is None or spec.loader is None:
+        raise ImportError("cannot load the archive checks from %s" % helper)
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)  # type: ignore[union-attr]
+    with open(archive, "rb") as f:
+        data = f.read(MAX_ARCHIVE_BYTES + 1)
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise checks.ZipProblem("%s is larger than %d bytes" % (archive, MAX_ARCHIVE_BYTES))
+    directory = tempfile.mkdtemp(prefix="minik8s-function-")
+    try:
+        checks.unpack(data, directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return directory
+
+
 def main() -> int:
     """Load the handler, listen, serve until SIGTERM/SIGINT, drain; the exit code."""
     env = os.environ.get
@@ -286,7 +319,10 @@ def main() -> int:
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     spec = env("MINIK8S_FUNCTION_HANDLER") or "main:handle"
     directory = env("MINIK8S_FUNCTION_DIR") or os.path.dirname(os.path.abspath(__file__))
+    unpacked = None
     try:
+        if env("MINIK8S_FUNCTION_ZIP"):
+            directory = unpacked = unpack_source(env("MINIK8S_FUNCTION_ZIP") or "")
         Handler.function = staticmethod(load_function(directory, spec))  # type: ignore[assignment]
         limit = int(env("MINIK8S_CONTAINER_CONCURRENCY") or 0)
         timeout = float(env("MINIK8S_FUNCTION_TIMEOUT") or 60)
@@ -295,7 +331,10 @@ def main() -> int:
         server = Server((env("MINIK8S_FUNCTION_ADDRESS") or "0.0.0.0", int(env("MINIK8S_FUNCTION_PORT") or 8080)),
                         Handler)
     except BaseException:  # noqa: B036 - a module that calls sys.exit() at import failed to load too
-        log_error("funcserver: cannot start %s from %s\n%s" % (spec, directory, traceback.format_exc()))
+        log_error("funcserver: cannot start %s from %s\n%s" % (spec, env("MINIK8S_FUNCTION_ZIP") or directory,
+                                                                traceback.format_exc()))
+        if unpacked:
+            shutil.rmtree(unpacked, ignore_errors=True)
         return 1
     # A signal writes a byte to `wake` from C; the Python handler does nothing, so it takes no lock.
     wait, wake = socket.socketpair()
@@ -310,6 +349,8 @@ def main() -> int:
         log_error("funcserver: exiting with %d calls still running after %g s" % (Handler.breaker.running, timeout))
     server.shutdown()
     server.server_close()
+    if unpacked:
+        shutil.rmtree(unpacked, ignore_errors=True)
     return 0
 
 

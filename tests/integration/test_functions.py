@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -407,6 +410,106 @@ def test_a_function_calls_another_through_the_node_local_gateway(up: Up3) -> Non
     answer = up.client.invoke("functions", "caller", {"namespace": NAMESPACE, "function": "callee",
                                                       "params": {"n": 7}}, namespace=NAMESPACE)
     assert answer == {"answer": 49}
+
+
+# ---- zip sources and the example application ----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_README = ROOT / "docs" / "examples" / "README.md"
+
+
+def cli(up: Up3, *args: str, ok: bool = True, stdin: str | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`minik8s ARGS` with the cluster's kubeconfig (from KUBECONFIG, as a user of `minik8s up` has it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIK8S_")}
+    env["KUBECONFIG"] = str(up.root / "kubeconfig")
+    proc = subprocess.run(minik8s(*args), capture_output=True, text=True, timeout=180, input=stdin, cwd=cwd, env=env)
+    assert (proc.returncode == 0) == ok, f"{args}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_a_function_from_a_directory_of_two_modules_then_a_zip_then_inline(up: Up3, tmp_path: Path) -> None:
+    """--file DIR: the CLI zips it (no __pycache__), the instances unpack it and one module imports the
+    other; an update from a .zip rolls the instances to the new code; a hostile archive is a one-line
+    422; an update from a .py file replaces the archive by inline source."""
+    code = tmp_path / "code"
+    (code / "shapes").mkdir(parents=True)
+    (code / "__pycache__").mkdir()
+    (code / "__pycache__" / "junk.pyc").write_bytes(b"not python")
+    (code / "shapes" / "__init__.py").write_text("")
+    (code / "shapes" / "units.py").write_text("def unit():\n    return 'm2'\n")
+    (code / "shapes" / "area.py").write_text("from shapes.units import unit\n\n"
+                                             "def square(p):\n    return {'area': p['side'] ** 2, 'unit': unit()}\n")
+    cli(up, "function", "create", "area", "--file", str(code), "--handler", "shapes.area:square")
+    assert json.loads(cli(up, "function", "invoke", "area", "--data", '{"side": 3}').stdout) == {"area": 9, "unit": "m2"}
+    configmap = up.client.get("configmaps", "fn-area", namespace=NAMESPACE)
+    assert list(configmap["binaryData"]) == ["source.zip"] and sorted(configmap["data"]) == ["_funcserver.py",
+                                                                                            "_funczip.py"]
+
+    (code / "shapes" / "units.py").write_text("def unit():\n    return 'cm2'\n")
+    archive = tmp_path / "area.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for name in ("shapes/__init__.py", "shapes/units.py", "shapes/area.py"):
+            out.write(code / name, name)
+    cli(up, "function", "update", "area", "--file", str(archive))
+    wait_for(lambda: json.loads(cli(up, "function", "invoke", "area", "--data", '{"side": 3}').stdout)["unit"]
+             == "cm2", timeout=60, interval=0.5, what="the instances to roll to the new archive")
+
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(hostile, "w") as out:
+        out.writestr("shapes/area.py", "")
+        out.writestr("../../escape.py", "")
+    refused = cli(up, "function", "update", "area", "--file", str(hostile), ok=False).stderr
+    assert refused.startswith("Error from server (Invalid)") and "spec.source.zip" in refused
+    assert "'..' parts" in refused and len(refused.strip().splitlines()) == 1
+
+    (tmp_path / "main.py").write_text("def handle(p):\n    return 'inline again'\n")
+    cli(up, "function", "update", "area", "--file", str(tmp_path / "main.py"), "--handler", "main:handle")
+    assert "zip" not in up.client.get("functions", "area", namespace=NAMESPACE)["spec"]["source"]
+    # the old instances answer until the roll is done, so the call suits the old code and the new
+    wait_for(lambda: cli(up, "function", "invoke", "area", "--data", '{"side": 3}').stdout.strip() == '"inline again"',
+             timeout=60, interval=0.5, what="the inline source to replace the archive")
+
+
+def readme_blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced blocks of a Markdown text: (language, body)."""
+    return re.findall(r"^```(\w*)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+
+
+def test_the_example_in_docs_examples_runs_as_documented(up: Up3) -> None:
+    """Every command of the README's `sh` blocks, in order, from the top of the repository (`cd` moves);
+    each `json` block after an `sh` block is what that block's last command prints. So the page cannot
+    drift from what the platform does: a short text takes the Choice's default, a long one the Map."""
+    cwd, ran, checked = ROOT, [], 0
+    blocks = readme_blocks(EXAMPLE_README.read_text())
+    for (language, body), (after, expected) in zip(blocks, [*blocks[1:], ("", "")]):
+        if language != "sh":
+            continue
+        for line in body.splitlines():
+            words = shlex.split(line, comments=True)
+            if not words:
+                continue
+            if words[0] == "cd":
+                cwd = cwd / words[1]
+                continue
+            assert words[0] == "minik8s", f"the example runs only minik8s commands: {line}"
+            stdin = None
+            if "<" in words:
+                at = words.index("<")
+                stdin, words = (cwd / words[at + 1]).read_text(), words[:at]
+            proc = cli(up, *words[1:], stdin=stdin, cwd=cwd)
+            if words[2] == "create":
+                assert proc.stdout.strip().endswith(f"/{words[3]} created")
+            ran.append(" ".join(words[1:3]))
+        if after == "json":
+            assert json.loads(proc.stdout) == json.loads(expected), f"{body}\n{proc.stdout}"
+            checked += 1
+    assert ran == ["function create"] * 3 + ["workflow create", "function invoke", "workflow run", "workflow run"]
+    assert checked == 3
+    history = [h for run in up.client.list("workflowruns", namespace=NAMESPACE)["items"]
+               if run["spec"]["workflowRef"]["name"] == "wordstats" for h in run["status"]["history"]]
+    entered = {h["state"] for h in history if h["event"] == "StateEntered"}
+    assert {"CountAll", "CountChunks", "Summarize"} <= entered
 
 
 @pytest.mark.slow  # about 40 s: ./scripts/test.sh --slow

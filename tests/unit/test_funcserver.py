@@ -7,16 +7,21 @@ lays out the ConfigMap) and runs it with this interpreter; every process is kill
 from __future__ import annotations
 
 import ast
+import base64
 import http.client
+import io
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from minik8s.serverless import funcserver
+from minik8s.api import funczip
+from minik8s.serverless import controller, funcserver
 
 SCRIPT = Path(funcserver.__file__)
 
@@ -122,14 +128,17 @@ class Instance:
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
-    """start(main=MAIN, wait=True, **env): run the server in a fresh directory; killed at the end."""
+    """start(main=MAIN, wait=True, files=None, **env): run the server in a fresh directory (with `files`
+    beside it); killed at the end."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def _start(main: str = MAIN, wait: bool = True, **env: str) -> Instance:
+    def _start(main: str = MAIN, wait: bool = True, files: dict[str, bytes] | None = None, **env: str) -> Instance:
         directory = tmp_path / ("fn%d" % len(procs))
         directory.mkdir()
         (directory / "main.py").write_text(main)
         shutil.copy(SCRIPT, directory / "_funcserver.py")
+        for name, data in (files or {}).items():
+            (directory / name).write_bytes(data)
         port = free_port()
         environ = dict(os.environ, MINIK8S_FUNCTION_ADDRESS="127.0.0.1", MINIK8S_FUNCTION_PORT=str(port), **env)
         with open(directory / "stdout.txt", "wb") as out, open(directory / "stderr.txt", "wb") as err:
@@ -246,6 +255,69 @@ def test_funcserver_function_dir_dotted_handler_and_coroutine(start: Callable[..
     fn = start("def handle(p):\n    return 'wrong module'\n", MINIK8S_FUNCTION_DIR=str(code),
                MINIK8S_FUNCTION_HANDLER="app:Api.run")
     assert fn.invoke({"x": 1})[::2] == (200, {"async": {"x": 1}})
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def _as_configmap_lays_it_out(source: dict[str, str]) -> dict[str, bytes]:
+    """The files the function controller's ConfigMap puts beside `_funcserver.py` for a zip source."""
+    fn = {"metadata": {"name": "z", "uid": "u"}, "spec": {"source": source, "handler": "app.api:run"}}
+    cm = controller.wanted_configmap(fn, "unused", controller.helper_source())
+    files = {k: v.encode() for k, v in cm["data"].items() if k != controller.SERVER_FILE}
+    files.update({k: base64.b64decode(v) for k, v in cm.get("binaryData", {}).items()})
+    return files
+
+
+def test_funcserver_unpacks_a_zip_source_into_a_private_directory_first_on_sys_path(
+        start: Callable[..., Instance], tmp_path: Path) -> None:
+    """MINIK8S_FUNCTION_ZIP: the archive is unpacked (with `_funczip.py` beside the server, as the ConfigMap
+    lays it out) into a new 0700 directory that comes first on sys.path; a module importing another of
+    the archive works; the directory is removed when the server exits."""
+    archive = _zip({"app/__init__.py": "", "app/util.py": "def twice(x):\n    return 2 * x\n",
+                    "app/api.py": "import os, sys\nfrom app import util\n"
+                                  "def run(p):\n    return {'n': util.twice(p), 'file': __file__, 'first': sys.path[0]}\n"})
+    files = _as_configmap_lays_it_out({"zip": base64.b64encode(archive).decode()})
+    assert sorted(files) == ["_funczip.py", "source.zip"]
+    (tmp_path / "mounted.zip").write_bytes(files.pop("source.zip"))
+    fn = start(files=files, MINIK8S_FUNCTION_HANDLER="app.api:run", MINIK8S_FUNCTION_ZIP=str(tmp_path / "mounted.zip"))
+    status, _, body = fn.invoke(21)
+    assert status == 200 and body["n"] == 42
+    unpacked = Path(body["first"])
+    assert Path(body["file"]) == unpacked / "app" / "api.py" and unpacked.name.startswith("minik8s-function-")
+    assert stat.S_IMODE(unpacked.stat().st_mode) == 0o700 and fn.directory not in unpacked.parents
+    fn.proc.send_signal(signal.SIGTERM)
+    assert fn.proc.wait(timeout=20) == 0 and not unpacked.exists()
+
+
+@pytest.mark.parametrize(("files", "error"), [
+    pytest.param({"main.py": "", "../escaped.py": "owned = True\n"}, "'..' parts", id="zip-slip"),
+    pytest.param({"main.py": "", "zeros": "\0" * (9 << 20)}, "at most 8388608", id="bomb"),
+])
+def test_funcserver_refuses_a_hostile_zip_and_exits_1(start: Callable[..., Instance], tmp_path: Path,
+                                                       files: dict[str, str], error: str) -> None:
+    """The instance checks the archive again (it trusts nothing it is given): exit 1 with the reason,
+    nothing written outside its private directory, and that directory removed."""
+    (tmp_path / "hostile.zip").write_bytes(_zip(files))
+    before = set(Path(tempfile.gettempdir()).glob("minik8s-function-*"))
+    fn = start(files={"_funczip.py": Path(funczip.__file__).read_bytes()}, wait=False,
+               MINIK8S_FUNCTION_ZIP=str(tmp_path / "hostile.zip"))
+    assert fn.proc.wait(timeout=20) == 1
+    assert "ZipProblem" in fn.stderr() and error in fn.stderr()
+    assert not (tmp_path / "escaped.py").exists() and not (fn.directory / "escaped.py").exists()
+    assert set(Path(tempfile.gettempdir()).glob("minik8s-function-*")) == before
+
+
+def test_funcserver_without_the_archive_checks_beside_it_does_not_start(start: Callable[..., Instance],
+                                                                        tmp_path: Path) -> None:
+    (tmp_path / "code.zip").write_bytes(_zip({"main.py": "def handle(p):\n    return p\n"}))
+    fn = start(wait=False, MINIK8S_FUNCTION_ZIP=str(tmp_path / "code.zip"))
+    assert fn.proc.wait(timeout=20) == 1 and "_funczip.py" in fn.stderr()
 
 
 def test_funcserver_concurrency_limit_queues_ten_per_slot_then_refuses(start: Callable[..., Instance]) -> None:

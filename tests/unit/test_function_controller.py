@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from minik8s.serverless.controller import (
-    CODE_HASH, FUNCTION_DIR, SERVER_FILE, code_hash, module_file, server_source, wanted_configmap, wanted_deployment,
+    CODE_HASH, FUNCTION_DIR, HELPER_FILE, SERVER_FILE, ZIP_FILE, code_hash, helper_source, module_file, server_source,
+    wanted_configmap, wanted_deployment,
 )
 
 
@@ -20,7 +21,7 @@ def test_module_file_is_the_handlers_module() -> None:
 
 
 def test_configmap_holds_the_module_and_the_server_and_is_owned() -> None:
-    cm = wanted_configmap(function(handler="app:run"), "SERVER")
+    cm = wanted_configmap(function(handler="app:run"), "SERVER", "HELPER")
     assert cm["metadata"]["name"] == "fn-resize" and cm["metadata"]["namespace"] == "imgs"
     assert cm["data"] == {"app.py": "def handle(p):\n    return p\n", SERVER_FILE: "SERVER"}
     assert cm["metadata"]["ownerReferences"] == [{"apiVersion": "minik8s.io/v1", "kind": "Function",
@@ -48,10 +49,10 @@ def test_deployment_runs_the_server_with_the_code_mounted() -> None:
 
 def test_code_hash_changes_with_code_and_settings_but_not_with_scale() -> None:
     base = function()
-    cm = wanted_configmap(base, "S")
+    cm = wanted_configmap(base, "S", "H")
     same = code_hash(cm, function(scale={"minScale": 1, "maxScale": 3}))
     assert code_hash(cm, base) == same
-    assert code_hash(wanted_configmap(function(source={"inline": "x = 1\n"}), "S"), base) != same
+    assert code_hash(wanted_configmap(function(source={"inline": "x = 1\n"}), "S", "H"), base) != same
     assert code_hash(cm, function(timeoutSeconds=31)) != same
     assert code_hash(cm, function(env=[{"name": "A", "value": "1"}])) != same
 
@@ -59,3 +60,20 @@ def test_code_hash_changes_with_code_and_settings_but_not_with_scale() -> None:
 def test_the_server_source_is_the_stdlib_only_instance_server() -> None:
     text = server_source()
     assert "minik8s" not in "".join(line for line in text.splitlines() if line.startswith(("import", "from")))
+
+
+def test_a_zip_source_goes_into_binary_data_with_the_archive_checks() -> None:
+    """The archive as binaryData (base64, as the Function holds it), `_funczip.py` beside the server, and
+    MINIK8S_FUNCTION_ZIP telling the instances to unpack it; no module file of the inline kind."""
+    zipped = function(source={"zip": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}, handler="app.api:run")
+    cm = wanted_configmap(zipped, "SERVER", "HELPER")
+    assert cm["data"] == {SERVER_FILE: "SERVER", HELPER_FILE: "HELPER"}
+    assert cm["binaryData"] == {ZIP_FILE: "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}
+    env = {e["name"]: e["value"] for e in wanted_deployment(zipped, "abc", 0)["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    assert env["MINIK8S_FUNCTION_ZIP"] == f"{FUNCTION_DIR}/{ZIP_FILE}"
+    assert "MINIK8S_FUNCTION_ZIP" not in str(wanted_deployment(function(), "abc", 0))
+    assert "binaryData" not in wanted_configmap(function(), "S", "H")
+    other = function(source={"zip": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAB=="}, handler="app.api:run")
+    assert code_hash(cm, zipped) != code_hash(wanted_configmap(other, "SERVER", "HELPER"), other)
+    assert HELPER_FILE == "_funczip.py" and "def unpack(" in helper_source()

@@ -3,9 +3,13 @@ and the `invoke` subresource as the API server serves it (handed to a pluggable 
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import json
+import random
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -195,6 +199,81 @@ def test_function_source_over_the_limit_is_413_on_create_and_update() -> None:
         objects.prepare_update(FN, function(source={"inline": big}), old, now="2024-03-01T12:00:00Z")
 
 
+# ---- zip sources ---------------------------------------------------------------------------------
+
+def zipped(files: dict[str, bytes | str]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+APP = {"app/__init__.py": "", "app/api.py": "from app import util\ndef run(p):\n    return util.f(p)\n",
+       "app/util.py": "def f(p):\n    return p\n"}
+
+
+@pytest.mark.parametrize(("files", "handler"), [
+    pytest.param({"main.py": SOURCE}, "main:handle", id="main"),
+    pytest.param(APP, "app.api:run", id="dotted-module"),
+    pytest.param({"app/api/__init__.py": "def run(p):\n    return p\n"}, "app.api:run", id="package"),
+])
+def test_function_zip_source_with_the_handlers_module_is_valid(files: dict[str, bytes | str], handler: str) -> None:
+    obj = created(function(source={"zip": zipped(files)}, handler=handler))
+    assert problems(obj) == []
+
+
+def _link() -> str:
+    info = zipfile.ZipInfo("main.py")
+    info.create_system, info.external_attr = 3, 0o120777 << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(info, "/etc/passwd")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize(("source", "words"), [
+    pytest.param({"zip": "not base64!"}, "must be the base64 text of a zip archive", id="not-base64"),
+    pytest.param({"zip": zipped({"main.py": SOURCE})[:-1]}, "must be the base64 text", id="bad-padding"),
+    pytest.param({"zip": base64.b64encode(b"just text").decode()}, "not a readable zip archive", id="not-a-zip"),
+    pytest.param({"zip": zipped({"main.py": SOURCE, "zeros": bytes(9 << 20)})}, "at most 8388608", id="bomb"),
+    pytest.param({"zip": zipped({"main.py": SOURCE, "../evil.py": "x"})}, "'..' parts", id="zip-slip"),
+    pytest.param({"zip": zipped({"/abs.py": "x"})}, "absolute paths", id="absolute"),
+    pytest.param({"zip": _link()}, "symbolic link", id="symlink"),
+    pytest.param({"zip": zipped({"other.py": SOURCE})}, "neither main.py nor main/__init__.py", id="no-module"),
+    pytest.param({"zip": zipped({"main.py": SOURCE}), "inline": SOURCE}, "either `inline` or `zip`", id="both"),
+])
+def test_function_zip_source_problems_are_422_naming_spec_source_zip(source: Obj, words: str) -> None:
+    found = problems(created(function(source=source)))
+    assert [f for f, _ in found] == ["spec.source.zip"] and words in found[0][1], found
+    assert "<value omitted>" in found[0][1] or "Forbidden" in found[0][1]  # the blob is not echoed back
+
+
+def test_function_zip_with_a_bad_handler_names_only_the_handler() -> None:
+    found = problems(created(function(source={"zip": zipped(APP)}, handler="app.api")))
+    assert [f for f, _ in found] == ["spec.handler"]
+
+
+def test_function_zip_module_is_checked_against_the_handler_on_update() -> None:
+    """An unchanged archive is not decompressed again on update, but a new handler must still be in it."""
+    old = created(function(source={"zip": zipped(APP)}, handler="app.api:run"))
+    new = copy.deepcopy(old)
+    new["spec"]["handler"] = "app.missing:run"
+    with pytest.raises(InvalidError) as raised:
+        validate(FN, new, old=old)
+    causes = [(c["field"], c["message"]) for c in raised.value.causes]
+    assert [f for f, _ in causes] == ["spec.source.zip"] and "app/missing.py" in causes[0][1]
+
+
+def test_function_zip_source_over_the_limit_is_413() -> None:
+    """The base64 text counts against the 512 KiB limit (the archive it decodes to is smaller still)."""
+    noise = random.Random(7).randbytes(MAX_SOURCE_BYTES * 4 // 5)  # does not compress; base64 adds a third
+    with pytest.raises(RequestEntityTooLargeError) as caught:
+        created(function(source={"zip": zipped({"main.py": SOURCE, "noise.bin": noise})}))
+    assert "spec.source.zip is" in caught.value.message and "bytes of base64" in caught.value.message
+    assert "524288 bytes" in caught.value.message
+
+
 # ---- table ---------------------------------------------------------------------------------------
 
 def test_function_table_columns_and_cells() -> None:
@@ -258,6 +337,20 @@ def test_function_create_over_http_defaults_and_refuses_big_sources(store: Store
     assert (bad.status_code, [c["field"] for c in bad.json["details"]["causes"]]) == (422, ["spec.handler"])
     listed = client.simulate_get(FUNCTIONS, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     assert [row["cells"][:5] for row in listed.json["rows"]] == [["hello", "0/0", 0, 10, 0]]
+
+
+def test_function_zip_create_over_http(store: Store) -> None:
+    """A zip source is stored as sent; a hostile one is a 422 naming spec.source.zip, a big one a 413."""
+    client = falcon.testing.TestClient(make_app(store))
+    source = {"zip": zipped(APP)}
+    made = client.simulate_post(FUNCTIONS, json=function("zipped", source=source, handler="app.api:run"))
+    assert made.status_code == 201 and made.json["spec"]["source"] == source
+    for bad in ({"zip": "%%%"}, {"zip": zipped({"../x.py": ""})}, {"zip": zipped(APP)}):
+        refused = client.simulate_post(FUNCTIONS, json=function("bad", source=bad))
+        assert (refused.status_code, [c["field"] for c in refused.json["details"]["causes"]]) == \
+            (422, ["spec.source.zip"]), refused.json
+    big = {"zip": base64.b64encode(bytes(MAX_SOURCE_BYTES)).decode()}
+    assert client.simulate_post(FUNCTIONS, json=function("big", source=big)).status_code == 413
 
 
 def test_invoke_without_an_invoker_is_a_404_status(store: Store) -> None:
