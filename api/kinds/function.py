@@ -3,7 +3,8 @@
 The first kind of our own group. A Function holds its source (inline, as module `main`), the
 handler called per request, the instances' env and resources, the per-instance concurrency limit
 (`containerConcurrency`, 0 = unlimited as in Knative) and the autoscaler's bounds and windows
-(`spec.scale`; `target` left out means "computed from the concurrency limit" by the autoscaler).
+(`spec.scale`; `target` left out means "computed from the concurrency limit" by the autoscaler)
+and an optional cron trigger (`spec.schedule`, `spec.scheduleInput`: see `schedule.py`).
 The serverless controllers (not the API server) turn it into a Deployment `fn-<name>`, which is why
 names are shorter than usual. A source over `MAX_SOURCE_BYTES` is refused with 413 before
 validation, as a body too large would be; everything else wrong is a 422 naming the field.
@@ -24,6 +25,7 @@ from minik8s.api.tables import AGE_COLUMN, NAME_COLUMN, age_cell, column, dig, n
 from .defaulting import child, default
 from .podspec import validate_env, validate_resources
 from .resource import ResourceType
+from .schedule import SPEC_FIELDS as SCHEDULE_SPEC_FIELDS, STATUS_FIELDS as SCHEDULE_STATUS_FIELDS, validate_schedule
 from .strategy import Strategy
 
 Obj = dict[str, Any]
@@ -32,12 +34,12 @@ schema.define(schema.package_of("minik8s.io", "v1"), {
     "Function": {"spec": "FunctionSpec", "status": "FunctionStatus"},
     "FunctionSpec": {"source": "FunctionSource", "handler": "str", "env": "[EnvVar/name]",
                      "resources": "ResourceRequirements", "containerConcurrency": "int", "timeoutSeconds": "int",
-                     "scale": "FunctionScale"},
+                     "scale": "FunctionScale", **SCHEDULE_SPEC_FIELDS},
     "FunctionSource": {"inline": "str"},
     "FunctionScale": {"minScale": "int", "maxScale": "int", "target": "int", "idleSeconds": "int",
                       "stableWindowSeconds": "int"},
     "FunctionStatus": {"observedGeneration": "int", "readyInstances": "int", "desiredInstances": "int",
-                       "url": "str", "conditions": "[Condition/type]"},
+                       "url": "str", "conditions": "[Condition/type]", **SCHEDULE_STATUS_FIELDS},
 })
 
 MAX_SOURCE_BYTES = 512 * 1024
@@ -146,6 +148,7 @@ def _validate_spec(c: Causes, spec: Obj) -> None:
     c.integer("spec.timeoutSeconds", spec.get("timeoutSeconds"), minimum=1, maximum=MAX_TIMEOUT_SECONDS)
     if (scale := c.object("spec.scale", spec.get("scale"))) is not None:
         _validate_scale(c, scale)
+    validate_schedule(c, spec)
 
 
 def _validate_scale(c: Causes, scale: Obj) -> None:
