@@ -16,7 +16,9 @@ Runs under the controller-manager Lease, with Kubernetes' CronJob controller as 
   thread of its own. A leader that dies between the commit and the call loses that call.
 
 The outcome is an Event on the Function or Workflow: `SuccessfulCreate`/`FailedCreate` for runs,
-`ScheduledCall`/`FailedScheduledCall` for calls. Schedules are UTC.
+`ScheduledCall`/`FailedScheduledCall` for calls. As a CronJob keeps its Jobs, a Workflow keeps its
+newest ended scheduled runs (`spec.successfulRunsHistoryLimit`, 3; `spec.failedRunsHistoryLimit`, 1)
+and the controller deletes older ones (`SuccessfulDelete`). Schedules are UTC.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from minik8s.api.client import ApiClient
 from minik8s.api.cron import due_time, next_time, schedule_problem
 from minik8s.api.events import EventRecorder
 from minik8s.api.informer import Informer, object_key
-from minik8s.api.kinds.workflow import new_run, scheduled_run_name
+from minik8s.api.kinds.workflow import history_limit, new_run, scheduled_run_name
 from minik8s.api.reconcile import Controller, Result
 from minik8s.api.timefmt import format_time, parse_time
-from minik8s.api.workloads import new_controller_ref
+from minik8s.api.workloads import controller_ref, is_controlled_by, new_controller_ref
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,14 @@ def plan(obj: Obj, now: float) -> Plan | None:
     return Plan(due, next_time(schedule, now))
 
 
+def _owning_workflow(run: Obj) -> str | None:
+    """The queue key of the Workflow that controls `run` (a scheduled run), or None."""
+    ref = controller_ref(run)
+    if ref is None or ref.get("kind") != "Workflow":
+        return None
+    return f"workflows/{(run.get('metadata') or {}).get('namespace', 'default')}/{ref.get('name')}"
+
+
 def call_id(obj: Obj, scheduled: float) -> str:
     """The call id of a scheduled call: the same for every leader that makes it."""
     meta = obj.get("metadata") or {}
@@ -83,6 +93,7 @@ class ScheduleController(Controller):
     """Fires the schedules of Functions and Workflows (see the module docstring)."""
 
     _informers_by_kind: dict[str, Informer]
+    _runs: Informer
 
     def __init__(self, client: ApiClient, *, call_threads: int = 8, now: Callable[[], float] = time.time) -> None:
         """`now` is the wall clock schedules are read against (injected by tests)."""
@@ -95,6 +106,7 @@ class ScheduleController(Controller):
         self._informers_by_kind = {
             plural: self.watch(plural, key=lambda obj, plural=plural: f"{plural}/{object_key(obj)}")
             for plural in KINDS}
+        self._runs = self.watch("workflowruns", key=_owning_workflow)  # an ended run: clean up its history
 
     def reconcile(self, key: str) -> Result | None:
         plural, _, name_key = key.partition("/")
@@ -103,6 +115,8 @@ class ScheduleController(Controller):
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
         obj = {**obj, "apiVersion": "minik8s.io/v1", "kind": KINDS[plural]}
+        if plural == "workflows":
+            self._clean_up(obj)
         p = plan(obj, self.now())
         if p is None:
             return None
@@ -135,6 +149,24 @@ class ScheduleController(Controller):
                                 message=f"Created workflow run {run['metadata']['name']} for "
                                         f"{format_time(scheduled)}")
         self._record_schedule(workflow, scheduled)
+
+    def _clean_up(self, workflow: Obj) -> None:
+        """Delete the oldest ended scheduled runs beyond the workflow's history limits (CronJob's)."""
+        owned = [run for run in self._runs.list() if is_controlled_by(run, workflow)]
+        for phase in ("Succeeded", "Failed"):
+            ended = sorted((run for run in owned if (run.get("status") or {}).get("phase") == phase),
+                           key=lambda run: ((run.get("status") or {}).get("completionTime") or "",
+                                            run["metadata"]["name"]))
+            for run in ended[:max(0, len(ended) - history_limit(workflow, phase))]:
+                name = run["metadata"]["name"]
+                try:
+                    self.client.delete("workflowruns", name, namespace=run["metadata"].get("namespace"),
+                                       uid=run["metadata"].get("uid"))
+                except errors.NotFoundError:
+                    continue
+                except errors.ConflictError:  # the uid precondition: another run of that name now
+                    continue
+                self._events.record(workflow, reason="SuccessfulDelete", message=f"Deleted workflow run {name}")
 
     # -- functions: the schedule committed first, then one call --------------------------------------
 

@@ -5,7 +5,9 @@ names the state and the field); `spec.maxSteps` bounds the transitions of one ru
 included). A Workflow is only a definition: each execution is a `WorkflowRun` (`workflowrun.py`),
 which the workflow runner drives. `POST .../workflows/NAME/invoke` starts one (`new_run`; served by
 `api/server/workflowinvoke.py`), and so does an optional cron trigger (`spec.schedule`,
-`spec.scheduleInput`: see `schedule.py`), whose runs have deterministic names (`scheduled_run_name`).
+`spec.scheduleInput`: see `schedule.py`), whose runs have deterministic names (`scheduled_run_name`) and
+of which the newest ended ones are kept (`spec.successfulRunsHistoryLimit`, 3, and
+`spec.failedRunsHistoryLimit`, 1, as on a CronJob).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ Obj = dict[str, Any]
 
 schema.define(schema.package_of("minik8s.io", "v1"), {
     "Workflow": {"spec": "WorkflowSpec", "status": "WorkflowStatus"},
-    "WorkflowSpec": {"definition": "obj", "maxSteps": "int", **SCHEDULE_SPEC_FIELDS},
+    "WorkflowSpec": {"definition": "obj", "maxSteps": "int", **SCHEDULE_SPEC_FIELDS,
+                     "successfulRunsHistoryLimit": "int", "failedRunsHistoryLimit": "int"},
     "WorkflowStatus": {**SCHEDULE_STATUS_FIELDS},
 })
 
@@ -36,12 +39,22 @@ MAX_STEPS = 100_000
 # a scheduled run is named `<workflow>-<minutes since the epoch>` (as CronJob names its Jobs): room for
 # 10 digits in a WorkflowRun name
 MAX_SCHEDULED_NAME_LENGTH = 253 - 11
+# ended scheduled runs kept (CronJob's successfulJobsHistoryLimit and failedJobsHistoryLimit defaults)
+DEFAULT_HISTORY_LIMITS = {"Succeeded": 3, "Failed": 1}
+HISTORY_LIMIT_FIELDS = {"Succeeded": "successfulRunsHistoryLimit", "Failed": "failedRunsHistoryLimit"}
+MAX_HISTORY_LIMIT = 1000
 
 
 def scheduled_run_name(workflow: str, scheduled: float) -> str:
     """The name of the run a schedule starts for the time `scheduled` (Unix seconds): the same for
     every leader, so a second create of it is an AlreadyExists, never a second run."""
     return f"{workflow}-{int(scheduled) // 60}"
+
+
+def history_limit(workflow: Obj, phase: str) -> int:
+    """How many ended scheduled runs in `phase` (Succeeded or Failed) are kept."""
+    value = dig(workflow, "spec", HISTORY_LIMIT_FIELDS[phase])
+    return value if isinstance(value, int) else DEFAULT_HISTORY_LIMITS[phase]
 
 
 def new_run(workflow: str, namespace: str | None, input_text: str, *, name: str | None = None) -> Obj:
@@ -75,6 +88,8 @@ class WorkflowStrategy(Strategy):
             return
         c.integer("spec.maxSteps", spec.get("maxSteps"), minimum=1, maximum=MAX_STEPS)
         validate_schedule(c, spec)
+        for field in HISTORY_LIMIT_FIELDS.values():
+            c.integer(f"spec.{field}", spec.get(field), minimum=0, maximum=MAX_HISTORY_LIMIT)
         name = dig(obj, "metadata", "name")
         if spec.get("schedule") is not None and isinstance(name, str) and len(name) > MAX_SCHEDULED_NAME_LENGTH:
             c.invalid("metadata.name", name, f"must be no more than {MAX_SCHEDULED_NAME_LENGTH} characters with a "

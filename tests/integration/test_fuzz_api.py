@@ -103,7 +103,8 @@ TEMPLATES.update({
                            "containerConcurrency": 2, "timeoutSeconds": 30, "scale": {"maxScale": 3, "target": 2},
                            "schedule": "*/5 * * * *", "scheduleInput": "{\"a\": 1}", "startingDeadlineSeconds": 60}},
     "workflows": {"spec": {"definition": {"StartAt": "Go", "States": {"Go": {"Type": "Pass", "End": True}}},
-                           "maxSteps": 10, "schedule": "@hourly", "scheduleInput": "{}"}},
+                           "maxSteps": 10, "schedule": "@hourly", "scheduleInput": "{}",
+                           "successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 0}},
     "workflowruns": {"spec": {"workflowRef": {"name": "w"}, "input": "{\"a\": 1}"}},
 })
 

@@ -138,6 +138,13 @@ def test_schedule_fields_are_validated_on_both_kinds(base: Obj) -> None:
     assert "5 fields" in found["spec.schedule"] and "NaN" in found["spec.scheduleInput"]
 
 
+def test_history_limits_are_bounded() -> None:
+    obj = copy.deepcopy(WORKFLOW)
+    obj["spec"].update(successfulRunsHistoryLimit=-1, failedRunsHistoryLimit=1001)
+    assert {f for f, _ in causes("Workflow", obj)} == {"spec.successfulRunsHistoryLimit",
+                                                       "spec.failedRunsHistoryLimit"}
+
+
 def test_a_scheduled_workflow_leaves_room_for_its_run_names() -> None:
     obj = copy.deepcopy(WORKFLOW)
     obj["metadata"]["name"] = "w" * 250
@@ -178,6 +185,10 @@ class FakeClient:
         self.log.append(("status", obj["status"]["lastScheduleTime"]))
         return stored
 
+    def delete(self, resource: str, name: str, **kw: Any) -> Obj:
+        self.log.append(("delete", name))
+        return self.runs.pop(name)
+
     def invoke(self, resource: str, name: str, body: Any, **kw: Any) -> Any:
         self.log.append(("invoke", (name, body, kw["call_id"])))
         self.called.set()
@@ -200,6 +211,7 @@ def controller(client: FakeClient, now: float, view: Obj | None = None) -> Sched
     c = ScheduleController(client, now=lambda: now)  # type: ignore[arg-type]
     c._events.record = lambda *a, **kw: client.log.append(("event", kw["reason"]))  # type: ignore[method-assign]
     c._informers_by_kind = {"functions": FakeInformer(client, view), "workflows": FakeInformer(client, view)}  # type: ignore
+    c._runs = type("Runs", (), {"list": lambda self: list(client.runs.values())})()  # type: ignore[assignment]
     return c
 
 
@@ -261,6 +273,22 @@ def test_a_failed_scheduled_call_is_a_warning_event() -> None:
     c._pool.shutdown(wait=True)
     assert [entry[0] for entry in client.log] == ["status", "invoke", "event"]
     assert client.log[-1] == ("event", "FailedScheduledCall")
+
+
+def test_only_the_newest_ended_scheduled_runs_are_kept() -> None:
+    """CronJob's history limits: 3 Succeeded and 1 Failed by default; running runs, runs of other owners
+    (started by invoke) are never deleted."""
+    client = FakeClient()
+    wf = stored(client, WORKFLOW, schedule="@hourly", successfulRunsHistoryLimit=2)
+    owner = [{"apiVersion": "minik8s.io/v1", "kind": "Workflow", "name": "w", "uid": "u-1", "controller": True}]
+    for i, phase in enumerate(["Succeeded", "Failed", "Succeeded", "Failed", "Succeeded", "Running", "Failed"]):
+        client.runs[f"w-{i}"] = {"metadata": {"name": f"w-{i}", "namespace": "default", "ownerReferences": owner},
+                                 "status": {"phase": phase, "completionTime": f"2024-01-01T0{i}:00:00Z"}}
+    client.runs["w-other"] = {"metadata": {"name": "w-other", "namespace": "default"}, "status": {"phase": "Failed"}}
+    controller(client, at("2024-01-01 00:30")).reconcile("workflows/default/w")
+    assert sorted(client.runs) == ["w-2", "w-4", "w-5", "w-6", "w-other"]
+    assert ("delete", "w-0") in client.log and ("event", "SuccessfulDelete") in client.log
+    assert wf["spec"]["successfulRunsHistoryLimit"] == 2
 
 
 def test_a_deleted_or_unscheduled_object_is_left_alone() -> None:
