@@ -487,8 +487,10 @@ class ApiClient:
         return self.request("POST", path, body=body, timeout=timeout)
 
     def invoke(self, resource: ResourceType | str, name: str, body: Any, *, namespace: str | None = None,
-               timeout: Timeout = None, call_id: str | None = None) -> Any:
-        """Call an object through its `invoke` subresource (a Function) and return the decoded JSON answer.
+               timeout: Timeout = None, call_id: str | None = None, params: dict[str, Any] | None = None) -> Any:
+        """Call an object through its `invoke` subresource and return the decoded JSON answer: a
+        Function's result, or the WorkflowRun a Workflow's invoke started (`params={"wait": "true"}`:
+        once it ended).
 
         `body` is sent as the call's JSON parameters (bytes and text as they are; None: no body). A
         failed call raises the `ApiError` of its `Status` (a function that raised: `InternalError`);
@@ -499,7 +501,8 @@ class ApiClient:
         """
         rt = as_resource_type(resource)
         path = rt.object_path(name, _namespace(rt, namespace)) + "/invoke"
-        return self.request("POST", path, body=body, timeout=INVOKE_TIMEOUT if timeout is None else timeout,
+        return self.request("POST", path, body=body, params=params,
+                            timeout=INVOKE_TIMEOUT if timeout is None else timeout,
                             headers={CALL_ID_HEADER: call_id} if call_id else None)
 
     @overload

@@ -183,6 +183,7 @@ class ControlLoops:
         from minik8s.scheduler import Scheduler
         from minik8s.serverless.autoscaler import FunctionAutoscaler
         from minik8s.serverless.controller import FunctionController
+        from minik8s.serverless.schedules import ScheduleController
         from minik8s.serverless.workflows import WorkflowRunner
 
         client = ApiClient(url, token=token)
@@ -205,6 +206,7 @@ class ControlLoops:
             FunctionController(client.copy()),
             FunctionAutoscaler(client.copy(), _read_token(self.kubelet_token_file)),
             WorkflowRunner(client.copy(timeout=30)),
+            ScheduleController(client.copy(timeout=30)),  # cron triggers of functions and workflows
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]

@@ -1,7 +1,7 @@
 """`minik8s workflow create|run|get|describe`: Amazon States Language workflows over Functions.
 
 `create` reads a state machine (the ASL document, JSON or YAML) from a file into a Workflow; `run`
-starts a WorkflowRun with a JSON input and, unless `--no-wait`, follows it to its end and prints its
+starts a WorkflowRun with a JSON input (through `workflows/NAME/invoke`) and, unless `--no-wait`, follows it to its end and prints its
 output (exit 1 with the error and cause when it fails); `get` lists Workflows; `describe` prints a
 run's phase, output or error, and its transitions.
 """
@@ -78,9 +78,8 @@ def run(name: NameArg,
         raise CliError(f"--input is not JSON: {err}") from err
     limit = parse_duration(timeout)
     with connect(server, token, kubeconfig) as client:
-        created = client.create({"apiVersion": "minik8s.io/v1", "kind": "WorkflowRun",
-                                 "metadata": {"generateName": f"{name}-", "namespace": namespace},
-                                 "spec": {"workflowRef": {"name": name}, "input": text}}, namespace=namespace)
+        # the invoke subresource creates the run `NAME-xxxxx` (a 404 for an unknown workflow)
+        created = client.invoke("workflows", name, text.encode(), namespace=namespace, timeout=client.timeout)
         run_name = created["metadata"]["name"]
         typer.echo(f"workflowrun.minik8s.io/{run_name} created", err=True)
         if not wait:

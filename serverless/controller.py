@@ -247,6 +247,8 @@ class FunctionController(Controller):
                   "desiredInstances": desired,
                   "url": f"/apis/minik8s.io/v1/namespaces/{namespace}/functions/{meta['name']}/invoke",
                   "conditions": [*conditions, condition]}
+        if "lastScheduleTime" in old:  # the schedule controller's: kept
+            status["lastScheduleTime"] = old["lastScheduleTime"]
         if {k: v for k, v in status.items() if v is not None} == {k: v for k, v in old.items() if v is not None}:
             return
         updated = copy.deepcopy(function)

@@ -4,7 +4,8 @@ The first kind of our own group. A Function holds its source (`inline`: the text
 module; or `zip`: a base64 zip archive whose root holds the handler's module, checked as hostile
 input by `minik8s.api.funczip`: a 422 naming `spec.source.zip`), the handler called per request, the instances' env and resources, the per-instance concurrency limit
 (`containerConcurrency`, 0 = unlimited as in Knative) and the autoscaler's bounds and windows
-(`spec.scale`; `target` left out means "computed from the concurrency limit" by the autoscaler).
+(`spec.scale`; `target` left out means "computed from the concurrency limit" by the autoscaler)
+and an optional cron trigger (`spec.schedule`, `spec.scheduleInput`: see `schedule.py`).
 The serverless controllers (not the API server) turn it into a Deployment `fn-<name>`, which is why
 names are shorter than usual. A source over `MAX_SOURCE_BYTES` (the inline text as UTF-8, the zip's
 base64 text and the archive it decodes to) is refused with 413 before validation, as a body too
@@ -28,6 +29,7 @@ from minik8s.api.tables import AGE_COLUMN, NAME_COLUMN, age_cell, column, dig, n
 from .defaulting import child, default
 from .podspec import validate_env, validate_resources
 from .resource import ResourceType
+from .schedule import SPEC_FIELDS as SCHEDULE_SPEC_FIELDS, STATUS_FIELDS as SCHEDULE_STATUS_FIELDS, validate_schedule
 from .strategy import Strategy
 
 Obj = dict[str, Any]
@@ -36,12 +38,12 @@ schema.define(schema.package_of("minik8s.io", "v1"), {
     "Function": {"spec": "FunctionSpec", "status": "FunctionStatus"},
     "FunctionSpec": {"source": "FunctionSource", "handler": "str", "env": "[EnvVar/name]",
                      "resources": "ResourceRequirements", "containerConcurrency": "int", "timeoutSeconds": "int",
-                     "scale": "FunctionScale"},
+                     "scale": "FunctionScale", **SCHEDULE_SPEC_FIELDS},
     "FunctionSource": {"inline": "str", "zip": "bytes"},
     "FunctionScale": {"minScale": "int", "maxScale": "int", "target": "int", "idleSeconds": "int",
                       "stableWindowSeconds": "int"},
     "FunctionStatus": {"observedGeneration": "int", "readyInstances": "int", "desiredInstances": "int",
-                       "url": "str", "conditions": "[Condition/type]"},
+                       "url": "str", "conditions": "[Condition/type]", **SCHEDULE_STATUS_FIELDS},
 })
 
 MAX_SOURCE_BYTES = 512 * 1024
@@ -175,6 +177,7 @@ def _validate_spec(c: Causes, spec: Obj, old_spec: Obj | None) -> None:
     c.integer("spec.timeoutSeconds", spec.get("timeoutSeconds"), minimum=1, maximum=MAX_TIMEOUT_SECONDS)
     if (scale := c.object("spec.scale", spec.get("scale"))) is not None:
         _validate_scale(c, scale)
+    validate_schedule(c, spec)
 
 
 def _validate_source(c: Causes, source: Obj, handler: str | None, old_zip: Any) -> None:

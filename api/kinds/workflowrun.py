@@ -63,12 +63,7 @@ class WorkflowRunStrategy(Strategy):
         ref = c.object("spec.workflowRef", spec.get("workflowRef"), required=True)
         if ref is not None:
             c.string("spec.workflowRef.name", ref.get("name"), required=True)
-        text = c.string("spec.input", spec.get("input"))
-        if text is not None:
-            if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
-                c.too_long("spec.input", MAX_INPUT_BYTES)
-            elif (problem := _json_problem(text)) is not None:
-                c.invalid("spec.input", "<input>", problem)
+        validate_json_text(c, "spec.input", spec.get("input"))
         if old is not None and old.get("spec") != obj.get("spec"):
             c.immutable("spec", "<spec>")
         status = c.object("status", obj.get("status")) or {}
@@ -85,7 +80,7 @@ RESOURCE = ResourceType("minik8s.io", "v1", "workflowruns", "WorkflowRun", True,
                         strategy=WorkflowRunStrategy())
 
 
-def _json_problem(text: str) -> str | None:
+def json_problem(text: str) -> str | None:
     """Why `text` is not a JSON document (NaN and Infinity are not JSON), or None."""
     def refuse(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
@@ -94,3 +89,14 @@ def _json_problem(text: str) -> str | None:
     except (ValueError, RecursionError) as exc:
         return f"must be a JSON document: {exc}"
     return None
+
+
+def validate_json_text(c: Causes, path: str, value: Any) -> None:
+    """JSON text (a run's input, a schedule's input): at most MAX_INPUT_BYTES of UTF-8, no NaN."""
+    text = c.string(path, value)
+    if text is None:
+        return
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+        c.too_long(path, MAX_INPUT_BYTES)
+    elif (problem := json_problem(text)) is not None:
+        c.invalid(path, "<input>", problem)

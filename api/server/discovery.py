@@ -52,7 +52,7 @@ SUBRESOURCES: dict[str, Subresource] = {
     "log": Subresource(None, ("get",)),
     "binding": Subresource(("", "", "Binding"), ("create",)),
     "finalize": Subresource(None, ("update",)),  # namespaces: PUT spec.finalizers
-    "invoke": Subresource(None, ("create",)),  # functions: POST a call; the answer is the call's own JSON
+    "invoke": Subresource(None, ("create",)),  # functions: POST a call (its JSON answer); workflows: start a run
 }
 
 

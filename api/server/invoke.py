@@ -54,8 +54,8 @@ class InvokeRelay:
         self._calls = threading.BoundedSemaphore(max_calls)
         self._turn = itertools.count()
 
-    def invoke(self, namespace: str | None, name: str, body: bytes,
-               headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def invoke(self, namespace: str | None, name: str, body: bytes, headers: Mapping[str, str],
+               params: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         """Relay one call (an `Invoker`, see `resources.py`); the router's status, headers and body."""
         namespace = namespace or "default"
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)

@@ -32,6 +32,7 @@ from .app import create_app
 from .auth import User, load_token_file
 from .front import FrontLimits, HttpFront, Listener, tls_context
 from .invoke import InvokeRelay
+from .workflowinvoke import WorkflowInvoker
 from .masterservice import MasterServiceReconciler
 from .ranges import parse_ip_range, parse_port_range
 from .registry import Registry
@@ -141,7 +142,8 @@ class Master:
         self.app = create_app(registry=self.registry, hub=self.hub, consensus=self.consensus, users=users,
                               body_limit=settings.body_limit, kubelet_token=kubelet_token,
                               max_log_streams=settings.max_log_streams,
-                              invokers={"functions.minik8s.io": InvokeRelay(self.registry, kubelet_token).invoke})
+                              invokers={"functions.minik8s.io": InvokeRelay(self.registry, kubelet_token).invoke,
+                                        "workflows.minik8s.io": WorkflowInvoker(self.registry, self.hub.subscribe).invoke})
         host, port = _split(settings.api_addr)
         raise_open_files_limit()
         tls = tls_context(settings.tls_cert_file, settings.tls_key_file) if (

@@ -30,10 +30,12 @@ from .registry import Registry
 from .watch import WATCH_PLAN, CachedEvent, PlanSlot, PollTemplate, WatchCapacityError, WatchHub, WatchPlan
 
 Obj = dict[str, Any]
-# Answers `POST .../<resource>/<name>/invoke`: (namespace, name, request body, request headers) ->
-# (status code, response headers, response body), sent back as they are. The composition root plugs
-# one in per resource (`functions.minik8s.io`); the API server itself knows nothing of what serves calls.
-Invoker = Callable[[str | None, str, bytes, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+# Answers `POST .../<resource>/<name>/invoke`: (namespace, name, request body, request headers, query
+# parameters) -> (status code, response headers, response body), sent back as they are. The composition
+# root plugs one in per resource (`functions.minik8s.io`, `workflows.minik8s.io`); the API server itself
+# knows nothing of what serves calls.
+Invoker = Callable[[str | None, str, bytes, Mapping[str, str], Mapping[str, str]],
+                   tuple[int, Mapping[str, str], bytes]]
 # never handed to an invoker: the caller's credentials are for this server only
 _PRIVATE_HEADERS = frozenset({"AUTHORIZATION", "PROXY-AUTHORIZATION", "COOKIE"})
 # set by the server from the body it sends, never taken from an invoker's answer
@@ -284,7 +286,8 @@ class ResourceSink:
                                        "server")
         body = read_raw(req, self.body_limit)
         headers = {k: v for k, v in req.headers.items() if k.upper() not in _PRIVATE_HEADERS}
-        code, answer_headers, answer = invoker(t.namespace, t.name or "", body, headers)
+        params = {key: req.get_param(key) or "" for key in req.params}
+        code, answer_headers, answer = invoker(t.namespace, t.name or "", body, headers, params)
         resp.status = falcon.code_to_http_status(code)
         for key, value in answer_headers.items():
             if key.lower() not in _HOP_HEADERS:

@@ -100,9 +100,11 @@ TEMPLATES.update({
                                     "containers": [{"name": "c", "usage": {"cpu": "1m", "memory": "1Ki"}}]},
     "functions": {"spec": {"source": {"inline": "def handle(params):\n    return params\n"}, "handler": "main:handle",
                            "env": [{"name": "A", "value": "b"}], "resources": {"limits": {"memory": "64Mi"}},
-                           "containerConcurrency": 2, "timeoutSeconds": 30, "scale": {"maxScale": 3, "target": 2}}},
+                           "containerConcurrency": 2, "timeoutSeconds": 30, "scale": {"maxScale": 3, "target": 2},
+                           "schedule": "*/5 * * * *", "scheduleInput": "{\"a\": 1}", "startingDeadlineSeconds": 60}},
     "workflows": {"spec": {"definition": {"StartAt": "Go", "States": {"Go": {"Type": "Pass", "End": True}}},
-                           "maxSteps": 10}},
+                           "maxSteps": 10, "schedule": "@hourly", "scheduleInput": "{}",
+                           "successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 0}},
     "workflowruns": {"spec": {"workflowRef": {"name": "w"}, "input": "{\"a\": 1}"}},
 })
 
@@ -144,7 +146,8 @@ STATUSES: dict[str, dict[str, Any]] = {
     "horizontalpodautoscalers.autoscaling/v1": {"currentReplicas": 2, "desiredReplicas": 2,
                                                 "currentCPUUtilizationPercentage": 40},
     "functions": {"observedGeneration": 1, "readyInstances": 1, "desiredInstances": 2,
-                  "url": "http://127.0.0.1/fn/fuzz/f", "conditions": _CONDITIONS},
+                  "url": "http://127.0.0.1/fn/fuzz/f", "conditions": _CONDITIONS, "lastScheduleTime": _TIME},
+    "workflows": {"lastScheduleTime": _TIME},
     "workflowruns": {"phase": "Succeeded", "steps": 2, "output": "{}"},
 }
 assert set(STATUSES) == {key(rt) for rt in RESOURCES if "status" in rt.subresources}

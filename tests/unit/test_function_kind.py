@@ -294,8 +294,8 @@ class RecordingInvoker:
         self.calls: list[tuple[str | None, str, bytes, dict[str, str]]] = []
         self.code, self.body = code, body
 
-    def __call__(self, namespace: str | None, name: str, body: bytes,
-                 headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    def __call__(self, namespace: str | None, name: str, body: bytes, headers: Mapping[str, str],
+                 params: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         self.calls.append((namespace, name, body, dict(headers)))
         return self.code, {"Content-Type": "application/json", "X-Minik8s-Duration-Ms": "3",
                            "Content-Length": "999"}, self.body
