@@ -452,8 +452,8 @@ def test_a_function_from_a_directory_of_two_modules_then_a_zip_then_inline(up: U
         for name in ("shapes/__init__.py", "shapes/units.py", "shapes/area.py"):
             out.write(code / name, name)
     cli(up, "function", "update", "area", "--file", str(archive))
-    wait_for(lambda: json.loads(cli(up, "function", "invoke", "area", "--data", '{"side": 3}').stdout)["unit"]
-             == "cm2", timeout=60, interval=0.5, what="the instances to roll to the new archive")
+    wait_for(lambda: up.client.invoke("functions", "area", {"side": 3}, namespace=NAMESPACE)["unit"] == "cm2",
+             timeout=60, interval=0.2, what="the instances to roll to the new archive")
 
     hostile = tmp_path / "hostile.zip"
     with zipfile.ZipFile(hostile, "w") as out:
@@ -467,8 +467,8 @@ def test_a_function_from_a_directory_of_two_modules_then_a_zip_then_inline(up: U
     cli(up, "function", "update", "area", "--file", str(tmp_path / "main.py"), "--handler", "main:handle")
     assert "zip" not in up.client.get("functions", "area", namespace=NAMESPACE)["spec"]["source"]
     # the old instances answer until the roll is done, so the call suits the old code and the new
-    wait_for(lambda: cli(up, "function", "invoke", "area", "--data", '{"side": 3}').stdout.strip() == '"inline again"',
-             timeout=60, interval=0.5, what="the inline source to replace the archive")
+    wait_for(lambda: up.client.invoke("functions", "area", {"side": 3}, namespace=NAMESPACE) == "inline again",
+             timeout=60, interval=0.2, what="the inline source to replace the archive")
 
 
 def readme_blocks(text: str) -> list[tuple[str, str]]:
