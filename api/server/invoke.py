@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,8 @@ FUNCTION_LABEL = "minik8s.io/function"  # on every instance pod: the name of its
 MAX_ANSWER = 8 * 1024 * 1024  # bytes of a router's answer relayed at most
 ANSWER_MARGIN = 10.0  # seconds a router may take beyond the function's own timeout (cold start, queueing)
 DEFAULT_TIMEOUT = 60
+VIEW_SECONDS = 1.0  # how old a relay's view of the nodes (Ready, running an instance) may be
+MAX_VIEWS = 4096  # functions whose view is kept at once (expired ones are dropped beyond)
 
 
 class InvokeRelay:
@@ -53,6 +56,11 @@ class InvokeRelay:
         self.max_calls = max_calls
         self._calls = threading.BoundedSemaphore(max_calls)
         self._turn = itertools.count()
+        self.clock = time.monotonic
+        self._views_lock = threading.Lock()
+        # (namespace, function) -> (read at, Ready nodes, nodes running an instance): listing every pod of the
+        # namespace per call cost more than the relay itself; a second-old view only orders the nodes to try
+        self._views: dict[tuple[str, str], tuple[float, list[Obj], frozenset[str]]] = {}
 
     def invoke(self, namespace: str | None, name: str, body: bytes, headers: Mapping[str, str],
                params: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -117,19 +125,34 @@ class InvokeRelay:
     def _candidates(self, namespace: str, name: str, call_id: str | None) -> list[Obj]:
         """Ready nodes: for a named call, in the order its id picks; otherwise those running an instance
         of the function first, each group in turn."""
-        nodes, _ = self.registry.list(resolve("nodes"), None)
-        ready = [n for n in nodes if node_ready(n)]
+        ready, hosting = self._view(namespace, name)
         if call_id is not None:
             return sorted(ready, key=lambda n: _rendezvous(f"{namespace}/{name}/{call_id}", n["metadata"]["name"]),
                           reverse=True)
-        pods, _ = self.registry.list(resolve("pods"), namespace)
-        hosting = {(p.get("spec") or {}).get("nodeName") for p in pods
-                   if ((p.get("metadata") or {}).get("labels") or {}).get(FUNCTION_LABEL) == name
-                   and (p.get("status") or {}).get("phase") == "Running"}
         turn = next(self._turn)
         first = _rotate([n for n in ready if n["metadata"]["name"] in hosting], turn)
         rest = _rotate([n for n in ready if n["metadata"]["name"] not in hosting], turn)
         return first + rest
+
+
+    def _view(self, namespace: str, name: str) -> tuple[list[Obj], frozenset[str]]:
+        """The Ready nodes and those running an instance of the function, read at most `VIEW_SECONDS` ago."""
+        key, now = (namespace, name), self.clock()
+        with self._views_lock:
+            cached = self._views.get(key)
+        if cached is not None and now - cached[0] < VIEW_SECONDS:
+            return cached[1], cached[2]
+        nodes, _ = self.registry.list(resolve("nodes"), None)
+        ready = [n for n in nodes if node_ready(n)]
+        pods, _ = self.registry.list(resolve("pods"), namespace)
+        hosting = frozenset((p.get("spec") or {}).get("nodeName") for p in pods
+                            if ((p.get("metadata") or {}).get("labels") or {}).get(FUNCTION_LABEL) == name
+                            and (p.get("status") or {}).get("phase") == "Running")
+        with self._views_lock:
+            if len(self._views) >= MAX_VIEWS:
+                self._views = {k: v for k, v in self._views.items() if now - v[0] < VIEW_SECONDS}
+            self._views[key] = (now, ready, hosting)
+        return ready, hosting
 
 
 def _rendezvous(call: str, node: str) -> bytes:
