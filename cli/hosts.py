@@ -23,9 +23,10 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
+if TYPE_CHECKING:  # pyroute2 is imported where it is used: every `minik8s` command would pay 0.2 s
+    from pyroute2 import IPRoute
 
 from minik8s.api.secretfiles import write_private
 
@@ -105,6 +106,8 @@ class HostNet:
         Runs under a machine-wide lock until the bridge holds the subnet (`create_hosts`), so two
         `up`s started at once cannot pick the same one.
         """
+        from pyroute2 import IPRoute
+
         path = Path(data_dir) / NET_FILE
         saved: HostNet | None = None
         if path.exists():
@@ -134,6 +137,8 @@ def _valid_id(value: object) -> str:
 
 def _new_cluster_id() -> str:
     """A random id none of whose names (bridge, namespaces, cgroups) exists on this machine."""
+    from pyroute2 import IPRoute, netns
+
     with IPRoute() as ipr:
         links = {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
     namespaces = netns.listnetns()
@@ -182,6 +187,8 @@ def network_lock() -> Iterator[None]:
 
 
 def _ensure_bridge(ipr: IPRoute, net: HostNet) -> int:
+    from pyroute2.netlink.exceptions import NetlinkError
+
     if not ipr.link_lookup(ifname=net.bridge):
         ipr.link("add", ifname=net.bridge, kind="bridge")
     index = ipr.link_lookup(ifname=net.bridge)[0]
@@ -196,6 +203,8 @@ def _ensure_bridge(ipr: IPRoute, net: HostNet) -> int:
 
 def create_hosts(names: list[str], net: HostNet) -> list[Host]:
     """A namespace per name, wired to the cluster's hosts bridge, addresses from .10 on."""
+    from pyroute2 import IPRoute, netns
+
     hosts = []
     with IPRoute() as ipr:
         bridge = _ensure_bridge(ipr, net)
@@ -241,6 +250,9 @@ def command_in(host: Host, argv: list[str]) -> list[str]:
 
 def delete_hosts(hosts: list[Host], net: HostNet) -> None:
     """Remove the namespaces (their veths go with them) and the cluster's bridge."""
+    from pyroute2 import IPRoute, netns
+    from pyroute2.netlink.exceptions import NetlinkError
+
     for host in hosts:
         try:
             netns.remove(host.netns)
