@@ -14,26 +14,30 @@ Every call goes client -> master (HTTPS) -> a node agent's router -> the instanc
 published figure (a cold start of about 10 s) is printed beside ours. Afterwards `up` is stopped
 with SIGINT, which removes everything it started.
 
+`--runtime docker` runs the same on Docker nodes (`up --runtime docker`: a dockerd per node, images
+through the cluster's registry mirror of this machine's engine; needs scripts/start-dockerd.sh and
+scripts/build-images.sh). The instances run the image `python:3.11`; before the first cold start
+one pod per node pulls it, so the cold starts time the instance start, not a first pull.
+`--warm 0` / `--clients 0` leave those rows out.
+
     .venv/bin/python bench/bench_functions.py [--cold 10] [--warm 300] [--clients 16] [--seconds 10]
+                                              [--runtime process|docker] [--nodes 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench_pods import UpCluster
+from bench_pods import UpCluster, run_on_up
 from cluster import exit_on_sigterm, run_main
 from report import format_table, percentile
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.kubeconfig import load_kubeconfig
+from minik8s.serverless.controller import DEFAULT_IMAGE
 
 NAMESPACE = "default"
 NAME = "bench-echo"
@@ -47,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warm", type=int, default=300, help="warm calls one after another")
     parser.add_argument("--clients", type=int, default=16, help="threads calling at once for the throughput run")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the throughput run")
+    parser.add_argument("--runtime", choices=("process", "docker"), default="process", help="the nodes' runtime")
+    parser.add_argument("--nodes", type=int, default=3, help="node agents (and Docker engines with --runtime docker)")
     return parser.parse_args()
 
 
@@ -110,9 +116,28 @@ def row(what: str, values: list[float], extra: str = "") -> list[object]:
             f"{values[-1]:.1f}" if values else "-", extra]
 
 
-def measure(up: UpCluster, args: argparse.Namespace) -> None:
+def pull_on_every_node(client: ApiClient, image: str, timeout: float = 300.0) -> None:
+    """Run one short pod of `image` on every node and wait until each ended: the image is on every node."""
+    nodes = [n["metadata"]["name"] for n in client.list("nodes")["items"]]
+    names = [f"bench-pull-{i}" for i in range(len(nodes))]
+    for name, node in zip(names, nodes, strict=True):
+        client.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE},
+                       "spec": {"nodeName": node, "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                                "containers": [{"name": "pull", "image": image, "command": ["python3", "-c", "pass"]}]}})
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while client.get("pods", name, namespace=NAMESPACE).get("status", {}).get("phase") not in ("Succeeded", "Failed"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pod {name} of {image} did not run within {timeout:.0f} s")
+            time.sleep(0.2)
+        client.delete("pods", name, namespace=NAMESPACE)
+
+
+def measure(up: UpCluster, args: argparse.Namespace) -> bool:
     config = load_kubeconfig(up.root / "kubeconfig")
     client = up.client(timeout=120)
+    if args.runtime == "docker":
+        pull_on_every_node(client, DEFAULT_IMAGE)
     client.create({"apiVersion": "minik8s.io/v1", "kind": "Function", "metadata": {"name": NAME, "namespace": NAMESPACE},
                    "spec": {"source": {"inline": SOURCE}, "handler": "main:handle"}})
     deadline = time.monotonic() + 60
@@ -124,38 +149,23 @@ def measure(up: UpCluster, args: argparse.Namespace) -> None:
     for i in range(args.cold):
         to_zero(client)
         cold.append(timed_call(client, i))
-    warm = [timed_call(client, i) for i in range(args.warm)]
-    done, failed, loaded = throughput(config.servers, config.token, config.ca_file, args.clients, args.seconds)
-    rows = [
-        row("cold start (from zero)", cold),
-        row("warm call, one at a time", warm),
-        row(f"warm calls, {args.clients} clients", loaded, f"{done / args.seconds:.0f} calls/s, {failed} failed"),
-        ["seed project, cold start (published)", "-", f"~{SEED_COLD_START_S * 1000:.0f}", "-", "-", ""],
-    ]
+    rows = [row(f"cold start (from zero, {args.runtime} runtime)", cold)]
+    if args.warm:
+        rows.append(row("warm call, one at a time", [timed_call(client, i) for i in range(args.warm)]))
+    if args.clients:
+        done, failed, loaded = throughput(config.servers, config.token, config.ca_file, args.clients, args.seconds)
+        rows.append(row(f"warm calls, {args.clients} clients", loaded,
+                        f"{done / args.seconds:.0f} calls/s, {failed} failed"))
+    rows.append(["seed project, cold start (published)", "-", f"~{SEED_COLD_START_S * 1000:.0f}", "-", "-", ""])
     print(format_table(["what", "calls", "p50 ms", "p99 ms", "max ms", ""], rows))
     client.close()
+    return True
 
 
 def main() -> int:
     exit_on_sigterm()
     args = parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-functions-"))
-    print(f"starting minik8s up --masters 3 --nodes 3 in {workdir} ...", file=sys.stderr)
-    up = UpCluster(workdir, masters=3, nodes=3, runtime="process")
-    failed = True
-    try:
-        up.wait_ready()
-        measure(up, args)
-        failed = False
-    except (RuntimeError, errors.ApiError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    finally:
-        up.stop()
-        if failed:
-            print(f"kept {workdir} (logs: up.log, data/*.log)", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if failed else 0
+    return run_on_up("bench-functions-", lambda up: measure(up, args), nodes=args.nodes, runtime=args.runtime)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,30 @@ class UpCluster:
                 print(f"`minik8s up` did not stop within {STOP_TIMEOUT:.0f}s; killing its group", file=sys.stderr)
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+def run_on_up(prefix: str, measure: Callable[[UpCluster], bool], *, nodes: int = 3,
+              runtime: str = "process") -> int:
+    """Run `measure` on a `minik8s up --masters 3 --nodes N` in a fresh temp dir; stop `up` afterwards.
+
+    The exit code: 0 when `measure` returned True; 1 when it returned False or raised a RuntimeError or an
+    ApiError (printed), and then the temp dir and its logs are kept."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    print(f"starting minik8s up --masters 3 --nodes {nodes} --runtime {runtime} in {workdir} ...", file=sys.stderr)
+    up = UpCluster(workdir, masters=3, nodes=nodes, runtime=runtime)
+    failed = True
+    try:
+        up.wait_ready()
+        failed = not measure(up)
+    except (RuntimeError, errors.ApiError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    finally:
+        up.stop()
+        if failed:
+            print(f"kept {workdir} (logs: up.log, data/*.log)", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
 
 
 # -- pods and the watch -------------------------------------------------------------------------

@@ -50,6 +50,10 @@ BENCHES = (
           ("bench_pods.py", "--pods", "100"), 900),
     Bench("functions", "Function calls on 3 masters + 3 nodes (process runtime), beside the seed's cold start",
           ("bench_functions.py",), 600),
+    Bench("function-burst", "Scale-out of a function from 1 instance under a 20x burst (process runtime)",
+          ("bench_function_burst.py",), 600),
+    Bench("workflows", "Workflow runs: per-transition overhead of Pass chains, a Pass/Choice loop and Task chains",
+          ("bench_workflows.py",), 900),
 )
 
 
