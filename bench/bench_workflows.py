@@ -15,8 +15,9 @@ first seen Succeeded or Failed; a run's wall time is that moment minus the momen
 create was sent (`startTime`/`completionTime` have 1 s resolution). Per transition = wall time /
 `status.steps` (the states entered). The watch also counts the run's writes (every event of the
 run after its create: the runner's status commits). Beside them, the parts a transition is made
-of, measured from the same client: one write through Raft (a ConfigMap update, `--writes` times)
-and one warm function call (`--calls` times).
+of, measured from the same client: one write through Raft (a small ConfigMap patch, `--writes`
+times), one status write of a finished task-chain run (its size printed), and one warm function
+call (`--calls` times). `--py-spy DIR` records the runner's master during the task-chain runs.
 
     .venv/bin/python bench/bench_workflows.py [--runs 10] [--passes 100] [--loops 50] [--tasks 20]
 """
@@ -206,13 +207,23 @@ def measure(up: UpCluster, args: argparse.Namespace) -> bool:
                          f"{percentile(per, 50):.2f}", f"{percentile(per, 99):.2f}", marginal])
     finally:
         watch.close()
+    last = client.get("workflowruns", f"task-chain-{args.runs - 1:03d}", namespace=NAMESPACE)
+    size = len(json.dumps(last))
+
+    def write_run(i: int) -> None:
+        last["status"]["cause"] = f"bench write {i}"
+        last["metadata"] = client.update_status(last)["metadata"]
+
+    run_writes = timed_ms(write_run, args.writes)
     print("workflow runs on 3 masters + 3 nodes, one at a time; wall = client's create -> run seen ended "
           "(long-poll watch); per transition = wall / status.steps; marginal = (wall p50 - wall p50 of `one`) "
           "/ (steps - 1)")
     print(format_table(["workflow", "runs", "steps", "writes/run", "wall p50 ms", "wall p99 ms",
                         "per transition p50 ms", "p99 ms", "marginal ms"], rows))
     print(f"\nparts, from the same client: one write through Raft (ConfigMap merge patch, {len(writes)} in a row) "
-          f"p50 {percentile(writes, 50):.1f} ms, p99 {percentile(writes, 99):.1f} ms; one warm function call "
+          f"p50 {percentile(writes, 50):.1f} ms, p99 {percentile(writes, 99):.1f} ms; one status write of a "
+          f"finished task-chain run ({size / 1024:.1f} KiB, PUT .../status, {len(run_writes)} in a row) "
+          f"p50 {percentile(run_writes, 50):.1f} ms, p99 {percentile(run_writes, 99):.1f} ms; one warm function call "
           f"({len(calls)} in a row) p50 {percentile(calls, 50):.1f} ms, p99 {percentile(calls, 99):.1f} ms")
     client.close()
     return True
