@@ -32,7 +32,8 @@ an empty body, RFC 9112 6.3); 413 a Content-Length over the limit (the body is n
 500 the handler raised (+ "traceback", also printed to stderr) or returned something that is not
 JSON (`ResultNotJSON`); 503 + `X-Minik8s-Not-Started: 1` when the handler did not run (queue full,
 no slot within the timeout, shutting down): the caller may retry it on another instance.
-SIGTERM/SIGINT: new calls get that 503, running calls finish (bounded by the timeout), exit 0.
+SIGTERM/SIGINT: new calls get that 503, running calls finish (bounded by the timeout), then 1 s more
+of 503s (MINIK8S_FUNCTION_LAME_DUCK: routers learn that the pod goes) before the port closes; exit 0.
 Only errors are logged (stderr); there is no access log.
 """
 
@@ -56,6 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Optional, Tuple
 
 NOT_STARTED = {"X-Minik8s-Not-Started": "1"}
+LAME_DUCK_SECONDS = 1.0  # 503s after the drain, before the port closes (see main)
 HELPER_FILE = "_funczip.py"
 MAX_ARCHIVE_BYTES = 16 << 20  # read at most this much of MINIK8S_FUNCTION_ZIP (the API server allows 512 KiB)
 _stderr_lock = threading.Lock()
@@ -347,6 +349,9 @@ def main() -> int:
         pass
     if not Handler.breaker.close_and_drain(timeout):
         log_error("funcserver: exiting with %d calls still running after %g s" % (Handler.breaker.running, timeout))
+    # Lame duck: a router that has not yet seen the pod go may still connect; a 503 Not-Started sends its
+    # call elsewhere, where a port closed under an accepted connection would reset a call that may have run.
+    time.sleep(float(env("MINIK8S_FUNCTION_LAME_DUCK") or LAME_DUCK_SECONDS))
     server.shutdown()
     server.server_close()
     if unpacked:

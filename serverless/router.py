@@ -5,9 +5,12 @@ kubelet token required); the router sends the call to an instance of the functio
 `minik8s.io/function=<name>` running `funcserver.py`) and returns its answer unchanged.
 
 - **Instances**: a pod is routable once it is Running with an IP, has no `deletionTimestamp`, and
-  answered the router's own `GET /healthz` (probed every `probe_interval` from the moment the pod
-  runs, as Knative's activator probes pods, so a cold start does not wait for the kubelet's
-  readiness period). A call goes to the routable instance with the fewest calls in flight.
+  either is Ready or answered the router's own `GET /healthz` (a prober thread probes every pod
+  that is neither, every `probe_interval` from the moment it runs, as Knative's activator probes
+  pods, so a cold start does not wait for the kubelet's readiness period). A call goes to a
+  routable instance with the fewest calls in flight (ties broken at random, so routers on several
+  nodes spread their calls), never beyond the function's `containerConcurrency`: when every
+  instance is full the call is held until one has room (the autoscaler counts it meanwhile).
 - **Activator**: a call that finds no routable instance is held. If the function's Deployment has
   `spec.replicas` 0, the router scales it to 1 (a JSON patch that first tests that replicas is
   still 0, so two routers never scale twice) and the call waits until an instance answers its
@@ -24,6 +27,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +37,7 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer
+from minik8s.api.threads import start_thread
 
 from .callcache import CALL_ID_HEADER, CallCache, NoInstanceInTime, check_call_id
 
@@ -62,7 +67,6 @@ class _Instance:
     ip: str
     in_flight: int = 0
     healthy: bool = False
-    probed_at: float = 0.0
 
 
 @dataclass
@@ -89,20 +93,23 @@ class FunctionRouter:
         self.pods = Informer(client, "pods", label_selector=FUNCTION_LABEL)
         self._lock = threading.Condition()
         self._states: dict[tuple[str, str], _FunctionState] = {}
+        self._stopping = threading.Event()
         self.calls = CallCache(clock=clock)
         self.pods.add_handler(on_add=self._pod_changed, on_update=lambda _old, new: self._pod_changed(new),
                               on_delete=self._pod_changed)
 
     def start(self) -> None:
-        """Start the informers."""
+        """Start the informers and the prober."""
         self.functions.start()
         self.pods.start()
+        start_thread(self._probe_loop, name="function-prober")
 
     def stop(self) -> None:
         """Tell the informers to stop (a long poll in progress ends by itself: not waited for) and wake
         every held call."""
         self.functions.stop(timeout=0)
         self.pods.stop(timeout=0)
+        self._stopping.set()
         with self._lock:
             self._lock.notify_all()
 
@@ -172,6 +179,7 @@ class FunctionRouter:
             except NeverStarted:
                 with self._lock:
                     instance.healthy = False  # probed again before it gets another call
+                    self._lock.notify_all()
             finally:
                 with self._lock:
                     instance.in_flight -= 1
@@ -184,39 +192,49 @@ class FunctionRouter:
         return self.client.get("functions", name, namespace=namespace)  # just created: the cache may lag
 
     def _acquire(self, key: tuple[str, str], function: Obj, deadline: float) -> _Instance:
-        """A healthy instance with one more call counted on it; waits (and wakes the function) while none."""
+        """A healthy instance with room, one more call counted on it; waits (and wakes the function when
+        it has no instance at all) while there is none."""
+        limit = int((function.get("spec") or {}).get("containerConcurrency") or 0)
         woken_at: float | None = None
         while True:
             with self._lock:
                 state = self._state_locked(key)
                 healthy = [i for i in state.instances.values() if i.healthy]
-                if healthy:
-                    chosen = min(healthy, key=lambda i: i.in_flight)
+                free = [i for i in healthy if not limit or i.in_flight < limit]
+                if free:
+                    fewest = min(i.in_flight for i in free)
+                    chosen = random.choice([i for i in free if i.in_flight == fewest])
                     chosen.in_flight += 1
                     return chosen
-                unprobed = [i for i in state.instances.values() if not i.healthy]
-            if not unprobed and (woken_at is None or self.clock() - woken_at >= WAKE_AGAIN):
+                none_at_all = not state.instances
+            now = self.clock()
+            if none_at_all and (woken_at is None or now - woken_at >= WAKE_AGAIN):
                 self._wake(key, function)  # again later: the Deployment may not exist yet, or be scaled down
                 woken_at = self.clock()
-            for instance in unprobed:
-                self._probe(instance)
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise NoInstanceInTime(self._why_waiting(key, function))
+                raise NoInstanceInTime(self._why_waiting(key, function, busy=len(healthy)))
+            with self._lock:  # woken by a call that ends, an instance that answers its probe, a pod change
+                self._lock.wait(min(WAKE_AGAIN, remaining))
+
+    def _probe_loop(self) -> None:
+        """Probe every instance that is not healthy yet, every `probe_interval`, until the router stops."""
+        while not self._stopping.is_set():
             with self._lock:
-                if not any(i.healthy for i in self._states[key].instances.values()):
-                    self._lock.wait(min(self.probe_interval, remaining))
+                due = [i for state in self._states.values() for i in state.instances.values() if not i.healthy]
+                if not due:
+                    self._lock.wait(1.0)  # a new instance or a failed call notifies
+                    continue
+            for instance in due:
+                self._probe(instance)
+            self._stopping.wait(self.probe_interval)
 
     def _probe(self, instance: _Instance) -> None:
-        now = self.clock()
-        if now - instance.probed_at < self.probe_interval:
-            return
-        instance.probed_at = now
         connection = http.client.HTTPConnection(instance.ip, INSTANCE_PORT, timeout=0.5)
         try:
             connection.request("GET", "/healthz")
             ok = connection.getresponse().status == 200
-        except OSError:
+        except (OSError, http.client.HTTPException):
             ok = False
         finally:
             connection.close()
@@ -248,9 +266,12 @@ class FunctionRouter:
             with self._lock:
                 state.waking = False
 
-    def _why_waiting(self, key: tuple[str, str], function: Obj) -> str:
+    def _why_waiting(self, key: tuple[str, str], function: Obj, busy: int = 0) -> str:
         namespace, name = key
         timeout = (function.get("spec") or {}).get("timeoutSeconds") or DEFAULT_TIMEOUT
+        if busy:
+            return (f"every ready instance of function {namespace}/{name} ({busy}) stayed at its containerConcurrency "
+                    f"for {timeout}s")
         pods = [p for p in self.pods.list() if _instance_of(p) == key]
         phases = ", ".join(sorted(f"{p['metadata']['name']} {(p.get('status') or {}).get('phase', 'Pending')}"
                                   for p in pods)) or "none"
@@ -302,6 +323,8 @@ class FunctionRouter:
                 state.instances.pop(uid, None)
             elif uid not in state.instances or state.instances[uid].ip != ip:
                 state.instances[uid] = _Instance(uid, str(ip))
+            if routable and _ready(live):  # the kubelet's readiness probe passed: no need for ours
+                state.instances[uid].healthy = True
             self._lock.notify_all()
 
 
@@ -326,6 +349,11 @@ def instance_error(code: int, data: bytes) -> errors.ApiError:
             text += "\n" + str(body["traceback"])
         return errors.InternalError(text)
     return _ERRORS.get(code, errors.InternalError)(f"{error}: {message}" if message else error)
+
+
+def _ready(pod: Obj | None) -> bool:
+    conditions = ((pod or {}).get("status") or {}).get("conditions") or []
+    return any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _instance_of(pod: Obj) -> tuple[str, str] | None:
