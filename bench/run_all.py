@@ -50,6 +50,8 @@ BENCHES = (
           ("bench_pods.py", "--pods", "100"), 900),
     Bench("functions", "Function calls on 3 masters + 3 nodes (process runtime), beside the seed's cold start",
           ("bench_functions.py",), 600),
+    Bench("function-gateway", "Warm function calls through a node's router only (as a pod makes them), beside the "
+          "same calls through a master", ("bench_function_gateway.py",), 600),
     Bench("function-burst", "Scale-out of a function from 1 instance under a 20x burst (process runtime)",
           ("bench_function_burst.py",), 600),
     Bench("workflows", "Workflow runs: per-transition overhead of Pass chains, a Pass/Choice loop and Task chains",
