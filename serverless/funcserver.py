@@ -34,7 +34,8 @@ JSON (`ResultNotJSON`); 503 + `X-Minik8s-Not-Started: 1` when the handler did no
 no slot within the timeout, shutting down): the caller may retry it on another instance.
 SIGTERM/SIGINT: new calls get that 503, running calls finish (bounded by the timeout), then 1 s more
 of 503s (MINIK8S_FUNCTION_LAME_DUCK: routers learn that the pod goes) before the port closes; exit 0.
-Only errors are logged (stderr); there is no access log.
+One line goes to stderr once the port is open (the handler, the address, and how long after the
+interpreter started: a cold start's own share); after that only errors (there is no access log).
 """
 
 from __future__ import annotations
@@ -314,6 +315,19 @@ def unpack_source(archive: str) -> str:
     return directory
 
 
+def _since_start() -> str:
+    """", N ms after the interpreter started" (from /proc: the process's start in clock ticks after boot),
+    or "" where /proc cannot tell."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return ""
+    return ", %.0f ms after the interpreter started" % max(0.0, (uptime - started) * 1000)
+
+
 def main() -> int:
     """Load the handler, listen, serve until SIGTERM/SIGINT, drain; the exit code."""
     env = os.environ.get
@@ -338,6 +352,8 @@ def main() -> int:
         if unpacked:
             shutil.rmtree(unpacked, ignore_errors=True)
         return 1
+    log_error("funcserver: %s loaded, listening on %s:%d%s" % (spec, server.server_address[0],
+                                                               server.server_address[1], _since_start()))
     # A signal writes a byte to `wake` from C; the Python handler does nothing, so it takes no lock.
     wait, wake = socket.socketpair()
     wake.setblocking(False)
