@@ -90,18 +90,23 @@ class FunctionAutoscaler(Controller):
         if key != TICK or not self.kubelet_token:
             return None
         now = self.clock()
+        functions = self._functions.list()
+        if not functions:  # nothing to scale: no node is asked every second for nothing
+            self._deciders.clear()
+            self._last_active.clear()
+            return Result(requeue_after=self.scrape_interval)
         observed = self.scrape()
         decide = now - self._last_decision >= self.decide_interval
         if decide:
             self._last_decision = now
-        for function in self._functions.list():
+        for function in functions:
             fkey = object_key(function)
             if function["metadata"].get("deletionTimestamp"):
                 continue
             self._observe(fkey, function, observed.get(fkey, Observed()), now)
             if decide:
                 self._decide(fkey, function, observed.get(fkey, Observed()), now)
-        for gone in set(self._deciders) - {object_key(f) for f in self._functions.list()}:
+        for gone in set(self._deciders) - {object_key(f) for f in functions}:
             self._deciders.pop(gone, None)
             self._last_active.pop(gone, None)
         return Result(requeue_after=self.scrape_interval)
