@@ -80,6 +80,15 @@ def decode_json(data: str | bytes, *, limit: int = DEFAULT_LIMIT) -> Any:
     return value
 
 
+def loads_finite(text: str | bytes) -> Any:
+    """Plain JSON (no size or duplicate-key checks) without what Python's json takes and JSON does not:
+    NaN, Infinity and numbers too large for a float (1e999) are a ValueError naming the token."""
+    try:
+        return _FINITE_JSON.decode(text if isinstance(text, str) else text.decode("utf-8"))
+    except _NonFinite as err:
+        raise ValueError(f"{err.token} is not valid JSON (not a finite number)") from None
+
+
 def decode_yaml(data: str | bytes, *, limit: int = DEFAULT_LIMIT) -> Any:
     """The value of a single-document YAML stream (None when empty), checked as the module describes."""
     loader = _load(lambda: _Loader(_text(data)))
@@ -249,6 +258,7 @@ def _float(token: str) -> float:
 
 _JSON = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
 _PLAIN_JSON = json.JSONDecoder()
+_FINITE_JSON = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
+from minik8s.api.decoding import loads_finite
 from minik8s.api.funczip import MAX_UNPACKED_BYTES
 from minik8s.api.kinds.function import MAX_SOURCE_BYTES
 from minik8s.cli.client_verbs import (
@@ -187,7 +188,7 @@ def invoke(name: NameArg,
     """Call a function with a JSON input; print its JSON answer (and the time taken, on stderr)."""
     text = sys.stdin.read() if data == "-" else data
     try:
-        json.loads(text, parse_constant=_no_constant)
+        loads_finite(text)
     except ValueError as err:
         raise CliError(f"--data is not JSON: {err}") from err
     with connect(server, token, kubeconfig) as client:
@@ -214,9 +215,6 @@ def logs(name: NameArg, tail: Annotated[int | None, typer.Option("--tail", help=
             sys.stdout.write(client.log(pod["metadata"]["name"], namespace=namespace, tail_lines=tail))
             sys.stdout.flush()
 
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def register(main: typer.Typer) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from minik8s.api.aslpath import (Intrinsic, JsonPath, Literal, PathMissingError, parse_intrinsic, parse_path,
                                  put, select)
+from minik8s.api.decoding import loads_finite
 
 __all__ = [
     "INTRINSIC_FAILURE", "PARAMETER_PATH_FAILURE", "RESULT_PATH_MATCH_FAILURE", "RUNTIME", "StatesError",
@@ -206,10 +207,7 @@ def _string_to_json(text: Any) -> Any:
     """States.StringToJson."""
     _need(isinstance(text, str), "States.StringToJson needs a string")
 
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    return json.loads(text, parse_constant=refuse)
+    return loads_finite(text)
 
 
 def _array_partition(items: Any, size: Any) -> list[Any]:

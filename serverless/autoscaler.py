@@ -19,7 +19,6 @@ non-negative figures of known functions count.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -32,6 +31,7 @@ import requests
 
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
+from minik8s.api.decoding import loads_finite
 from minik8s.api.informer import Informer, object_key
 from minik8s.api.nodeendpoint import kubelet_url, node_ready
 from minik8s.api.reconcile import Controller, Result
@@ -142,7 +142,7 @@ class FunctionAutoscaler(Controller):
                 answer.close()
             if answer.status_code != 200 or len(data) > MAX_STATS_BYTES:
                 return []
-            entries = json.loads(data, parse_constant=_reject).get("functions")
+            entries = loads_finite(data).get("functions")
         except (requests.RequestException, ValueError, AttributeError):
             return []
         return [e for e in entries if _well_formed(e)] if isinstance(entries, list) else []
@@ -209,7 +209,3 @@ def _well_formed(entry: Any) -> bool:
     numbers = [entry.get(k) for k in ("concurrency", "requests", "busy", "instances")]
     return all(isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) and 0 <= n <= 1e9
                for n in numbers) and all(isinstance(entry[k], int) for k in ("requests", "busy", "instances"))
-
-
-def _reject(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

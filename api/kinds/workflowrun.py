@@ -10,11 +10,11 @@ step count, the output (JSON text) or the error and cause, and the latest transi
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from minik8s.api import schema
+from minik8s.api.decoding import loads_finite
 from minik8s.api.fields import Causes
 from minik8s.api.tables import AGE_COLUMN, NAME_COLUMN, age_cell, column, dig, name_cell
 
@@ -82,10 +82,8 @@ RESOURCE = ResourceType("minik8s.io", "v1", "workflowruns", "WorkflowRun", True,
 
 def json_problem(text: str) -> str | None:
     """Why `text` is not a JSON document (NaN and Infinity are not JSON), or None."""
-    def refuse(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
     try:
-        json.loads(text, parse_constant=refuse)
+        loads_finite(text)
     except (ValueError, RecursionError) as exc:
         return f"must be a JSON document: {exc}"
     return None

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from minik8s.api import decoding
-from minik8s.api.decoding import MAX_DEPTH, DecodedTooLargeError, DecodeError, decode_json, decode_yaml
+from minik8s.api.decoding import MAX_DEPTH, DecodedTooLargeError, DecodeError, decode_json, decode_yaml, loads_finite
 
 
 def alias_bomb(depth: int = 8) -> str:
@@ -153,3 +153,14 @@ def test_check_value_refuses_what_json_cannot_carry() -> None:
         with pytest.raises(DecodeError):
             decoding.check_value(value)
     decoding.check_value({"a": [1, 2.5, "x", None, True]})
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"a": -Infinity}', "1e999", "[-1e400]"])
+def test_loads_finite_refuses_what_json_is_not(text: str) -> None:
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        loads_finite(text)
+
+
+def test_loads_finite_reads_plain_json_from_text_or_bytes() -> None:
+    assert loads_finite('{"a": [1, 2.5, "x", null]}') == {"a": [1, 2.5, "x", None]}
+    assert loads_finite(b"1e308") == 1e308
