@@ -32,6 +32,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, Obj
 from minik8s.api.kinds import resolve
+from minik8s.api.nodeendpoint import node_ready
 from minik8s.api.reconcile import Controller, Result
 from minik8s.api.timefmt import format_time, parse_time
 
@@ -77,11 +78,6 @@ def terminated_to_delete(pods: list[Obj], threshold: int) -> list[Obj]:
     return _by_eviction_and_age(terminated)[:excess]
 
 
-def _node_ready(node: Obj) -> bool:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def _out_of_service(node: Obj) -> bool:
     return any(t.get("key") == OUT_OF_SERVICE_TAINT_KEY for t in (node.get("spec") or {}).get("taints") or [])
 
@@ -91,7 +87,7 @@ def terminating_on_out_of_service_nodes(pods: list[Obj], nodes: dict[str, Obj]) 
     found = []
     for pod in pods:
         node = nodes.get((pod.get("spec") or {}).get("nodeName") or "")
-        if pod["metadata"].get("deletionTimestamp") and node is not None and not _node_ready(node) \
+        if pod["metadata"].get("deletionTimestamp") and node is not None and not node_ready(node) \
                 and _out_of_service(node):
             found.append(pod)
     return _by_eviction_and_age(found)

@@ -38,6 +38,7 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer
 from minik8s.api.threads import start_thread
+from minik8s.api.workloads import condition
 
 from .callcache import CALL_ID_HEADER, CallCache, NoInstanceInTime, check_call_id
 
@@ -323,7 +324,8 @@ class FunctionRouter:
                 state.instances.pop(uid, None)
             elif uid not in state.instances or state.instances[uid].ip != ip:
                 state.instances[uid] = _Instance(uid, str(ip))
-            if routable and _ready(live):  # the kubelet's readiness probe passed: no need for ours
+            # a Ready pod passed the kubelet's readiness probe: no need for ours
+            if routable and (condition(live, "Ready") or {}).get("status") == "True":
                 state.instances[uid].healthy = True
             self._lock.notify_all()
 
@@ -349,11 +351,6 @@ def instance_error(code: int, data: bytes) -> errors.ApiError:
             text += "\n" + str(body["traceback"])
         return errors.InternalError(text)
     return _ERRORS.get(code, errors.InternalError)(f"{error}: {message}" if message else error)
-
-
-def _ready(pod: Obj | None) -> bool:
-    conditions = ((pod or {}).get("status") or {}).get("conditions") or []
-    return any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _instance_of(pod: Obj) -> tuple[str, str] | None:
