@@ -111,6 +111,9 @@ class PodNetwork:
         self._state = os.path.join(state_dir, "ipam.json")
         self._lock = threading.Lock()
         self._leases: dict[str, str] = self._load()
+        # where the next search for a free address starts: after the last one given out, as CNI's host-local
+        # IPAM does, so an address just given back is not the next one given out
+        self._last = max((ipaddress.ip_address(ip) for ip in self._leases.values()), default=None)
 
     def _load(self) -> dict[str, str]:
         try:
@@ -147,10 +150,13 @@ class PodNetwork:
             ip = self._leases.get(uid)
             if ip is None:
                 used = set(self._leases.values()) | {self.gateway}
-                ip = next((str(a) for a in self.cidr.hosts() if str(a) not in used), None)
+                hosts = list(self.cidr.hosts())
+                start = hosts.index(self._last) + 1 if self._last in hosts else 0
+                ip = next((str(a) for a in hosts[start:] + hosts[:start] if str(a) not in used), None)
                 if ip is None:
                     raise RuntimeError(f"no free pod address left in {self.cidr}")
                 self._leases[uid] = ip
+                self._last = ipaddress.ip_address(ip)
                 self._save()
         return {"pod_ip": ip, "gateway": self.gateway, "prefix_len": self.cidr.prefixlen, "bridge": self.bridge}
 

@@ -152,8 +152,9 @@ def _link_index(ip: IPRoute, ifname: str) -> int | None:
         raise
 
 
-def _wire_host_end(ip: IPRoute, target: str, veth: str, bridge: str) -> None:
-    """Host side: the veth pair (peer `eth0` in the namespace at `target`) on `bridge`, up, hairpin."""
+def _wire_host_end(ip: IPRoute, target: str, veth: str, bridge: str, address: str) -> None:
+    """Host side: the veth pair (peer `eth0` in the namespace at `target`) on `bridge`, up, hairpin; and
+    no neighbour entry left for `address` from an earlier pod that had it."""
     try:
         bridge_link = ip.link("get", ifname=bridge)[0]
     except NetlinkError as e:
@@ -171,6 +172,13 @@ def _wire_host_end(ip: IPRoute, target: str, veth: str, bridge: str) -> None:
     # hairpin: a pod reaching itself through a Service is DNATed back to the port it came from
     # (with br_netfilter the bridge forwards it there, which only a hairpin port allows)
     ip.link("set", index=index, kind="bridge_slave", mode=1)
+    # An address given back is given out again: the host's neighbour entry for it still names the old
+    # pod's MAC, and the new pod got no packet (its probes, its calls) until the entry went stale, 20-40 s.
+    try:
+        ip.neigh("del", dst=address, ifindex=bridge_link["index"])
+    except NetlinkError as e:
+        if e.code not in (errno.ENOENT, errno.ESRCH):
+            raise
 
 
 def _wire_pod_end(ns: IPRoute, address: str, prefix_len: int, gateway: str | None) -> None:
@@ -207,7 +215,7 @@ def create_attached(name: str, veth: str, bridge: str, address: str, prefix_len:
             _lo_up(ns)
             _check(_libc.setns(host, CLONE_NEWNET), "setns back to the host")
             with IPRoute() as ip:  # opened in the host's namespace
-                _wire_host_end(ip, target, veth, bridge)
+                _wire_host_end(ip, target, veth, bridge, address)
             _wire_pod_end(ns, address, prefix_len, gateway)
     try:
         _entered(None, build)
@@ -221,7 +229,7 @@ def attach_to_bridge(name: str, veth: str, bridge: str, address: str, prefix_len
     `address/prefix_len` inside, default route via `gateway`."""
     target = path(name)
     with IPRoute() as ip:
-        _wire_host_end(ip, target, veth, bridge)
+        _wire_host_end(ip, target, veth, bridge, address)
 
     def inside() -> None:
         with IPRoute() as ns:
