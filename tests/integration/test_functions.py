@@ -467,10 +467,8 @@ def test_a_function_from_a_directory_of_two_modules_then_a_zip_then_inline(up: U
     cli(up, "function", "update", "area", "--file", str(tmp_path / "main.py"), "--handler", "main:handle")
     assert "zip" not in up.client.get("functions", "area", namespace=NAMESPACE)["spec"]["source"]
     # the old instances answer until the roll is done, so the call suits the old code and the new
-    # 120 s: in some full-module runs the new instance ran for ~50 s before it answered its probe (not
-    # explained yet: no restart, no event; see the session note); standalone the roll takes about 1 s
     wait_for(lambda: up.client.invoke("functions", "area", {"side": 3}, namespace=NAMESPACE) == "inline again",
-             timeout=120, interval=0.2, what="the inline source to replace the archive")
+             timeout=60, interval=0.2, what="the inline source to replace the archive")
 
 
 def readme_blocks(text: str) -> list[tuple[str, str]]:
