@@ -1,8 +1,8 @@
 """The pod network of one node: a bridge with the podCIDR's gateway, pod IPs, host-gw routes.
 
 Each node gets a podCIDR from the master (the node IPAM controller). The node's bridge holds the
-CIDR's first address as gateway; every pod sandbox gets the next free address on it (kept in
-`ipam.json`, so a restarted agent hands out no address twice). Other nodes' podCIDRs are routed
+CIDR's first address as gateway; every pod sandbox gets a free address on it, round-robin after
+the last one given out (kept in `ipam.json`, so a restarted agent hands out no address twice). Other nodes' podCIDRs are routed
 via their node IPs (host-gw, like flannel's host-gw backend), so pods reach pods on other nodes
 by IP without encapsulation.
 
