@@ -112,7 +112,7 @@ _WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation")
 _LIST_PARAMS = ("labelSelector", "fieldSelector", "resourceVersion", "limit", "continue", "watch",
                 "allowWatchBookmarks", "timeoutSeconds")
 _PARAM_TYPES = {"limit": "integer", "timeoutSeconds": "integer", "watch": "boolean", "allowWatchBookmarks": "boolean",
-                "force": "boolean"}
+                "force": "boolean", "wait": "boolean"}
 _PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 _LOG_PARAMS = ("container", "follow", "previous", "sinceSeconds", "tailLines", "timestamps")
@@ -186,6 +186,11 @@ def _subresource_item(rt: ResourceType, sub: str, scope: str) -> Json:
         free_form = {"application/json": {"schema": dict(_ATOMS["obj"])}}
         item["post"].update(parameters=[], requestBody={"required": False, "content": free_form},
                             responses={"200": {"description": "OK", "content": free_form}})
+        if rt.plural == "workflows":  # the body is the run's input; the answer is the WorkflowRun it starts
+            run = _json_content(_name(rt.group, rt.version, "WorkflowRun"))
+            item["post"].update(parameters=_query(("wait", "timeoutSeconds")), responses={
+                "201": {"description": "Created: the run started", "content": run},
+                "200": {"description": "OK: the run ended (wait=true)", "content": run}})
     return item
 
 

@@ -235,3 +235,16 @@ def test_invoke_takes_and_answers_free_form_json(client: falcon.testing.TestClie
     assert post["responses"] == {"200": {"description": "OK", "content": free_form}}
     assert post["parameters"] == []
     assert "io.minik8s.v1.Function" in doc["components"]["schemas"]
+
+
+def test_workflow_invoke_takes_the_input_and_answers_the_run(client: falcon.testing.TestClient) -> None:
+    """A Workflow's invoke POST takes the run's input (any JSON) and answers the WorkflowRun: 201 when it
+    started, 200 when `wait=true` saw it end."""
+    workflows = next(rt for rt in RESOURCES if rt.plural == "workflows")
+    doc = document(client, workflows)
+    post = doc["paths"]["/apis/minik8s.io/v1/namespaces/{namespace}/workflows/{name}/invoke"]["post"]
+    run = {"application/json": {"schema": {"$ref": "#/components/schemas/io.minik8s.v1.WorkflowRun"}}}
+    assert post["responses"]["201"]["content"] == run and post["responses"]["200"]["content"] == run
+    assert [(p["name"], p["schema"]["type"]) for p in post["parameters"]] == [("wait", "boolean"),
+                                                                             ("timeoutSeconds", "integer")]
+    assert "io.minik8s.v1.WorkflowRun" in doc["components"]["schemas"]
