@@ -230,7 +230,8 @@ def test_the_function_verbs_create_invoke_list_log_and_delete(up: Up3, tmp_path:
     called = run("invoke", "hello", "--data", '{"who": "world"}')
     assert json.loads(called.stdout) == {"hello": "world"} and called.stderr.strip().endswith("ms)")
     assert json.loads(run("invoke", "hello", "--data", "-", stdin='{"who": "stdin"}').stdout) == {"hello": "stdin"}
-    assert "cannot take 'text'" in run("invoke", "broken", "--data", '"text"', ok=False).stderr  # a JSON string
+    up.client.create(function("cli-broken", handler="main:broken"))
+    assert "cannot take 'text'" in run("invoke", "cli-broken", "--data", '"text"', ok=False).stderr  # a JSON string
     listed = run("get", "hello").stdout.splitlines()
     assert listed[0].split() == ["NAME", "READY", "MIN", "MAX", "CONCURRENCY", "AGE"] and listed[1].startswith("hello ")
     wait_for(lambda: "called with {'who': 'world'}" in run("logs", "hello").stdout, timeout=20,
