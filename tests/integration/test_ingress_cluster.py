@@ -244,7 +244,8 @@ def _nginx_masters_under(root: Path) -> list[int]:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "nginx" in cmdline and str(root) in cmdline:
+            # the master's title; not a `nginx -s reload` an agent runs for a moment (one was counted once)
+            if cmdline.startswith("nginx: master process") and str(root) in cmdline:
                 found.append(int(entry))
     return found
 
