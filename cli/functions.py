@@ -25,13 +25,12 @@ import typer
 
 from minik8s.api.decoding import loads_finite
 from minik8s.api.funczip import MAX_UNPACKED_BYTES
-from minik8s.api.kinds.function import MAX_SOURCE_BYTES
+from minik8s.api.kinds.function import FUNCTION_LABEL, MAX_SOURCE_BYTES
 from minik8s.cli.client_verbs import (
     CliError, KubeconfigOpt, NamespaceOpt, ServerOpt, TokenOpt, connect, delete, get, one_line_errors,
 )
 
 Obj = dict[str, Any]
-FUNCTION_LABEL = "minik8s.io/function"
 
 function_app = typer.Typer(help="Python functions called over HTTP, scaled from and to zero.", no_args_is_help=True)
 

@@ -12,9 +12,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from minik8s.api.kinds.pod import PYTHON_ZYGOTE_ANNOTATION
 from minik8s.api.quantity import parse_quantity
 
 from .expansion import expand_all
+from .runtime import python_zygote
 from .runtime.base import ContainerConfig, Mount
 from .volumes import HostVolume
 
@@ -57,6 +59,12 @@ def _mounts(container: Obj, volumes: Mapping[str, HostVolume]) -> list[Mount]:
     return mounts
 
 
+def _hints(pod: Obj) -> dict[str, str]:
+    """Runtime hints the pod's annotations give (labels a runtime that does not know them ignores)."""
+    annotations = pod["metadata"].get("annotations") or {}
+    return {python_zygote.LABEL: "true"} if annotations.get(PYTHON_ZYGOTE_ANNOTATION) == "true" else {}
+
+
 def container_config(pod: Obj, container: Obj, *, attempt: int, env: Mapping[str, str],
                      volumes: Mapping[str, HostVolume], log_path: str | None) -> ContainerConfig:
     """The runtime config of one attempt of one container, with its resolved environment `env`."""
@@ -68,6 +76,6 @@ def container_config(pod: Obj, container: Obj, *, attempt: int, env: Mapping[str
                  *expand_all(container.get("args") or [], environment)],
         env=environment, working_dir=container.get("workingDir"), mounts=_mounts(container, volumes),
         cpu_limit_millis=cpu, memory_limit_bytes=memory,
-        labels={**pod_labels(pod), CONTAINER_NAME: container["name"], ATTEMPT: str(attempt)},
+        labels={**pod_labels(pod), CONTAINER_NAME: container["name"], ATTEMPT: str(attempt), **_hints(pod)},
         log_path=log_path,
     )

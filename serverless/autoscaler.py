@@ -33,11 +33,12 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.decoding import loads_finite
 from minik8s.api.informer import Informer, object_key
+from minik8s.api.kinds.function import FUNCTION_LABEL
 from minik8s.api.nodeendpoint import kubelet_url, node_ready
 from minik8s.api.reconcile import Controller, Result
 
 from .kpa import Decider, target_per_pod
-from .router import FUNCTION_LABEL, deployment_name
+from .router import deployment_name
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,13 @@ from typing import Any
 from minik8s.api import errors, funczip
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer, object_key
+from minik8s.api.kinds.function import FUNCTION_LABEL
+from minik8s.api.kinds.pod import PYTHON_ZYGOTE_ANNOTATION
 from minik8s.api.reconcile import Controller, Result
 from minik8s.api.timefmt import format_time
 
 from . import funcserver
-from .router import DEFAULT_TIMEOUT, FUNCTION_LABEL, INSTANCE_PORT, deployment_name
+from .router import DEFAULT_TIMEOUT, INSTANCE_PORT, deployment_name
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ def wanted_deployment(function: Obj, code_hash: str, replicas: int) -> Obj:
         "spec": {
             "replicas": replicas, "selector": {"matchLabels": dict(labels)},
             "template": {
-                "metadata": {"labels": dict(labels), "annotations": {CODE_HASH: code_hash}},
+                "metadata": {"labels": dict(labels), "annotations": {CODE_HASH: code_hash, PYTHON_ZYGOTE_ANNOTATION: "true"}},
                 "spec": {"containers": [container], "terminationGracePeriodSeconds": timeout + DRAIN_MARGIN,
                          "volumes": [{"name": "code", "configMap": {"name": deployment_name(name)}}]},
             },

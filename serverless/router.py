@@ -37,6 +37,7 @@ from typing import Any
 from minik8s.api import errors
 from minik8s.api.client import ApiClient
 from minik8s.api.informer import Informer
+from minik8s.api.kinds.function import FUNCTION_LABEL
 from minik8s.api.threads import start_thread
 from minik8s.api.workloads import condition
 
@@ -45,7 +46,6 @@ from .callcache import CALL_ID_HEADER, CallCache, NoInstanceInTime, check_call_i
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-FUNCTION_LABEL = "minik8s.io/function"  # on every instance pod: the name of its Function
 INSTANCE_PORT = 8080  # where funcserver.py listens in an instance pod
 NOT_STARTED = "X-Minik8s-Not-Started"  # an instance's 503 that says the call never ran
 MAX_ANSWER = 8 * 1024 * 1024  # bytes read at most from an instance's answer

@@ -24,6 +24,10 @@ from .podspec import RESTART_POLICIES, default_pod_spec, describe_containers, va
 from .resource import ResourceType
 from .strategy import Strategy
 
+# "true": on the process runtime, start a `python3 SCRIPT` container by forking a pre-imported
+# interpreter (minik8s.node.runtime.python_zygote) rather than exec'ing one; a hint, ignored elsewhere.
+PYTHON_ZYGOTE_ANNOTATION = "minik8s.io/python-zygote"
+
 Obj = dict[str, Any]
 
 schema.define(schema.CORE, {

@@ -31,13 +31,13 @@ from urllib.parse import quote
 from minik8s.api import errors
 from minik8s.api.client import CALL_ID_HEADER
 from minik8s.api.kinds import resolve
+from minik8s.api.kinds.function import FUNCTION_LABEL
 from minik8s.api.nodeendpoint import kubelet_url, node_ready
 
 from .logs import CONNECT_TIMEOUT
 from .registry import Registry
 
 Obj = dict[str, Any]
-FUNCTION_LABEL = "minik8s.io/function"  # on every instance pod: the name of its Function
 MAX_ANSWER = 8 * 1024 * 1024  # bytes of a router's answer relayed at most
 ANSWER_MARGIN = 10.0  # seconds a router may take beyond the function's own timeout (cold start, queueing)
 DEFAULT_TIMEOUT = 60

@@ -9,9 +9,11 @@ runtime directory, a small single-threaded process that has imported the shim on
 Each message on the socket is a container id with one file descriptor attached (SCM_RIGHTS), the
 write end of the runtime's "started" pipe. The launcher forks; the child becomes the shim
 (`process_shim.run`) in a session of its own, with the pipe, and the launcher goes back to its
-socket. The launcher ignores SIGCHLD, so the kernel reaps shims that end and none stays a
-zombie. It ends when the runtime's end of the socket closes (the agent stopped or was killed),
-while the shims and their containers go on: they depend on nothing of the launcher or the agent.
+socket. At its start it also imports what Python containers use and probes the host's `python3`
+(`python_zygote`), so its shims can start a container annotated for it by forking instead of
+exec'ing a new interpreter. The launcher ignores SIGCHLD, so the kernel reaps shims that end and
+none stays a zombie. It ends when the runtime's end of the socket closes (the agent stopped or was
+killed), while the shims and their containers go on: they depend on nothing of the launcher or the agent.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import threading
 import traceback
 
-from . import process_shim
+from . import process_shim, python_zygote
 
 MAX_MESSAGE = 256  # a container id is 32 hex digits
 SHIM_NAME = "minik8s-shim"  # the shims' process name (comm)
@@ -85,7 +87,8 @@ class Launcher:
             self._proc = None
 
 
-def _become_shim(root_dir: str, container_id: str, ready_fd: int, channel: socket.socket) -> None:
+def _become_shim(root_dir: str, container_id: str, ready_fd: int, channel: socket.socket,
+                 interpreter: python_zygote.Interpreter | None) -> None:
     """In the forked child: detach, send output to the shim log, run the shim; never returns."""
     code = 1
     try:
@@ -102,7 +105,7 @@ def _become_shim(root_dir: str, container_id: str, ready_fd: int, channel: socke
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
-        process_shim.run(root_dir, container_id, ready_fd)
+        process_shim.run(root_dir, container_id, ready_fd, interpreter)
         code = 0
     except BaseException:  # noqa: BLE001 - into the shim log, where the runtime reads why it failed
         traceback.print_exc()
@@ -116,6 +119,7 @@ def _become_shim(root_dir: str, container_id: str, ready_fd: int, channel: socke
 
 def serve(root_dir: str, channel: socket.socket) -> None:
     """Fork a shim for every request on `channel` until it is closed."""
+    interpreter = _preload()  # before SIGCHLD is ignored: the probes wait for their interpreters
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims are reaped by the kernel
     while True:
         try:
@@ -135,9 +139,19 @@ def serve(root_dir: str, channel: socket.socket) -> None:
                 _note(root_dir, container_id, f"launcher: fork failed: {exc}")
                 pid = -1
             if pid == 0:
-                _become_shim(root_dir, container_id, ready_fd, channel)
+                _become_shim(root_dir, container_id, ready_fd, channel, interpreter)
         for fd in fds:
             os.close(fd)
+
+
+def _preload() -> python_zygote.Interpreter | None:
+    """Import the zygote's modules and probe the interpreters (None: containers are exec'd, as without it)."""
+    try:
+        python_zygote.preload()
+        return python_zygote.Interpreter.probe(process_shim.DEFAULT_PATH)
+    except Exception:  # noqa: BLE001 - into the launcher's stderr; starts go on without the zygote
+        traceback.print_exc()
+        return None
 
 
 def _note(root_dir: str, container_id: str, text: str) -> None:

@@ -17,7 +17,9 @@ into the container's cgroup (before exec, so the command and its children are ac
 On READY_FD it writes its own pid and start time first (so the runtime can kill a shim that hangs)
 and closes it once status.json says running or StartError: the runtime waits for that EOF instead
 of polling. It is a child subreaper, so processes the container orphans are reaped instead of
-becoming zombies; it sleeps until output or a SIGCHLD arrives (no polling while the container runs). Layout helpers, atomic JSON files and /proc liveness checks here are shared with
+becoming zombies; it sleeps until output or a SIGCHLD arrives (no polling while the container runs).
+A `python3 SCRIPT` container labelled for the Python zygote is forked instead (`python_zygote`).
+Layout helpers, atomic JSON files and /proc liveness checks here are shared with
 `process.ProcessRuntime`, the other reader/writer of these files.
 """
 
@@ -31,6 +33,7 @@ import signal
 import subprocess
 import time
 
+from . import python_zygote
 from .base import START_ERROR_EXIT_CODE
 from .cgroups import Cgroup
 
@@ -170,7 +173,7 @@ def _child_signals() -> int:
     return read_end
 
 
-def _supervise(proc: subprocess.Popen, log: _LogWriter, wakeup: int) -> int:
+def _supervise(proc: subprocess.Popen | python_zygote.ForkedProcess, log: _LogWriter, wakeup: int) -> int:
     """Copy the output until the main process exits (and its pipes drain); return its exit code."""
     assert proc.stdout is not None and proc.stderr is not None
     selector = selectors.DefaultSelector()
@@ -284,8 +287,26 @@ def _close(fd: int | None) -> None:
         os.close(fd)
 
 
-def run(root_dir: str, container_id: str, ready_fd: int | None = None) -> None:
-    """Start and supervise the container until it exits (see the module docstring)."""
+def _start(config: dict, env: dict[str, str], cgroup: Cgroup, error_file: str,
+           interpreter: python_zygote.Interpreter | None) -> subprocess.Popen | python_zygote.ForkedProcess:
+    """Start the container's process: forked from the pre-imported launcher when it may, else exec'd."""
+    command, cwd = config["command"], config["working_dir"] or None
+    join = lambda: _prepare_child(cgroup, config.get("mounts") or [], error_file)  # noqa: E731
+    if (interpreter is not None and (config.get("labels") or {}).get(python_zygote.LABEL) == "true"
+            and interpreter.script_of(command, env) is not None):
+        return python_zygote.spawn(interpreter, command, env, cwd, join,
+                                   lambda exc: start_error_message(exc, command, cwd, error_file))
+    return subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=join)
+
+
+def run(root_dir: str, container_id: str, ready_fd: int | None = None,
+        interpreter: python_zygote.Interpreter | None = None) -> None:
+    """Start and supervise the container until it exits (see the module docstring).
+
+    With `interpreter` (the launcher's, after it preloaded), a container labelled for the Python
+    zygote is forked rather than exec'd (`python_zygote`).
+    """
     shim = {"shim_pid": os.getpid(), "shim_start": process_start_time(os.getpid())}
     if ready_fd is not None:
         os.write(ready_fd, f"{shim['shim_pid']} {shim['shim_start']}\n".encode())
@@ -303,12 +324,10 @@ def run(root_dir: str, container_id: str, ready_fd: int | None = None) -> None:
         wakeup = _child_signals()
         if spec.get("netns_path"):
             enter_namespace(spec["netns_path"])
-        proc = subprocess.Popen(
-            config["command"], env=container_env(spec), cwd=cwd, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=lambda: _prepare_child(cgroup, config.get("mounts") or [], error_file))
+        proc = _start(config, container_env(spec), cgroup, error_file, interpreter)
     except Exception as e:  # noqa: BLE001 - whatever stops the start is the container's StartError
-        message = start_error_message(e, config["command"], cwd, error_file)
+        message = (str(e) if isinstance(e, python_zygote.ZygoteStartError)
+                   else start_error_message(e, config["command"], cwd, error_file))
         log.feed("stderr", f"failed to start the container: {message}\n".encode())
         log.flush()
         write_json(status_file, {**shim, "state": "exited", "started_at": None, "finished_at": time.time(),

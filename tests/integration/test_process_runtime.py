@@ -6,6 +6,7 @@ bridge and the test's cgroup parent in fixtures, and any process still alive by 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,12 +22,12 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute
 
-from minik8s.node.runtime import netns
+from minik8s.node.runtime import netns, python_zygote
 from minik8s.node.runtime.base import ContainerConfig, ContainerState, Mount, RuntimeError_, SandboxConfig
 from minik8s.node.runtime.cgroups import Cgroup
 from minik8s.node.runtime.process import ProcessRuntime
 from minik8s.node.runtime.process_launcher import SHIM_NAME
-from minik8s.node.runtime.process_shim import process_alive, read_json, status_path
+from minik8s.node.runtime.process_shim import DEFAULT_PATH, process_alive, read_json, status_path
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the process runtime needs root")
 
@@ -91,9 +92,11 @@ def _sandbox(rt: ProcessRuntime, **network: object) -> str:
                                             labels={"minik8s.io/pod-uid": uid}, **network))
 
 
-def _start(rt: ProcessRuntime, sandbox_id: str, command: list[str], name: str = "c", **extra: object) -> str:
+def _start(rt: ProcessRuntime, sandbox_id: str, command: list[str], name: str = "c",
+           labels: dict[str, str] | None = None, **extra: object) -> str:
     cid = rt.create_container(sandbox_id, ContainerConfig(name=name, image="python:3.11", command=command,
-                                                          labels={"minik8s.io/container-name": name}, **extra))
+                                                          labels={"minik8s.io/container-name": name, **(labels or {})},
+                                                          **extra))
     rt.start_container(cid)
     return cid
 
@@ -428,3 +431,96 @@ def test_exec_joins_the_container(rt: ProcessRuntime, bridge: str, tmp_path: Pat
     rt.stop_container(cid, 0)
     with pytest.raises(RuntimeError_, match="not running"):
         rt.exec_sync(cid, ["true"], timeout=5)
+
+
+ZYGOTE = {python_zygote.LABEL: "true"}
+
+
+def _script(tmp_path: Path, code: str, name: str = "main.py") -> str:
+    path = tmp_path / "code" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(code))
+    return str(path)
+
+
+def _forked(pid: int) -> bool:
+    """Forked from the launcher (its command line) rather than exec'd as `python3 SCRIPT`."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return b"process_launcher" in f.read()
+
+
+@pytest.mark.skipif(python_zygote.Interpreter.probe(DEFAULT_PATH) is None,
+                    reason="the host's python3 is not the Python version minik8s runs on")
+def test_python_zygote_forks_a_script_into_its_container(rt: ProcessRuntime, bridge: str, tmp_path: Path) -> None:
+    """A labelled `python3 SCRIPT` is forked from the pre-imported launcher and sees what an exec'd one sees:
+    argv, sys.path, environment, working directory, volumes, cgroup, pod network, exit code, output; the
+    same script without the label, or with a PYTHON* variable, is exec'd."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / "file").write_text("inside")
+    mount_path = tmp_path / "mnt"
+    script = _script(tmp_path, f"""
+        import atexit, json, os, sys, threading, time
+        try:
+            import minik8s
+            ours = True
+        except ImportError:
+            ours = False
+        seen = {{"argv": sys.argv, "path0": sys.path[0], "cwd": os.getcwd(), "env": os.environ.get("GREETING"),
+                "ours": ours, "volume": open("{mount_path}/file").read(), "cgroup": open("/proc/self/cgroup").read(),
+                "executable": os.path.basename(sys.executable), "main": __name__}}
+        print(json.dumps(seen), flush=True)
+        atexit.register(lambda: print("atexit ran", flush=True))
+        threading.Thread(target=lambda: (time.sleep(0.2), print("thread ended", flush=True))).start()
+        sys.exit(7)
+        """)
+    sid = _sandbox(rt, bridge=bridge, pod_ip=POD_IP, gateway=BRIDGE_IP, prefix_len=24)
+    cid = _start(rt, sid, ["python3", script, "one"], env={"GREETING": "hello"}, working_dir=str(tmp_path),
+                 mounts=[Mount(str(volume), str(mount_path), read_only=True)], labels=ZYGOTE)
+    assert _forked(read_json(status_path(rt.root_dir, cid))["pid"])
+    assert _exited(rt, cid).exit_code == 7
+    lines = list(rt.logs(cid))
+    seen = json.loads(lines[0])
+    assert seen["argv"] == [script, "one"] and seen["path0"] == os.path.dirname(script)
+    assert (seen["cwd"], seen["env"], seen["ours"], seen["volume"], seen["main"]) == (
+        str(tmp_path), "hello", False, "inside", "__main__")
+    assert cid in seen["cgroup"] and seen["executable"].startswith("python3")
+    assert lines[1:] == [b"thread ended\n", b"atexit ran\n"]  # the interpreter's exit: threads, then atexit
+    assert not (mount_path / "file").exists()
+    server = _script(tmp_path, """
+        import socket
+        s = socket.socket()
+        s.bind(("0.0.0.0", 8080))
+        s.listen()
+        print("listening", flush=True)
+        s.accept()[0].sendall(b"from the pod")
+        """, "server.py")
+    cid = _start(rt, sid, ["python3", server], name="server", labels=ZYGOTE)
+    _logged(rt, cid, b"listening")
+    with socket.create_connection((POD_IP, 8080), timeout=5) as conn:
+        assert conn.recv(100) == b"from the pod"  # it listens in the pod's network namespace
+    for labels, env in (({}, {}), (ZYGOTE, {"PYTHONPATH": str(tmp_path)})):
+        cid = _start(rt, sid, ["python3", script, "one"], name="execd", env=env,
+                     mounts=[Mount(str(volume), str(mount_path), read_only=True)], labels=labels)
+        assert not _forked(read_json(status_path(rt.root_dir, cid))["pid"])
+        assert _exited(rt, cid).exit_code == 7
+
+
+@pytest.mark.skipif(python_zygote.Interpreter.probe(DEFAULT_PATH) is None,
+                    reason="the host's python3 is not the Python version minik8s runs on")
+def test_python_zygote_failures_are_the_interpreters(rt: ProcessRuntime, tmp_path: Path) -> None:
+    """A missing script, an exception, and a working dir that does not exist end as they do exec'd."""
+    sid = _sandbox(rt)
+    missing = _start(rt, sid, ["python3", str(tmp_path / "nope.py")], labels=ZYGOTE)
+    assert _exited(rt, missing).exit_code == 2
+    assert b"can't open file" in b"".join(rt.logs(missing))
+    raising_script = _script(tmp_path, "raise ValueError('bad input')\n", "raising.py")
+    raising = _start(rt, sid, ["python3", raising_script], labels=ZYGOTE)
+    assert _exited(rt, raising).exit_code == 1
+    assert b"ValueError: bad input" in b"".join(rt.logs(raising))
+    cid = rt.create_container(sid, ContainerConfig(name="c", image="python", labels=ZYGOTE,
+                                                   command=["python3", _script(tmp_path, "pass\n", "pass.py")],
+                                                   working_dir=str(tmp_path / "missing-dir")))
+    with pytest.raises(RuntimeError_, match="chdir to the working dir"):
+        rt.start_container(cid)
+    assert rt.container_status(cid).reason == "StartError"

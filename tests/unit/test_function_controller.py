@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from minik8s.api.kinds.pod import PYTHON_ZYGOTE_ANNOTATION
 from minik8s.serverless.controller import (
     CODE_HASH, FUNCTION_DIR, HELPER_FILE, SERVER_FILE, ZIP_FILE, code_hash, helper_source, module_file, server_source,
     wanted_configmap, wanted_deployment,
@@ -35,7 +36,7 @@ def test_deployment_runs_the_server_with_the_code_mounted() -> None:
     assert d["metadata"]["name"] == "fn-resize" and d["spec"]["replicas"] == 0
     pod = d["spec"]["template"]
     assert pod["metadata"]["labels"] == {"minik8s.io/function": "resize"}
-    assert pod["metadata"]["annotations"] == {CODE_HASH: "abc"}
+    assert pod["metadata"]["annotations"] == {CODE_HASH: "abc", PYTHON_ZYGOTE_ANNOTATION: "true"}
     assert pod["spec"]["terminationGracePeriodSeconds"] == 35  # the call timeout plus a margin: calls finish
     container = pod["spec"]["containers"][0]
     assert container["command"] == ["python3", f"{FUNCTION_DIR}/{SERVER_FILE}"]
