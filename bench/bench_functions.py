@@ -6,6 +6,7 @@ whose handler returns its input (`minScale` 0). Then:
 - cold starts (`--cold`): the function's Deployment is scaled to 0 and the bench waits until no
   instance pod is left; one call is then timed from its POST to its answer (the router wakes the
   function, the scheduler and a kubelet start the instance, the router probes it, the call runs);
+  watches on the Deployment and the instance pods show when each step was first seen;
 - warm calls (`--warm`): one instance running, calls one after another, each timed;
 - throughput: `--clients` threads (each its own connection to one of the masters) call for
   `--seconds`; calls/s and latency.
@@ -68,6 +69,77 @@ def to_zero(client: ApiClient, timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the function's instances did not go away")
         time.sleep(0.1)
+
+
+class ColdStartTrace:
+    """When each step of a cold start is seen by a watch, from the call's POST (client clock).
+
+    One long-poll watch on the function's instance pods and one on its Deployment note the first time
+    each is seen: the Deployment asked for an instance, the pod created, bound to a node, given its IP,
+    Running, Ready. The watches' own delivery is in each figure (a few ms).
+    """
+
+    STEPS = ("Deployment replicas >= 1", "pod created", "pod bound to a node", "pod has its IP",
+             "pod Running", "pod Ready")
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client.copy(timeout=60)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.seen: dict[str, float] = {}  # step -> first monotonic time since `mark`
+        self.samples: dict[str, list[float]] = {step: [] for step in (*self.STEPS, "answer")}
+        self.threads = [threading.Thread(target=self._watch, args=(resource, selector), daemon=True)
+                        for resource, selector in (("pods", f"minik8s.io/function={NAME}"),
+                                                   ("deployments", f"minik8s.io/function={NAME}"))]
+        for thread in self.threads:
+            thread.start()
+
+    def mark(self) -> None:
+        """A cold call is about to be sent: forget what was seen before."""
+        with self.lock:
+            self.seen = {}
+            self.started = time.monotonic()
+
+    def done(self, took_ms: float) -> None:
+        with self.lock:
+            for step in self.STEPS:
+                if step in self.seen:
+                    self.samples[step].append((self.seen[step] - self.started) * 1000)
+            self.samples["answer"].append(took_ms)
+
+    def _note(self, step: str) -> None:
+        with self.lock:
+            self.seen.setdefault(step, time.monotonic())
+
+    def _watch(self, resource: str, selector: str) -> None:
+        for event in self.client.watch(resource, namespace=NAMESPACE, label_selector=selector, stop=self.stop,
+                                       timeout_seconds=5):
+            obj, kind = event["object"], event["type"]
+            if resource == "deployments":
+                if (obj.get("spec") or {}).get("replicas", 0) >= 1:
+                    self._note("Deployment replicas >= 1")
+                continue
+            if kind == "DELETED" or obj["metadata"].get("deletionTimestamp"):
+                continue
+            status = obj.get("status") or {}
+            self._note("pod created")
+            if (obj.get("spec") or {}).get("nodeName"):
+                self._note("pod bound to a node")
+            if status.get("podIP"):
+                self._note("pod has its IP")
+            if status.get("phase") == "Running":
+                self._note("pod Running")
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+                self._note("pod Ready")
+
+    def rows(self) -> list[list[object]]:
+        return [[step, len(values), f"{percentile(sorted(values), 50):.1f}", f"{percentile(sorted(values), 99):.1f}"]
+                for step, values in self.samples.items() if values]
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:  # their polls end within timeout_seconds, before the cluster stops
+            thread.join(timeout=10)
 
 
 def timed_call(client: ApiClient, i: int) -> float:
@@ -146,9 +218,13 @@ def measure(up: UpCluster, args: argparse.Namespace) -> bool:
             raise RuntimeError("the function's Deployment did not appear")
         time.sleep(0.2)
     cold = []
+    trace = ColdStartTrace(client)
     for i in range(args.cold):
         to_zero(client)
+        trace.mark()
         cold.append(timed_call(client, i))
+        trace.done(cold[-1])
+    trace.close()
     rows = [row(f"cold start (from zero, {args.runtime} runtime)", cold)]
     if args.warm:
         rows.append(row("warm call, one at a time", [timed_call(client, i) for i in range(args.warm)]))
@@ -158,6 +234,9 @@ def measure(up: UpCluster, args: argparse.Namespace) -> bool:
                         f"{done / args.seconds:.0f} calls/s, {failed} failed"))
     rows.append(["seed project, cold start (published)", "-", f"~{SEED_COLD_START_S * 1000:.0f}", "-", "-", ""])
     print(format_table(["what", "calls", "p50 ms", "p99 ms", "max ms", ""], rows))
+    if args.cold:
+        print("\ncold starts, each step as a watch first saw it, from the call's POST:")
+        print(format_table(["step", "cold starts", "p50 ms", "p99 ms"], trace.rows()))
     client.close()
     return True
 
