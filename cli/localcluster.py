@@ -32,6 +32,7 @@ from minik8s.api import errors
 from minik8s.api.certs import ensure_serving_certs
 from minik8s.api.client import ApiClient
 from minik8s.api.kubeconfig import write_kubeconfig
+from minik8s.api.nodeendpoint import node_ready
 from minik8s.api.secretfiles import create_private_once, ensure_private_dir, open_private_append, write_private
 
 from . import engines as dockerengines
@@ -252,8 +253,7 @@ def _pids_of(argvs: list[list[str]]) -> list[int]:
 
 def _ready_nodes(client: ApiClient) -> int:
     nodes = client.list("nodes", timeout=2).get("items") or []
-    return sum(1 for n in nodes for c in (n.get("status") or {}).get("conditions") or []
-               if c.get("type") == "Ready" and c.get("status") == "True")
+    return sum(1 for n in nodes if node_ready(n))
 
 
 def _terminate(pids: list[int]) -> None:

@@ -28,6 +28,7 @@ from minik8s.api.informer import Informer, object_key
 from minik8s.api.kinds.ingressclass import (
     DEFAULT_CLASS_ANNOTATION, DEFAULT_CLASS_NAME, DOCS_CLASS_NAME, INGRESS_NGINX_CONTROLLER, served_by,
 )
+from minik8s.api.nodeendpoint import node_ready
 from minik8s.api.reconcile import Controller, Result
 from minik8s.api.tables import dig
 
@@ -52,11 +53,8 @@ def node_addresses(nodes: list[Obj]) -> list[str]:
     """The InternalIPs of the Ready nodes, sorted and without repeats."""
     found = set()
     for node in nodes:
-        conditions = dig(node, "status", "conditions", default=[])
-        ready = any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (conditions if isinstance(conditions, list) else []))
         addresses = dig(node, "status", "addresses", default=[])
-        for address in addresses if ready and isinstance(addresses, list) else []:
+        for address in addresses if node_ready(node) and isinstance(addresses, list) else []:
             if isinstance(address, dict) and address.get("type") == "InternalIP" and address.get("address"):
                 found.add(str(address["address"]))
     return sorted(found, key=lambda ip: tuple(int(p) if p.isdigit() else 0 for p in ip.split(".")))
