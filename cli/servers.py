@@ -185,6 +185,7 @@ class ControlLoops:
         from minik8s.serverless.controller import FunctionController
         from minik8s.serverless.schedules import ScheduleController
         from minik8s.serverless.workflows import WorkflowRunner
+        from minik8s.slurm.controller import GpuJobController
 
         client = ApiClient(url, token=token)
         controllers = [
@@ -207,6 +208,7 @@ class ControlLoops:
             FunctionAutoscaler(client.copy(), _read_token(self.kubelet_token_file)),
             WorkflowRunner(client.copy(timeout=30)),
             ScheduleController(client.copy(timeout=30)),  # cron triggers of functions and workflows
+            GpuJobController(client.copy(timeout=30)),  # GpuJobs on Slurm over SSH
         ]
         return [ControllerManager(client, controllers, identity=self.identity,  # type: ignore[arg-type]
                                   timings=self.timings)]

@@ -27,14 +27,14 @@ from minik8s.api.names import DNS_LABEL, NameRule
 from minik8s.api.tables import AGE_COLUMN, NAME_COLUMN, age_cell, column, dig, name_cell
 
 from .defaulting import child, default
-
-FUNCTION_LABEL = "minik8s.io/function"  # on a Function's Deployment, ConfigMap and instance pods: its name
 from .podspec import validate_env, validate_resources
 from .resource import ResourceType
 from .schedule import SPEC_FIELDS as SCHEDULE_SPEC_FIELDS, STATUS_FIELDS as SCHEDULE_STATUS_FIELDS, validate_schedule
 from .strategy import Strategy
 
 Obj = dict[str, Any]
+
+FUNCTION_LABEL = "minik8s.io/function"  # on a Function's Deployment, ConfigMap and instance pods: its name
 
 schema.define(schema.package_of("minik8s.io", "v1"), {
     "Function": {"spec": "FunctionSpec", "status": "FunctionStatus"},

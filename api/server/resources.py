@@ -20,7 +20,7 @@ from minik8s.api import errors, kinds, selectors, strictfields, tables, validati
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
-from . import discovery, managedfields, patching
+from . import discovery, gpujoblogs, managedfields, patching
 from .events import EventRecorder
 from .logs import LogProxy
 from .conversion import served_registry
@@ -173,7 +173,10 @@ class ResourceSink:
 
     def _get_object(self, req: falcon.Request, resp: falcon.Response, t: Target) -> None:
         if t.subresource == "log":
-            self.logs.proxy(req, resp, t.name or "", t.namespace)
+            if t.rt.plural == "gpujobs":
+                gpujoblogs.serve_log(self.registry, req, resp, t.name or "", t.namespace)
+            else:
+                self.logs.proxy(req, resp, t.name or "", t.namespace)
             return
         registry = served_registry(self.registry, t.rt)
         registry.consistent_read(_read_rv(req))

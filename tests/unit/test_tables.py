@@ -120,6 +120,12 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "spec": {"workflowRef": {"name": "pipeline"}, "input": "{}"},
         "status": {"phase": "Running", "steps": 3},
     },
+    "gpujobs": {
+        "apiVersion": "minik8s.io/v1", "kind": "GpuJob", "metadata": meta("matmul"),
+        "spec": {"cluster": {"host": "login", "port": 22, "user": "me", "credentialsSecret": "slurm-login"},
+                 "run": "./matmul", "resources": {"gpus": 1}},
+        "status": {"phase": "Succeeded", "jobId": "42", "nodeList": "gpu-01", "exitCode": 0},
+    },
     "pods.metrics.k8s.io/v1beta1": {
         "apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics", "metadata": meta("web-1"),
         "timestamp": ago(5), "window": "15s", "containers": [
@@ -160,6 +166,7 @@ COLUMN_NAMES = {
     "functions": ["Name", "Ready", "Min", "Max", "Concurrency", "Age"],
     "workflows": ["Name", "States", "Start", "Age"],
     "workflowruns": ["Name", "Workflow", "Phase", "Steps", "Age"],
+    "gpujobs": ["Name", "Phase", "Job ID", "Nodes", "Exit", "Age"],
 }
 
 RESOURCE_IDS = [key(rt) for rt in kinds.RESOURCES]
@@ -234,6 +241,7 @@ def test_cells_align_with_columns(rt: kinds.ResourceType) -> None:
     ("functions", ["resize", "2/3", 1, 5, 4, "5m"]),
     ("workflows", ["pipeline", 2, "Go", "5m"]),
     ("workflowruns", ["pipeline-x7k2p", "pipeline", "Running", 3, "5m"]),
+    ("gpujobs", ["matmul", "Succeeded", "42", "gpu-01", 0, "5m"]),
 ])
 def test_cells_have_kubernetes_value_types(resource: str, expected: list[Any]) -> None:
     """Counts Kubernetes sends as int64 are integers; restarts are text with the last restart's age."""

@@ -64,6 +64,11 @@ VALID: dict[str, dict[str, Any]] = {
             "Done": {"Type": "Succeed"}}}}},
     "WorkflowRun": {"metadata": {"name": "pipeline-1"}, "spec": {"workflowRef": {"name": "pipeline"},
                                                                "input": "{\"width\": 10}"}},
+    "GpuJob": {"metadata": {"name": "matmul"}, "spec": {
+        "cluster": {"host": "login.example", "port": 22, "user": "me", "credentialsSecret": "slurm-login"},
+        "sources": {"inline": {"matmul.cu": "int main() { return 0; }\n"}}, "build": "nvcc -o matmul matmul.cu",
+        "run": "./matmul 256", "resources": {"partition": "debug", "gpus": 1, "memory": "256M", "time": "00:05:00"},
+        "sbatchOptions": ["--exclusive", "--qos=normal"], "artifacts": ["*.csv"]}},
 }
 DELETE = object()
 
