@@ -31,3 +31,6 @@ if [ ! -f "$stamp" ]; then
   fi
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+
+# nvcc and the CUDA runtime from PyPI, for GpuJobs' builds (a no-op where nvcc already works).
+./scripts/install-cuda.sh --quiet
