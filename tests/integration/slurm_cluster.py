@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -46,6 +47,30 @@ class SlurmCluster:
     partition: str
     node: str
     gpus: int
+    start_env: dict[str, str] = field(default_factory=dict, repr=False)  # the ports it was started with
+
+    def start_again(self) -> None:
+        """Run start-slurm.sh again: it starts whichever of its daemons is not running (sshd after a test
+        stopped it) and leaves the others alone."""
+        start = _script("start-slurm.sh", self.state_dir, {**os.environ, **self.start_env}, START_TIMEOUT)
+        if start.returncode != 0:
+            raise AssertionError(f"scripts/start-slurm.sh failed again ({start.returncode}):\n"
+                                 f"{start.stdout}\n{start.stderr}")
+
+    def stop_sshd(self) -> None:
+        """Stop its sshd as a login node going down would: the listener and every connection it serves
+        (killing only the listener leaves open sessions working)."""
+        listener = self.daemon_pid("sshd")
+        doomed = [listener, *_descendants(listener)]
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def daemon_pid(self, name: str) -> int:
+        """The pid of one of its daemons (sshd, slurmctld, slurmd, munged), from its pidfile."""
+        return int((self.state_dir / "run" / f"{name}.pid").read_text().split()[0])
 
     @property
     def password(self) -> str:
@@ -100,6 +125,24 @@ class SlurmCluster:
         return "\n".join(parts)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc: each process's parent)."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse the `export KEY=VALUE` lines that start-slurm.sh writes (values shell-quoted)."""
     values: dict[str, str] = {}
@@ -138,13 +181,13 @@ def running_slurm(state_dir: Path | None = None) -> Iterator[SlurmCluster]:
         # reach slurm.conf and the munge socket in here.
         state_dir = Path(tempfile.mkdtemp(prefix="minik8s-slurm-", dir="/tmp"))
         state_dir.chmod(0o755)
-    env = {
-        **os.environ,
+    ports = {
         "MINIK8S_SLURM_SSH_PORT": str(_free_port()),
         "MINIK8S_SLURMCTLD_PORT": str(_free_port()),
         "MINIK8S_SLURMD_PORT": str(_free_port()),
         "MINIK8S_SLURM_KEEP_LOGS": "0",
     }
+    env = {**os.environ, **ports}
     try:
         start = _script("start-slurm.sh", state_dir, env, START_TIMEOUT)
         if start.returncode != 0:
@@ -163,6 +206,7 @@ def running_slurm(state_dir: Path | None = None) -> Iterator[SlurmCluster]:
             partition=values["MINIK8S_SLURM_PARTITION"],
             node=values["MINIK8S_SLURM_NODE"],
             gpus=int(values["MINIK8S_SLURM_GPUS"]),
+            start_env=ports,
         )
     finally:
         stop = _script("stop-slurm.sh", state_dir, env, STOP_TIMEOUT)
