@@ -161,7 +161,7 @@ while [ "$i" -lt "$GPUS" ]; do
     ln -sfn /dev/null "$STATE_DIR/dev/nvidia$i"
     i=$((i + 1))
 done
-CPUS=$(nproc)
+CPUS=${MINIK8S_SLURM_CPUS:-$(nproc)}  # more than nproc lets benchmarks run many sleeping jobs at once
 # Advertise 90% of RAM so `--mem` requests work; config_overrides trusts these numbers.
 MEM_MB=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
 gres_node=""

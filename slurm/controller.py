@@ -127,6 +127,14 @@ class GpuJobController(Controller):
         self._quiet_polls: dict[ClusterKey, int] = {}  # polls since the last change seen
         self._misses: dict[str, int] = {}  # job uid -> polls in which no source knew it
         self._events = EventRecorder(client, component=COMPONENT)
+        self.polls = 0  # batched polls made (each one squeue for every active job of a cluster)
+        self.polled_jobs = 0  # jobs those polls asked about (what one squeue per job would have cost)
+
+    def counters(self) -> dict[str, int]:
+        """Polls made, the jobs they asked about, and the commands the state queries sent to slurmctld."""
+        with self._lock:
+            queries = sum(query.queries for _session, query in self._sessions.values())
+        return {"polls": self.polls, "polled_jobs": self.polled_jobs, "slurmctld_queries": queries}
 
     def setup(self) -> None:
         self._jobs = self.watch("gpujobs")
@@ -288,6 +296,8 @@ class GpuJobController(Controller):
                 self._quiet_polls.pop(key, None)
             return None
         session, query = self._session(key, jobs[0])
+        self.polls += 1
+        self.polled_jobs += len(jobs)
         try:
             states = query.query_states([job["status"]["jobId"] for job in jobs])
         except SessionError as exc:

@@ -167,10 +167,11 @@ def _script(name: str, state_dir: Path, env: dict[str, str], timeout: float) -> 
 
 
 @contextmanager
-def running_slurm(state_dir: Path | None = None) -> Iterator[SlurmCluster]:
+def running_slurm(state_dir: Path | None = None, *, cpus: int | None = None) -> Iterator[SlurmCluster]:
     """Start Slurm + sshd into STATE_DIR (a new dir in /tmp by default); stop and wipe it after.
 
-    Ports are picked free (never the defaults a user's own instance may hold).
+    Ports are picked free (never the defaults a user's own instance may hold). `cpus` declares the node
+    with that many CPUs (Slurm runs that many one-CPU jobs at once) instead of the machine's.
     """
     if os.geteuid() != 0:
         raise RuntimeError("the Slurm tests need root: start-slurm.sh installs packages, "
@@ -186,6 +187,7 @@ def running_slurm(state_dir: Path | None = None) -> Iterator[SlurmCluster]:
         "MINIK8S_SLURMCTLD_PORT": str(_free_port()),
         "MINIK8S_SLURMD_PORT": str(_free_port()),
         "MINIK8S_SLURM_KEEP_LOGS": "0",
+        **({"MINIK8S_SLURM_CPUS": str(cpus)} if cpus else {}),
     }
     env = {**os.environ, **ports}
     try:

@@ -106,6 +106,11 @@ TEMPLATES.update({
                            "maxSteps": 10, "schedule": "@hourly", "scheduleInput": "{}",
                            "successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 0}},
     "workflowruns": {"spec": {"workflowRef": {"name": "w"}, "input": "{\"a\": 1}"}},
+    "gpujobs": {"spec": {"cluster": {"host": "127.0.0.1", "port": 2222, "user": "u", "credentialsSecret": "s"},
+                         "sources": {"inline": {"a.cu": "int main() { return 0; }"}}, "build": "nvcc a.cu",
+                         "run": "./a.out", "resources": {"partition": "debug", "gpus": 1, "memory": "1G",
+                                                         "time": "10"},
+                         "sbatchOptions": ["--exclusive"], "artifacts": ["*.csv"]}},
 })
 
 
@@ -149,6 +154,8 @@ STATUSES: dict[str, dict[str, Any]] = {
                   "url": "http://127.0.0.1/fn/fuzz/f", "conditions": _CONDITIONS, "lastScheduleTime": _TIME},
     "workflows": {"lastScheduleTime": _TIME},
     "workflowruns": {"phase": "Succeeded", "steps": 2, "output": "{}"},
+    "gpujobs": {"phase": "Succeeded", "jobId": "12", "nodeList": "n1", "exitCode": 0, "conditions": _CONDITIONS,
+                "artifacts": [{"name": "a.csv", "size": 3}]},
 }
 assert set(STATUSES) == {key(rt) for rt in RESOURCES if "status" in rt.subresources}
 BY_KEY = {key(rt): rt for rt in RESOURCES}
