@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from minik8s.api import errors
@@ -158,6 +159,7 @@ def test_a_job_outlives_an_sshd_outage(cluster1: Cluster, slurm_cluster: SlurmCl
         assert reachable and reachable[0]["status"] == "True"
 
 
+@pytest.mark.slow  # 35 s; the failover window itself is the adoption test below, in the fast suite
 def test_leader_kill_submits_no_job_twice_and_loses_none(cluster3: Cluster, slurm_cluster: SlurmCluster) -> None:
     """Acceptance 2: kill -9 of the leader while jobs are being submitted and run."""
     slurm = slurm_cluster
