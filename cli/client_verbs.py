@@ -552,9 +552,37 @@ def cluster_status(server: ServerOpt = None, token: TokenOpt = None, kubeconfig:
         raise typer.Exit(1)
 
 
+LOG_NOTE_HEADER = "X-Minik8s-Log"  # why a GpuJob's log is empty (its output is not brought back yet)
+
+
+def gpujob_log(client: ApiClient, name: str, *, namespace: str | None, stderr: bool = False,
+               tail_lines: int | None = None) -> tuple[str, str | None]:
+    """A GpuJob's stdout (or stderr) as the GPU job controller brought it back (`gpujobs/NAME/log`),
+    and the server's note when there is none yet (`not brought back yet: the job is Running`)."""
+    rt = kinds.resolve("gpujobs")
+    params = {"stream": "stderr" if stderr else "stdout",
+              **({"tailLines": tail_lines} if tail_lines is not None else {})}
+    resp = client.request("GET", rt.object_path(name, namespace or "default") + "/log", params=params, stream=True)
+    try:
+        return resp.content.decode("utf-8", errors="replace"), resp.headers.get(LOG_NOTE_HEADER)
+    finally:
+        resp.close()
+
+
+def _log_target(target: str) -> tuple[ResourceType, str]:
+    """`NAME` (a pod), `pod/NAME` or `gpujob/NAME` (also `gj/NAME`): what `logs` reads."""
+    kind, slash, name = target.rpartition("/")
+    rt = kinds.resolve(kind) if slash else kinds.resolve("pods")
+    if rt.plural not in ("pods", "gpujobs"):
+        raise CliError(f"cannot get logs of {rt.plural}: only pods and gpujobs have logs")
+    if not name:
+        raise CliError(f"{target}: give a name after the /")
+    return rt, name
+
+
 @one_line_errors
 def logs(
-    pod: Annotated[str, typer.Argument(help="Pod name.")],
+    pod: Annotated[str, typer.Argument(help="Pod name, pod/NAME, or gpujob/NAME (gj/NAME) for a GpuJob's stdout.")],
     container: Annotated[str | None, typer.Option("--container", "-c", help="Container (needed for several).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new output until interrupted.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
@@ -565,7 +593,21 @@ def logs(
     token: TokenOpt = None,
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
-    """Print a container's log (through the masters, like `kubectl logs`)."""
+    """Print a container's log, or a GpuJob's output (through the masters, like `kubectl logs`)."""
+    rt, name = _log_target(pod)
+    if rt.plural == "gpujobs":
+        flags = [flag for flag, given in (("--container", container), ("--follow", follow),
+                                          ("--timestamps", timestamps), ("--previous", previous)) if given]
+        if flags:
+            raise CliError(f"{', '.join(flags)}: only for pods (a GpuJob's output comes back once the job ended)")
+        with connect(server, token, kubeconfig) as client:
+            text, note = gpujob_log(client, name, namespace=namespace, tail_lines=tail)
+        if note and not text:
+            typer.echo(f"gpujob {name}: no output: {note}", err=True)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    pod = name
     with connect(server, token, kubeconfig) as client:
         if not follow:
             sys.stdout.write(client.log(pod, namespace=namespace, container=container, tail_lines=tail,

@@ -6,7 +6,7 @@ import typer
 
 from minik8s.chaos.cli import app as chaos_app
 
-from . import functions, localcluster, node, rollout, servers, workflows
+from . import functions, gpujobs, localcluster, node, rollout, servers, workflows
 
 app = typer.Typer(
     name="minik8s",
@@ -30,6 +30,7 @@ if register is not None:
 rollout.register(app)
 functions.register(app)
 workflows.register(app)
+gpujobs.register(app)
 
 if __name__ == "__main__":
     app()
