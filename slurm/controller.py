@@ -15,7 +15,9 @@ Runs in the masters under the controller Lease. A job goes through these phases,
   result files its `spec.artifacts` names are brought back over SFTP into the ConfigMap
   `output_configmap_name(job)` (owned by the job), then the status ends it and the finalizer goes.
 
-Deleting a job that Slurm still runs cancels it first (`scancel`), then drops the finalizer. When the
+Deleting a job that Slurm still runs cancels it first (`scancel`), then drops the finalizer; while the
+login is out of reach the deletion waits, except for a job with no recorded Slurm id (its login may
+never have worked), which goes after `CANCEL_TRIES_UNSUBMITTED` failed tries with a Warning event. When the
 login cannot be reached (sshd down, bad credentials) a job keeps its phase, its `ClusterReachable`
 condition says why, and the controller retries with the session's back-off; once the login is back
 the job carries on. Credentials are read from the job's Secret at each connect and never written
@@ -62,6 +64,7 @@ MAX_ARTIFACT_BYTES = 256 * 1024  # one result file
 MAX_ARTIFACTS_TOTAL = 512 * 1024
 MAX_ARTIFACTS = 64
 MISSES_BEFORE_LOST = 3  # polls in which no source knows a job before it is called lost
+CANCEL_TRIES_UNSUBMITTED = 3  # failed scancels of a job with no recorded id before its deletion goes on
 
 
 def _cluster_queue_key(key: ClusterKey) -> str:
@@ -126,6 +129,7 @@ class GpuJobController(Controller):
         self._sessions: dict[ClusterKey, tuple[SlurmSession, StateQuery]] = {}
         self._quiet_polls: dict[ClusterKey, int] = {}  # polls since the last change seen
         self._misses: dict[str, int] = {}  # job uid -> polls in which no source knew it
+        self._cancel_failures: dict[str, int] = {}  # job uid -> scancels that could not reach the login
         self._events = EventRecorder(client, component=COMPONENT)
         self.polls = 0  # batched polls made (each one squeue for every active job of a cluster)
         self.polled_jobs = 0  # jobs those polls asked about (what one squeue per job would have cost)
@@ -230,7 +234,7 @@ class GpuJobController(Controller):
             self._write_status(job, status)
             self._events.record(job, reason="ClusterUnreachable", event_type="Warning", message=str(exc))
         session, _query = self._session(cluster_key(job), job)
-        return Result(requeue_after=max(1.0, session._retry_at - session.clock()))
+        return Result(requeue_after=max(1.0, session.retry_in()))
 
     def _submit(self, job: Obj) -> Result | None:
         key = cluster_key(job)
@@ -306,7 +310,7 @@ class GpuJobController(Controller):
                     self._cluster_unreachable(job, exc)
                 except errors.ConflictError:
                     pass
-            return Result(requeue_after=max(1.0, session._retry_at - session.clock()))
+            return Result(requeue_after=max(1.0, session.retry_in()))
         changed = False
         for job in jobs:
             try:
@@ -456,9 +460,19 @@ class GpuJobController(Controller):
             try:
                 result = session.run(f"scancel {target}")
             except SessionError as exc:
+                uid = job["metadata"]["uid"]
+                tries = self._cancel_failures[uid] = self._cancel_failures.get(uid, 0) + 1
+                if job_id is None and tries >= CANCEL_TRIES_UNSUBMITTED:
+                    # never submitted as far as anyone recorded, and the login is out of reach: a job
+                    # whose login never worked must not be undeletable
+                    self._events.record(job, reason="CancelSkipped", event_type="Warning",
+                                        message=f"deleted without scancel: {exc} (no batch job id was recorded)")
+                    self._cancel_failures.pop(uid, None)
+                    self._drop_finalizer(job)
+                    return None
                 self._events.record(job, reason="FailedCancel", event_type="Warning",
                                     message=f"could not cancel the batch job: {exc}")
-                return Result(requeue_after=max(1.0, session._retry_at - session.clock()))
+                return Result(requeue_after=max(1.0, session.retry_in()))
             if result.code != 0 and "Invalid job id" not in result.stderr:
                 self._events.record(job, reason="FailedCancel", event_type="Warning",
                                     message=f"scancel: {result.stderr.strip()[:500]}")

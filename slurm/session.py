@@ -154,6 +154,10 @@ class SlurmSession:
         with self.lock:
             self._drop()
 
+    def retry_in(self) -> float:
+        """Seconds until the next connect may be tried (0 when connected or due)."""
+        return max(0.0, self._retry_at - self.clock())
+
     def _sftp_client(self) -> paramiko.SFTPClient:
         client = self._connected()
         if self._sftp is None:

@@ -23,7 +23,7 @@ from minik8s.api.client import ApiClient
 from minik8s.slurm.controller import GpuJobController
 from minik8s.slurm.script import SCRIPT_NAME, batch_script, job_name, work_dir_name
 
-from .cluster import TOKEN, Cluster, running, wait_for
+from .cluster import TOKEN, Cluster, free_port, running, wait_for
 from .slurm_cluster import SlurmCluster
 from .workload_support import minik8s
 
@@ -216,3 +216,34 @@ def test_a_new_leader_adopts_the_job_a_dead_one_submitted(tmp_path: Path, slurm_
         assert "adopted" in log(client, "orphan")
         assert "Adopted" in {e["reason"] for e in client.list("events", namespace="default")["items"]
                              if e["involvedObject"].get("name") == "orphan"}
+
+
+def test_an_unreachable_login_is_a_condition_and_such_a_job_can_be_deleted(cluster1: Cluster, tmp_path: Path) -> None:
+    """No sshd on the port: the job stays Submitting with ClusterReachable=False saying why, and
+    deleting it (no Slurm job id was ever recorded) does not hang on its finalizer."""
+    nobody = SlurmCluster(state_dir=tmp_path, host="127.0.0.1", port=free_port(), user="nobody",
+                          key_path=tmp_path / "key", password_file=tmp_path / "password",
+                          known_hosts=tmp_path / "known_hosts", slurm_conf=tmp_path / "slurm.conf",
+                          partition="debug", node="n", gpus=0)
+    (tmp_path / "password").write_text("not-a-real-password\n")
+    with ApiClient(cluster1.masters[0].url, token=TOKEN, timeout=30) as client:
+        client.create(login_secret(nobody, password=True))
+        client.create(gpujob("nowhere", nobody, "true"))
+
+        def unreachable() -> str:
+            status = client.get("gpujobs", "nowhere", namespace="default").get("status") or {}
+            return next((c["message"] for c in status.get("conditions") or []
+                         if c["type"] == "ClusterReachable" and c["status"] == "False"), "")
+
+        message = wait_for(unreachable, timeout=30, interval=0.2, what="ClusterReachable=False")
+        assert f"127.0.0.1:{nobody.port}" in message and phase(client, "nowhere") == "Submitting"
+        client.delete("gpujobs", "nowhere", namespace="default")
+
+        def gone() -> bool:
+            try:
+                client.get("gpujobs", "nowhere", namespace="default")
+                return False
+            except errors.NotFoundError:
+                return True
+
+        wait_for(gone, timeout=60, interval=0.2, what="the job to be deleted")
