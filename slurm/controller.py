@@ -10,8 +10,8 @@ Runs in the masters under the controller Lease. A job goes through these phases,
   died between `sbatch` and its commit is then adopted, never submitted again. Otherwise the sources
   and the script go up over SFTP and `sbatch --parsable` runs; the job id is committed at once;
 - Submitted / Running -> Succeeded, Failed, Cancelled: the jobs of one cluster are polled together,
-  ONE `squeue` per poll (`states.StateQuery`), at once after a submission, then 2, 4, 8 ... 30 s
-  after the last change seen. An ended job's exit code, the tails of its stdout and stderr and the
+  ONE `squeue` per poll (`states.StateQuery`), at once when the first job of a cluster is submitted,
+  within 2 s of any later submission, then 2, 4, 8 ... 30 s after the last change seen. An ended job's exit code, the tails of its stdout and stderr and the
   result files its `spec.artifacts` names are brought back over SFTP into the ConfigMap
   `output_configmap_name(job)` (owned by the job), then the status ends it and the finalizer goes.
 
@@ -128,6 +128,7 @@ class GpuJobController(Controller):
         self._lock = threading.Lock()
         self._sessions: dict[ClusterKey, tuple[SlurmSession, StateQuery]] = {}
         self._quiet_polls: dict[ClusterKey, int] = {}  # polls since the last change seen
+        self._polling: set[ClusterKey] = set()  # clusters whose next poll is queued or running
         self._misses: dict[str, int] = {}  # job uid -> polls in which no source knew it
         self._cancel_failures: dict[str, int] = {}  # job uid -> scancels that could not reach the login
         self._events = EventRecorder(client, component=COMPONENT)
@@ -142,6 +143,9 @@ class GpuJobController(Controller):
 
     def setup(self) -> None:
         self._jobs = self.watch("gpujobs")
+        with self._lock:  # a new term has no poll queued yet
+            self._polling.clear()
+            self._quiet_polls.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
@@ -203,8 +207,22 @@ class GpuJobController(Controller):
             return None  # the commit comes back through the informer
         if phase == "Submitting":
             return self._submit(job)
-        self.enqueue(_cluster_queue_key(cluster_key(job)))  # Submitted / Running: the cluster's poll follows it
+        self._follow_cluster(cluster_key(job), soon=False)  # Submitted / Running: the cluster's poll follows it
         return None
+
+    def _follow_cluster(self, key: ClusterKey, *, soon: bool) -> None:
+        """Make sure `key`'s jobs are polled: at once when no poll is queued; with `soon` (a job was just
+        submitted) the queued poll comes within the shortest delay. A job's own events never add polls:
+        the cluster's one poll covers all its jobs."""
+        with self._lock:
+            queued = key in self._polling
+            self._polling.add(key)
+            if soon:
+                self._quiet_polls[key] = 0
+        if not queued:
+            self.enqueue(_cluster_queue_key(key))
+        elif soon:
+            self.enqueue(_cluster_queue_key(key), after=self.poll_delays[0])
 
     def _write_status(self, job: Obj, status: Obj) -> Obj:
         updated = copy.deepcopy(job)
@@ -264,9 +282,7 @@ class GpuJobController(Controller):
         self._events.record(job, reason="Adopted" if adopted else "Submitted",
                             message=f"{'Found' if adopted else 'Submitted'} batch job {job_id} on "
                                     f"{cluster['user']}@{cluster['host']}:{cluster.get('port', 22)}")
-        with self._lock:
-            self._quiet_polls[key] = 0
-        self.enqueue(_cluster_queue_key(key))
+        self._follow_cluster(key, soon=True)
         return None
 
     def _submitted_before(self, session: SlurmSession, job: Obj, work_dir: str) -> str | None:
@@ -298,6 +314,7 @@ class GpuJobController(Controller):
         if not jobs:
             with self._lock:
                 self._quiet_polls.pop(key, None)
+                self._polling.discard(key)
             return None
         session, query = self._session(key, jobs[0])
         self.polls += 1
