@@ -44,7 +44,8 @@ def _line(option: str, value: Any = None) -> str:
 
 
 def batch_script(job: Obj) -> str:
-    """The sbatch script for `job` (its spec as the API server stored it)."""
+    """The sbatch script for `job` (its spec as the API server stored it). Build and run are subshells that
+    start with `:`, so that a command of only comments is not an empty `( )` (a bash syntax error)."""
     spec = job.get("spec") or {}
     resources = spec.get("resources") or {}
     lines = ["#!/bin/bash", _line("job-name", job_name(job)), _line("output", spec.get("output") or DEFAULT_OUTPUT),
@@ -61,9 +62,9 @@ def batch_script(job: Obj) -> str:
     lines += ["", 'cd "$SLURM_SUBMIT_DIR" || exit 1', f'echo "$SLURM_JOB_ID" > {JOB_ID_FILE}']
     build = (spec.get("build") or "").strip()
     if build:
-        lines += ["(", build, ")", "status=$?", 'if [ "$status" -ne 0 ]; then',
+        lines += ["( :", build, ")", "status=$?", 'if [ "$status" -ne 0 ]; then',
                   '  echo "minik8s: the build failed with exit code $status" >&2',
                   f'  echo "$status" > {EXIT_CODE_FILE}', '  exit "$status"', "fi"]
-    lines += ["(", (spec.get("run") or "").strip(), ")", "status=$?", f'echo "$status" > {EXIT_CODE_FILE}',
+    lines += ["( :", (spec.get("run") or "").strip(), ")", "status=$?", f'echo "$status" > {EXIT_CODE_FILE}',
               'exit "$status"']
     return "\n".join(lines) + "\n"

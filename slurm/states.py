@@ -26,6 +26,7 @@ SQUEUE_FORMAT = "%i|%T|%N|%S|%e"
 JOBCOMP_TAIL = 1024 * 1024  # bytes of the job completion file read
 _PAIR = re.compile(r"(\w+)=(\S*)")
 _JOB_ID = re.compile(r"[0-9]{1,12}")
+_CONFIG_LINE = re.compile(r"\s*(\w+)\s*=\s*(\S*)")  # `JobCompLoc              = /var/log/jobcomp.txt`
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class StateQuery:
         """The jobcomp/filetxt file of the cluster (asked once per session), or None."""
         if not self.jobcomp_known:
             self.queries += 1
-            config = dict(_PAIR.findall(self.session.run("scontrol show config").stdout.replace(" = ", "=")))
+            config = {m.group(1): m.group(2) for line in self.session.run("scontrol show config").stdout.splitlines()
+                      if (m := _CONFIG_LINE.match(line))}
             self.jobcomp_known = True
             if config.get("JobCompType") == "jobcomp/filetxt" and config.get("JobCompLoc", "").startswith("/"):
                 self.jobcomp_path = config["JobCompLoc"]

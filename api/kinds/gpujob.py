@@ -158,10 +158,16 @@ class GpuJobStrategy(Strategy):
                            ("completionTime", "Completed:"), ("workDir", "Working Directory:")):
             if status.get(key) not in (None, ""):
                 out.add(0, label, status[key])
-        out.mapping(0, "Resources:", spec.get("resources") or {})
+        out.mapping(0, "Resources", spec.get("resources") or {})
         out.add(0, "Sources:", ", ".join(sorted(dig(spec, "sources", "inline", default={}) or {})) or "<none>")
-        out.add(0, "Build:", spec.get("build") or "<none>")
-        out.add(0, "Run:", spec.get("run", ""))
+        for label, text in (("Build:", spec.get("build") or "<none>"), ("Run:", spec.get("run", ""))):
+            lines = str(text).splitlines() or [""]
+            if len(lines) == 1:
+                out.add(0, label, lines[0])
+            else:  # a multi-line command: one line each, indented like the batch script
+                out.add(0, label)
+                for line in lines:
+                    out.add(1, line)
         if status.get("artifacts"):
             out.add(0, "Artifacts:")
             for artifact in status["artifacts"]:
@@ -236,6 +242,8 @@ def _validate_spec(c: Causes, spec: Obj) -> None:
                                                                 "`_`, `.` and `-`, without `.` or `..` parts")
     for field, required in (("build", False), ("run", True)):
         text = c.string(f"spec.{field}", spec.get(field), required=required)
+        if required and text is not None and not text.strip():
+            c.required(f"spec.{field}")  # a blank run would leave the script an empty `( )`: a syntax error
         if text is not None and len(text.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
             c.too_long(f"spec.{field}", MAX_COMMAND_BYTES)
         _control_free(c, f"spec.{field}", text, newlines=True)
