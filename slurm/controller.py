@@ -11,9 +11,9 @@ Runs in the masters under the controller Lease. A job goes through these phases,
   and the script go up over SFTP and `sbatch --parsable` runs; the job id is committed at once;
 - Submitted / Running -> Succeeded, Failed, Cancelled: the jobs of one cluster are polled together,
   ONE `squeue` per poll (`states.StateQuery`), at once when the first job of a cluster is submitted,
-  within 2 s of any later submission, then 2, 4, 8 ... 30 s after the last change seen. An ended job's exit code, the tails of its stdout and stderr and the
-  result files its `spec.artifacts` names are brought back over SFTP into the ConfigMap
-  `output_configmap_name(job)` (owned by the job), then the status ends it and the finalizer goes.
+  within 2 s of any later submission, then 2, 4, 8 ... 30 s after the last change seen. An ended
+  job's exit code, the tails of its stdout and stderr and the result files its `spec.artifacts`
+  names are brought back over SFTP into the ConfigMap `output_configmap_name(job)` (owned by the job), then the status ends it and the finalizer goes.
 
 Deleting a job that Slurm still runs cancels it first (`scancel`), then drops the finalizer; while the
 login is out of reach the deletion waits, except for a job with no recorded Slurm id (its login may
@@ -400,7 +400,8 @@ class GpuJobController(Controller):
             phase, reason, message = "Cancelled", "Cancelled", f"batch job {job_id} was cancelled"
         else:
             phase = "Failed"
-            reason = "NonZeroExitCode" if slurm.state in ("COMPLETED", "FAILED") else slurm.state.title().replace("_", "")
+            reason = ("NonZeroExitCode" if slurm.state in ("COMPLETED", "FAILED")
+                      else slurm.state.title().replace("_", ""))
             message = f"batch job {job_id} ended {slurm.state}" + (f" with exit code {exit_code}"
                                                                   if exit_code is not None else "")
         status.update(phase=phase, slurmState=slurm.state, completionTime=slurm_time(slurm.end) or now,

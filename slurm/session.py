@@ -190,7 +190,8 @@ class SlurmSession:
             err = stderr.read(64 * 1024)
             code = stdout.channel.recv_exit_status()
             return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
-        return self._guarded(f"running {command.split()[0] if command else 'a command'}", action)  # type: ignore[return-value]
+        what = f"running {command.split()[0] if command else 'a command'}"
+        return self._guarded(what, action)  # type: ignore[return-value]
 
     def put_files(self, directory: str, files: dict[str, bytes]) -> None:
         """Create `directory` (relative to the home) and write `files` (relative names) into it."""

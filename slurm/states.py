@@ -55,8 +55,13 @@ def _state(text: str) -> str:
 
 
 def _exit(text: str | None) -> int | None:
-    code = (text or "").split(":")[0]
-    return int(code) if code.isdigit() else None
+    """Slurm's `ExitCode=N:S` as a shell would report it: N, or 128+S for a job killed by signal S."""
+    code, _, sig = (text or "").partition(":")
+    if not code.isdigit():
+        return None
+    if int(code) == 0 and sig.isdigit() and 0 < int(sig) <= 64:  # (OUT_OF_MEMORY's 0:125 is no signal)
+        return 128 + int(sig)
+    return int(code)
 
 
 def parse_squeue(text: str) -> dict[str, SlurmJob]:

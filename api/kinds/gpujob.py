@@ -68,13 +68,17 @@ _WORD = r"[A-Za-z0-9_.,:+\-]{1,128}"
 SBATCH_OPTIONS: dict[str, str | None] = {
     "account": _WORD, "qos": _WORD, "constraint": r"[A-Za-z0-9_.,:|&\[\]*+\-]{1,256}", "reservation": _WORD,
     "comment": r"[A-Za-z0-9_.,:+\- ]{1,256}", "nice": r"-?[0-9]{1,5}", "exclusive": None, "requeue": None,
-    "no-requeue": None, "gpus-per-task": r"[0-9]{1,3}", "gpus-per-node": r"[0-9]{1,3}", "mem-per-cpu": r"[0-9]{1,9}[KMGT]?",
-    "mem-per-gpu": r"[0-9]{1,9}[KMGT]?", "cpus-per-gpu": r"[0-9]{1,4}", "threads-per-core": r"[0-9]{1,2}",
+    "no-requeue": None, "gpus-per-task": r"[0-9]{1,3}", "gpus-per-node": r"[0-9]{1,3}",
+    "mem-per-cpu": r"[0-9]{1,9}[KMGT]?", "mem-per-gpu": r"[0-9]{1,9}[KMGT]?", "cpus-per-gpu": r"[0-9]{1,4}",
+    "threads-per-core": r"[0-9]{1,2}",
     "hint": r"(compute_bound|memory_bound|multithread|nomultithread)", "distribution": _WORD,
     "begin": r"[A-Za-z0-9:+\-]{1,32}", "deadline": r"[A-Za-z0-9:+\-]{1,32}", "priority": r"[0-9]{1,9}",
 }
 _OPTION = re.compile(r"--([a-z][a-z\-]*)(?:=(.*))?")
-_FILE_NAME = re.compile(r"[A-Za-z0-9_.%\-]{1,255}")  # Slurm's %j and the like are allowed in output names
+# Slurm fills %j (job id), %x (job name), %u (user) and %% in output names; the controller reads the
+# file back under the same name, so other patterns (%N, %4j ...) are refused.
+_FILE_NAME = re.compile(r"([A-Za-z0-9_.\-]|%[jxu%]){1,255}")
+RESERVED_SOURCES = ("job.sbatch", ".minik8s-job-id", ".minik8s-exit-code")  # the controller's own files
 _SOURCE_PATH = re.compile(r"[A-Za-z0-9_.\-]{1,255}(/[A-Za-z0-9_.\-]{1,255}){0,15}")
 _ARTIFACT = re.compile(r"[A-Za-z0-9_.*?\[\]\-]{1,255}(/[A-Za-z0-9_.*?\[\]\-]{1,255}){0,15}")
 _MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")
@@ -240,6 +244,9 @@ def _validate_spec(c: Causes, spec: Obj) -> None:
             if not _SOURCE_PATH.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
                 c.invalid(f"spec.sources.inline[{name}]", name, "must be a relative path of letters, digits, "
                                                                 "`_`, `.` and `-`, without `.` or `..` parts")
+            elif name in RESERVED_SOURCES:
+                c.invalid(f"spec.sources.inline[{name}]", name, "is the name of a file the GPU job controller "
+                                                                "writes: " + ", ".join(RESERVED_SOURCES))
     for field, required in (("build", False), ("run", True)):
         text = c.string(f"spec.{field}", spec.get(field), required=required)
         if required and text is not None and not text.strip():
@@ -250,7 +257,8 @@ def _validate_spec(c: Causes, spec: Obj) -> None:
     for field in ("output", "error"):
         name = c.string(f"spec.{field}", spec.get(field))
         if name is not None and (not _FILE_NAME.fullmatch(name) or name in (".", "..")):
-            c.invalid(f"spec.{field}", name, "must be a file name of letters, digits, `_`, `.`, `%` and `-`")
+            c.invalid(f"spec.{field}", name, "must be a file name of letters, digits, `_`, `.` and `-`, with "
+                                             "Slurm's `%j`, `%x`, `%u` or `%%`")
     resources = c.object("spec.resources", spec.get("resources"))
     if resources is not None:
         _validate_resources(c, resources)

@@ -353,3 +353,14 @@ def test_gpujob_describe_indents_multi_line_commands() -> None:
     lines = describe_lines(GJ, created(gpujob(build="make\nmake check", run="./a\n./b")), [], now=NOW)
     assert lines[lines.index("Build:"):lines.index("Build:") + 3] == ["Build:", "  make", "  make check"]
     assert lines[lines.index("Run:"):lines.index("Run:") + 3] == ["Run:", "  ./a", "  ./b"]
+
+
+@pytest.mark.parametrize("name", ["job.sbatch", ".minik8s-exit-code", ".minik8s-job-id"])
+def test_sources_may_not_take_the_controllers_file_names(name: str) -> None:
+    assert fields(gpujob(sources={"inline": {name: "x"}})) == [f"spec.sources.inline[{name}]"]
+
+
+@pytest.mark.parametrize(("output", "valid"), [("out-%j.txt", True), ("%x-%u.log", True), ("100%%.txt", True),
+                                               ("out-%N.txt", False), ("out-%4j.txt", False), ("out-%", False)])
+def test_output_names_take_only_the_patterns_the_controller_reads_back(output: str, valid: bool) -> None:
+    assert fields(gpujob(output=output)) == ([] if valid else ["spec.output"])

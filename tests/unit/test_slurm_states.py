@@ -123,7 +123,7 @@ def test_parse_scontrol() -> None:
         "12": SlurmJob("12", "COMPLETED", "host1", T1, T2, 3, "scontrol"),
         "13": SlurmJob("13", "PENDING", "", None, None, 0, "scontrol"),
         "14": SlurmJob("14", "RUNNING", "gpu-[01-02]", T1, "2026-12-06T14:15:03", 0, "scontrol"),
-        "15": SlurmJob("15", "CANCELLED", "host1", T1, T2, 0, "scontrol"),
+        "15": SlurmJob("15", "CANCELLED", "host1", T1, T2, 143, "scontrol"),
         "16": SlurmJob("16", "OUT_OF_MEMORY", "host1", T1, T2, 0, "scontrol"),
     }
 
@@ -132,7 +132,7 @@ def test_parse_sacct() -> None:
     assert parse_sacct(SACCT) == {
         "12": SlurmJob("12", "FAILED", "host1", T1, T2, 3, "sacct"),
         "13": SlurmJob("13", "PENDING", "", None, None, 0, "sacct"),
-        "14": SlurmJob("14", "CANCELLED", "gpu-[01-02]", T1, T2, 0, "sacct"),
+        "14": SlurmJob("14", "CANCELLED", "gpu-[01-02]", T1, T2, 143, "sacct"),
         "15": SlurmJob("15", "COMPLETED", "host1", T1, T2, 0, "sacct"),
     }
 
@@ -162,7 +162,7 @@ def test_state_forms(state: str, expected: str) -> None:
     assert parse_sacct(f"12|{state}|0:0|host1|{T1}|{T2}")["12"].state == expected
 
 
-@pytest.mark.parametrize(("code", "expected"), [("0:0", 0), ("3:0", 3), ("255:0", 255), ("0:9", 0), ("", None),
+@pytest.mark.parametrize(("code", "expected"), [("0:0", 0), ("3:0", 3), ("255:0", 255), ("0:9", 137), ("0:125", 0), ("", None),
                                                 ("x:0", None)])
 def test_exit_code_forms(code: str, expected: int | None) -> None:
     assert parse_sacct(f"12|FAILED|{code}|host1|{T1}|{T2}")["12"].exit_code == expected
