@@ -305,6 +305,12 @@ class Consensus:
             "hasQuorum": self.has_quorum,
         }
 
+    def digest(self) -> dict[str, Any]:
+        """This member's store digest and the revision it was taken at (see `Store.digest`)."""
+        value, revision = self.store.digest()
+        return {"name": self.settings.name, "digest": value, "revision": revision,
+                "appliedIndex": self.applied_index}
+
     def is_ready(self) -> bool:
         """A leader is known and this member has applied what the leader last reported committed."""
         member = self._member

@@ -28,6 +28,7 @@ stop commits first.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import threading
@@ -254,6 +255,25 @@ class Store:
                 found.sort(key=lambda item: item[0])
             items = [load_json(value) for _, value in found]
         return items, revision
+
+    def digest(self) -> tuple[str, int]:
+        """A SHA-256 of every stored object (keys and bytes, in key order) and the revision it was taken
+        at: members that applied the same writes give the same digest at the same revision."""
+        digest = hashlib.sha256()
+        with self._read() as view:
+            revision = self._view_meta_int(view, _META_REVISION)
+            newer = view.overlay.objects
+            found: dict[bytes, bytes] = {}
+            for key, value in view.txn.cursor(db=self._db[b"objects"]):
+                found[bytes(key)] = bytes(value)
+            for key, value in newer.items():
+                if value is None:
+                    found.pop(key, None)
+                else:
+                    found[key] = value
+            for key in sorted(found):
+                digest.update(len(key).to_bytes(4, "big") + key + len(found[key]).to_bytes(8, "big") + found[key])
+        return digest.hexdigest(), revision
 
     def events_since(self, revision: int, *, limit: int = 10_000) -> tuple[list[Event], int]:
         """Events after `revision` (at most `limit`), and the store revision they were read at.

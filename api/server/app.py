@@ -143,7 +143,10 @@ class SystemEndpoints:
         send_json(resp, VERSION)
 
     def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
-        send_json(resp, self.consensus.status())
+        status = self.consensus.status()
+        if req.get_param_as_bool("digest"):  # this member's whole store, hashed: convergence checks compare it
+            status["store"] = self.consensus.digest()
+        send_json(resp, status)
 
     def on_get_metrics(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = prom.CONTENT_TYPE_LATEST

@@ -251,3 +251,28 @@ def test_store_rejected_txn_in_a_batch_is_never_visible(tmp_path) -> None:
     assert [e.key for e in store.events_since(0)[0]] == ["/registry/configmaps/default/taken"]
     store.commit_batch()
     store.close()
+
+
+def test_store_digest_is_the_same_for_the_same_writes_and_changes_with_any(tmp_path) -> None:
+    """Two stores that applied the same writes have the same digest at the same revision; one write
+    more, or a different value, changes it (the convergence check of the chaos suite rests on it)."""
+    first, second = Store(str(tmp_path / "one")), Store(str(tmp_path / "two"))
+    try:
+        for s in (first, second):
+            _create(s, "a")
+            _create(s, "b")
+        assert first.digest() == second.digest() and first.digest()[1] == 2
+        second.apply(Delete(key="/registry/configmaps/default/b", request_id="del-b", now=0), None)
+        assert first.digest()[0] != second.digest()[0]
+        _create(first, "c")
+        _create(second, "b", rid="again")
+        assert first.digest()[0] != second.digest()[0]  # same keys count, different objects
+        first.begin_batch()  # writes published to readers but not yet committed to LMDB count too
+        _create(first, "d")
+        first.publish_batch()
+        assert first.digest()[1] == 4
+        assert first.digest()[0] != second.digest()[0]
+        first.commit_batch()
+    finally:
+        first.close()
+        second.close()
