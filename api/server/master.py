@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from minik8s.api import errors
+from minik8s.api import errors, failpoints
 from minik8s.api.kinds import BUILTIN_NAMESPACES, resolve
 from minik8s.api.threads import start_thread
 from minik8s.consensus import Consensus, ConsensusSettings
@@ -175,6 +175,9 @@ class Master:
         for service in services:
             service.start()
         scheme = "https" if self.tls else "http"
+        if failpoints.ACTIVE:
+            log.warning("master %s: FAILPOINTS ACTIVE (deliberate defects, for the chaos self-test only): %s",
+                        self.settings.name, ", ".join(sorted(failpoints.ACTIVE)))
         log.info("master %s: API on %s://%s, raft on %s, peers %s", self.settings.name, scheme,
                  self.settings.api_addr, self.settings.raft_addr, ",".join(self.settings.peers) or "-")
         self._stopped.wait()

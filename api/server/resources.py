@@ -16,7 +16,7 @@ from typing import Any
 
 import falcon
 
-from minik8s.api import errors, kinds, selectors, strictfields, tables, validation
+from minik8s.api import errors, failpoints, kinds, selectors, strictfields, tables, validation
 from minik8s.api.kinds import ResourceType
 from minik8s.store import CompactedError
 
@@ -86,6 +86,7 @@ class ResourceSink:
         self.registry = registry
         self.invokers = dict(invokers or {})  # `plural.group` -> what answers its `invoke` subresource
         self.logs = LogProxy(registry, kubelet_token, max_streams=max_log_streams)
+        self._stale = failpoints.StaleReads()  # a defect only when MINIK8S_FAILPOINTS asks for it
         self.metrics = metrics
         self.hub = hub
         self.body_limit = body_limit
@@ -181,6 +182,8 @@ class ResourceSink:
         registry = served_registry(self.registry, t.rt)
         registry.consistent_read(_read_rv(req))
         obj = registry.get(t.rt, t.name or "", t.namespace)
+        if failpoints.ACTIVE and not t.subresource:
+            obj = self._stale.filter((t.rt.plural, t.namespace, t.name or ""), obj)
         if t.subresource == "scale":
             obj = _scale_of(t.rt, obj)
         table_version = tables.table_version(req.get_header("Accept", default="")) if not t.subresource else None

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from minik8s.api import failpoints
 from minik8s.store import CompactedError, Event, Store
 
 
@@ -129,6 +130,8 @@ class WatchHub:
             found, current = self._store.events_since(revision, limit=limit)
             events = [self._remember(e) for e in found]
             last = events[-1].event.revision if len(events) >= limit else current
+        if failpoints.ACTIVE:
+            events = [e for e in events if not failpoints.drops(e.event.revision)]
         return events, max(last, revision)
 
     def _from_ring(self, revision: int) -> tuple[list[CachedEvent], int] | None:

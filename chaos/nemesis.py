@@ -1,0 +1,172 @@
+"""Nemeses: seeded faults against a `MasterSet`, each injected and then healed, with a timeline.
+
+Each nemesis is a small class with `inject(masters, rng) -> str` (what it did, to whom) and
+`heal(masters) -> str`. `Schedule` runs them in a loop: wait, pick one (seeded), inject, hold it for
+a while, heal, wait for the cluster to be ready again, and records every step with its time since
+the run began. Faults here:
+
+- `Kill`: kill -9 one member (a random one, or the leader), restart it on heal;
+- `KillAll`: kill -9 every member at once, restart them all (a whole-cluster crash);
+- `Pause`: SIGSTOP one member (the leader or a follower), SIGCONT on heal;
+- `TornTail`: kill -9 one member, cut the last bytes off its Raft journal (a write torn by the
+  crash), restart it: the member must recover, and its lost tail must come back from the others.
+
+Network partitions, clock offsets and power loss (dropping writes not yet fsynced) are not built
+yet; see docs/chaos.md.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .masters import MasterSet
+
+
+@dataclass
+class Fault:
+    """One entry of the timeline."""
+
+    at: float  # seconds since the run began
+    nemesis: str
+    action: str  # "inject" | "heal"
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"at": round(self.at, 3), "nemesis": self.nemesis, "action": self.action, "detail": self.detail}
+
+
+def _pick(masters: MasterSet, rng: random.Random, who: str) -> int:
+    live = [i for i, m in enumerate(masters.members) if m.alive and not m.paused]
+    leader = masters.leader_index()
+    if who == "leader" and leader is not None:
+        return leader
+    if who == "follower":
+        followers = [i for i in live if i != leader]
+        if followers:
+            return rng.choice(followers)
+    return rng.choice(live or list(range(len(masters.members))))
+
+
+@dataclass
+class Kill:
+    who: str = "any"  # any | leader
+    name: str = "kill"
+    target: int | None = None
+
+    def inject(self, masters: MasterSet, rng: random.Random) -> str:
+        self.target = _pick(masters, rng, self.who)
+        masters.kill(self.target)
+        return f"kill -9 {masters.members[self.target].name} ({self.who})"
+
+    def heal(self, masters: MasterSet) -> str:
+        assert self.target is not None
+        masters.start(self.target)
+        return f"restart {masters.members[self.target].name}"
+
+
+@dataclass
+class KillAll:
+    name: str = "kill-all"
+
+    def inject(self, masters: MasterSet, rng: random.Random) -> str:
+        for index in range(len(masters.members)):
+            masters.kill(index)
+        return "kill -9 every member"
+
+    def heal(self, masters: MasterSet) -> str:
+        masters.start()
+        return "restart every member"
+
+
+@dataclass
+class Pause:
+    who: str = "leader"  # leader | follower
+    name: str = "pause"
+    target: int | None = None
+
+    def inject(self, masters: MasterSet, rng: random.Random) -> str:
+        self.target = _pick(masters, rng, self.who)
+        masters.pause(self.target)
+        return f"SIGSTOP {masters.members[self.target].name} ({self.who})"
+
+    def heal(self, masters: MasterSet) -> str:
+        assert self.target is not None
+        masters.resume(self.target)
+        return f"SIGCONT {masters.members[self.target].name}"
+
+
+@dataclass
+class TornTail:
+    """Cut the end of a killed member's newest journal file, as a crash in the middle of a write would."""
+
+    name: str = "torn-tail"
+    target: int | None = None
+    cut: int = 0
+
+    def inject(self, masters: MasterSet, rng: random.Random) -> str:
+        self.target = _pick(masters, rng, "any")
+        masters.kill(self.target)
+        journal = _newest_journal(masters.members[self.target].data_dir)
+        if journal is None:
+            return f"kill -9 {masters.members[self.target].name} (no journal file to tear)"
+        size = journal.stat().st_size
+        self.cut = min(size, rng.randint(1, 64))
+        with open(journal, "r+b") as f:
+            f.truncate(size - self.cut)
+        return f"kill -9 {masters.members[self.target].name}, cut {self.cut} bytes off {journal.name}"
+
+    def heal(self, masters: MasterSet) -> str:
+        assert self.target is not None
+        masters.start(self.target)
+        return f"restart {masters.members[self.target].name}"
+
+
+def _newest_journal(data_dir: Path) -> Path | None:
+    candidates = [p for p in data_dir.rglob("journal") if p.is_file()]  # (raft/journal; not journal.meta)
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+NEMESES = {
+    "kill": lambda: Kill("any"), "kill-leader": lambda: Kill("leader", name="kill-leader"),
+    "kill-all": KillAll, "pause-leader": lambda: Pause("leader", name="pause-leader"),
+    "pause-follower": lambda: Pause("follower", name="pause-follower"), "torn-tail": TornTail,
+}
+
+
+@dataclass
+class Schedule:
+    """Inject and heal seeded faults until `stop_at` (see the module docstring)."""
+
+    masters: MasterSet
+    seed: int
+    names: tuple[str, ...] = tuple(NEMESES)
+    hold: tuple[float, float] = (0.5, 2.0)  # seconds a fault lasts
+    gap: tuple[float, float] = (0.5, 1.5)  # seconds between faults
+    timeline: list[Fault] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def run(self, stop_at: float, stopped: "object | None" = None) -> None:
+        rng = random.Random(self.seed)
+        while time.monotonic() < stop_at and not getattr(stopped, "is_set", lambda: False)():
+            time.sleep(min(rng.uniform(*self.gap), max(0.0, stop_at - time.monotonic())))
+            if time.monotonic() >= stop_at:
+                break
+            nemesis = NEMESES[rng.choice(self.names)]()
+            self._note(nemesis.name, "inject", nemesis.inject(self.masters, rng))
+            time.sleep(rng.uniform(*self.hold))
+            self._note(nemesis.name, "heal", nemesis.heal(self.masters))
+            try:
+                self.masters.wait_ready(timeout=60)
+            except RuntimeError as exc:
+                self._note(nemesis.name, "not-ready", str(exc).splitlines()[0])
+                raise
+
+    def _note(self, nemesis: str, action: str, detail: str) -> None:
+        self.timeline.append(Fault(time.monotonic() - self.started, nemesis, action, detail))
+
+    @property
+    def injected(self) -> int:
+        return sum(1 for fault in self.timeline if fault.action == "inject")
