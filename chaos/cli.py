@@ -19,7 +19,9 @@ import typer
 from minik8s.api.client import ApiClient
 from minik8s.api.kubeconfig import load_kubeconfig
 
+from .nemesis import NEMESES
 from .node_failure import ScenarioError, check, default_restart, run_node_failure
+from .run import RunSettings, run_chaos
 
 STATE_FILE = "cluster.json"
 KUBECONFIG_FILE = "kubeconfig"
@@ -93,12 +95,53 @@ def node_failure(
     typer.echo("ok: all expectations met")
 
 
+def chaos_run(
+    duration: float = typer.Option(60.0, help="Seconds of faults and load."),
+    seed: int = typer.Option(1, help="Seeds the faults and the operation mix (the report says which)."),
+    masters: int = typer.Option(3, help="Masters (1, 3 or 5)."),
+    clients: int = typer.Option(6, help="Register clients."),
+    keys: int = typer.Option(3, help="ConfigMaps the clients read and write."),
+    watchers: int = typer.Option(2, help="Long-poll watchers of the namespace."),
+    nemesis: list[str] = typer.Option(list(NEMESES), help=f"Faults to draw from: {', '.join(NEMESES)}."),
+    failpoint: list[str] = typer.Option([], help="Deliberate defects in the masters (self-test): "
+                                                 "stale-reads, drop-watch-events."),
+    out: Path | None = typer.Option(None, help="Write report.json and report.txt here."),
+    keep: bool = typer.Option(False, help="Keep the masters' data and logs even when every check passes."),
+) -> None:
+    """Start masters, run a recorded workload under seeded faults, then check the history.
+
+    Checkers: per-key linearizability, the watch validator, durability and convergence (all
+    members' store digests equal). Exits 1 when a checker finds a violation.
+    """
+    unknown = [n for n in nemesis if n not in NEMESES]
+    problem = (f"unknown nemesis {', '.join(unknown)}" if unknown
+               else "--masters must be 1, 3 or 5" if masters not in (1, 3, 5)
+               else "--duration must be positive" if duration <= 0 else None)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"chaos run: seed {seed}, {duration:g} s, {masters} masters, faults from {', '.join(nemesis)}",
+               err=True)
+    settings = RunSettings(duration=duration, seed=seed, masters=masters, clients=clients, keys=keys,
+                           watchers=watchers, nemeses=tuple(nemesis), failpoints=tuple(failpoint), keep=keep)
+    report = run_chaos(settings)
+    text = report.text()
+    typer.echo(text)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report.to_json(), indent=1, default=str))
+        (out / "report.txt").write_text(text + "\n")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.callback()
 def chaos() -> None:
-    """Fault injection against a running `minik8s up` cluster."""
+    """Fault injection: seeded chaos runs with history checkers, and scenarios against `minik8s up`."""
 
 
 app.command("node-failure")(node_failure)
+app.command("run")(chaos_run)
 
 if __name__ == "__main__":
     app()

@@ -165,6 +165,28 @@ class Registry:
             raise self.not_found(rt, name)
         return obj
 
+    def current(self, rt: ResourceType, name: str, namespace: str | None, wanted_rv: str | None = None) -> Obj | None:
+        """The stored object a write decides from (None: absent).
+
+        This member's store may lag the leader's. An answer that would refuse the write (the object
+        absent, or older than the resourceVersion the client names) is confirmed after a Raft barrier
+        before it is believed: a write is never refused for what this member has not applied yet. (A
+        newer local version than the client's is a real conflict: revisions only grow.)
+        """
+        key = rt.store_key(name, namespace)
+        obj = self.store.get(key)
+        if obj is None or _older(obj, wanted_rv):
+            self.consistent_read(None)
+            obj = self.store.get(key)
+        return obj
+
+    def existing(self, rt: ResourceType, name: str, namespace: str | None, wanted_rv: str | None = None) -> Obj:
+        """As `current`, for a write that needs the object: 404 when it is absent."""
+        obj = self.current(rt, name, namespace, wanted_rv)
+        if obj is None:
+            raise self.not_found(rt, name)
+        return obj
+
     def list(self, rt: ResourceType, namespace: str | None) -> tuple[list[Obj], int]:
         return self.store.list(rt.store_prefix(namespace))
 
@@ -178,7 +200,7 @@ class Registry:
         """Creates need the namespace to exist and not be terminating (Kubernetes' NamespaceLifecycle)."""
         if not rt.namespaced:
             return
-        ns = self.store.get(_NAMESPACES.store_key(namespace or ""))
+        ns = self.current(_NAMESPACES, namespace or "", None)
         if ns is None:
             raise errors.NotFoundError(f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
         if ns.get("metadata", {}).get("deletionTimestamp"):
@@ -229,7 +251,7 @@ class Registry:
         body = validation.conform(rt, body)
         wanted_rv = (body.get("metadata") or {}).get("resourceVersion") or None
         for _ in range(10):
-            old = self.store.get(rt.store_key(name, namespace))
+            old = self.current(rt, name, namespace, wanted_rv)
             if old is None:
                 if rt.strategy.create_on_update and subresource is None:
                     return self.create(rt, body, namespace)
@@ -267,7 +289,7 @@ class Registry:
                subresource: str | None = None) -> Obj:
         """Read-modify-write with optimistic retries (used by PATCH and scale)."""
         for _ in range(10):
-            old = self.get(rt, name, namespace)
+            old = self.existing(rt, name, namespace)
             new = validation.conform(rt, change(copy.deepcopy(old)))
             new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
             try:
@@ -280,7 +302,7 @@ class Registry:
     def mutate_raw(self, rt: ResourceType, name: str, namespace: str | None, change: Callable[[Obj], Obj]) -> Obj:
         """Server-internal read-modify-write (bindings): no defaulting, optimistic retries."""
         for _ in range(10):
-            old = self.get(rt, name, namespace)
+            old = self.existing(rt, name, namespace)
             new = change(copy.deepcopy(old))
             result = self._propose(Update(key=rt.store_key(name, namespace), object=new,
                                           expected_revision=int(old["metadata"]["resourceVersion"])))
@@ -338,8 +360,9 @@ class Registry:
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)
                                   or not validation.INT64[0] <= grace <= validation.INT64[1]):
             raise errors.BadRequestError(f"gracePeriodSeconds must be a 64-bit integer, not {grace!r:.64}")
+        wanted_rv = (options.get("preconditions") or {}).get("resourceVersion")
         for _ in range(10):
-            obj = self.get(rt, name, namespace)
+            obj = self.existing(rt, name, namespace, wanted_rv if isinstance(wanted_rv, str) else None)
             forbidden = rt.strategy.delete_forbidden(obj)
             if forbidden:
                 raise errors.ForbiddenError(f'{rt.plural} "{name}" is forbidden: {forbidden}', name=name,
@@ -357,6 +380,13 @@ class Registry:
             if not _rejected_for(result, Reason.CONFLICT) and not _index_rejected(result, key):
                 return self._raise_for(result, rt, name)
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
+
+
+def _older(obj: Obj, wanted_rv: str | None) -> bool:
+    """Whether `obj` is older than the resourceVersion a client named (both revisions as integers)."""
+    have = (obj.get("metadata") or {}).get("resourceVersion")
+    return (wanted_rv is not None and isinstance(have, str) and have.isdigit() and wanted_rv.isdigit()
+            and int(have) < int(wanted_rv))
 
 
 def _check_preconditions(rt: ResourceType, name: str, obj: Obj, pre: Obj) -> None:

@@ -214,7 +214,7 @@ class ResourceSink:
         patch = read_body(req, self.body_limit)
         name = t.name or ""
         if t.subresource == "scale":  # the patch applies to the current Scale, as in Kubernetes
-            current = _scale_of(t.rt, self.registry.get(t.rt, name, t.namespace))
+            current = _scale_of(t.rt, self.registry.existing(t.rt, name, t.namespace))
             scale = validation.conform_kind("autoscaling", "v1", "Scale",
                                             patching.apply_patch(current, patch, content_type))
             send_json(resp, self._set_replicas(t, (scale.get("spec") or {}).get("replicas")))
