@@ -131,7 +131,13 @@ class RegisterWorkload:
             outcome, error = "fail", "AlreadyExists"
         except errors.ConflictError:
             outcome, error = "fail", "Conflict"
-        except errors.ApiError as exc:  # no answer, or one that says nothing definite (5xx, 429)
+        except (errors.ServiceUnavailableError, errors.TooManyRequestsError) as exc:
+            # every master refused it before proposing (503, 429) or never got it (connection refused):
+            # the client sends a write elsewhere only then, so it was not applied anywhere
+            outcome, error = "fail", type(exc).__name__
+            if kind == "read":
+                return
+        except errors.ApiError as exc:  # no answer (a timeout after it may have been received), or a 5xx
             outcome, error = ("fail" if kind == "read" else "unknown"), type(exc).__name__
             if kind == "read":
                 return  # a read without an answer says nothing: it is left out of the history

@@ -169,13 +169,14 @@ class Registry:
         """The stored object a write decides from (None: absent).
 
         This member's store may lag the leader's. An answer that would refuse the write (the object
-        absent, or older than the resourceVersion the client names) is confirmed after a Raft barrier
-        before it is believed: a write is never refused for what this member has not applied yet. (A
-        newer local version than the client's is a real conflict: revisions only grow.)
+        absent, or at another resourceVersion than the one the client names) is confirmed after a
+        Raft barrier before it is believed: a write is never refused for what this member has not
+        applied yet. (Even a newer local version is confirmed: the object may have been deleted
+        since, and the answer is then 404, not 409.)
         """
         key = rt.store_key(name, namespace)
         obj = self.store.get(key)
-        if obj is None or _older(obj, wanted_rv):
+        if obj is None or _differs(obj, wanted_rv):
             self.consistent_read(None)
             obj = self.store.get(key)
         return obj
@@ -382,11 +383,9 @@ class Registry:
         raise errors.ConflictError(f'{rt.group_plural} "{name}": too many concurrent updates, try again')
 
 
-def _older(obj: Obj, wanted_rv: str | None) -> bool:
-    """Whether `obj` is older than the resourceVersion a client named (both revisions as integers)."""
-    have = (obj.get("metadata") or {}).get("resourceVersion")
-    return (wanted_rv is not None and isinstance(have, str) and have.isdigit() and wanted_rv.isdigit()
-            and int(have) < int(wanted_rv))
+def _differs(obj: Obj, wanted_rv: str | None) -> bool:
+    """Whether `obj` is at another resourceVersion than the one a client named (None: no precondition)."""
+    return wanted_rv is not None and (obj.get("metadata") or {}).get("resourceVersion") != wanted_rv
 
 
 def _check_preconditions(rt: ResourceType, name: str, obj: Obj, pre: Obj) -> None:
