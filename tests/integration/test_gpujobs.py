@@ -131,7 +131,8 @@ def test_failure_exit_code_and_cancel_on_delete(cluster1: Cluster, slurm_cluster
                 return True
 
         wait_for(gone, timeout=30, what="the deleted job to go")
-        assert "CANCELLED" in slurm.squeue("-h", "-t", "all", "-j", job_id, "-o", "%T")
+        wait_for(lambda: "CANCELLED" in slurm.squeue("-h", "-t", "all", "-j", job_id, "-o", "%T"), timeout=30,
+                 what="Slurm to say the job was cancelled (it is COMPLETING for a moment)")
 
 
 def test_a_job_outlives_an_sshd_outage(cluster1: Cluster, slurm_cluster: SlurmCluster) -> None:
