@@ -209,14 +209,17 @@ def _convergence(masters: MasterSet) -> dict[str, Any]:
 def _check(history: list[Op], watches: WatchWorkload, final: dict[str, tuple[str, int] | None],
            convergence: dict[str, Any], budget: float) -> dict[str, dict[str, Any]]:
     """Every checker's verdict, summary and examples."""
-    committed = watchcheck.committed_from_ops(history)
+    seen = _watched(watches)
+    # writes with no answer that the watches saw are part of the committed history the watches are
+    # checked against (an unknown delete has no value to recognise it by, only its key)
+    settled, happened, dropped = resolve_unknowns(history, seen)
+    committed = watchcheck.committed_from_ops(settled)
     watch = watchcheck.check_watches(watches.logs, committed,
                                      uncertain_values=watchcheck.uncertain_values_from_ops(history))
-    seen = _watched(watches)
     settled_note = "unknown outcomes kept (the watches are not known complete)"
     checked = history
     if watch.ok and _never_relisted(watches):
-        checked, happened, dropped = resolve_unknowns(history, seen)
+        checked = settled
         settled_note = f"{happened} unknown-outcome writes seen by the watches, {dropped} never happened"
     lin = linearizability.check(checked, budget_seconds=budget)
     lin_examples = []

@@ -196,7 +196,11 @@ class WatchWorkload:
                         value = None if event["type"] == "DELETED" else (obj.get("data") or {}).get("v")
                         log.entries.append(WatchEvent(type=event["type"], key=obj["metadata"]["name"], revision=rv,
                                                       value=value))
-                    revision = max(revision, int(next_version or revision))
+                    last = max([revision, *(int(e["object"]["metadata"]["resourceVersion"]) for e in events)])
+                    progress = int(next_version or last)
+                    if progress > last:  # the answer says nothing else happened up to `progress`
+                        log.entries.append(WatchEvent(type="BOOKMARK", key="", revision=progress, value=None))
+                    revision = max(last, progress)
             except errors.ExpiredError:
                 relist = True
             except (errors.ApiError, ValueError, KeyError):
