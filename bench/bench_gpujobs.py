@@ -128,10 +128,12 @@ def measure(slurm: SlurmCluster, args: argparse.Namespace) -> bool:
         wall = time.monotonic() - started
         cpu = process_cpu_seconds(controller.pid) - cpu_before
         rpcs = sdiag_counts(slurm)
-        controller.send_signal(signal.SIGTERM)
-        out, _ = controller.communicate(timeout=30)
-        counters = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
         stop.set()
+        controller.send_signal(signal.SIGTERM)
+        assert controller.stdout is not None
+        out = controller.stdout.read()
+        controller.wait(timeout=30)
+        counters = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
         jobs = {j["metadata"]["name"]: j for j in client.list("gpujobs", namespace=NAMESPACE)["items"]}
         failed = [n for n in names if (jobs[n].get("status") or {}).get("phase") != "Succeeded"]
         to_submitted, to_start, detection = [], [], []
@@ -146,6 +148,7 @@ def measure(slurm: SlurmCluster, args: argparse.Namespace) -> bool:
                 if end_seen is not None:
                     detection.append((end_seen - stamps[1]) * 1000)
         client.close()
+        watcher.join(timeout=10)
     job_info = sum(v for k, v in rpcs.items() if k.startswith("REQUEST_JOB_INFO"))
     submits = rpcs.get("REQUEST_SUBMIT_BATCH_JOB", 0)
     polls = counters.get("polls", 0)
@@ -157,7 +160,8 @@ def measure(slurm: SlurmCluster, args: argparse.Namespace) -> bool:
         ["batch submissions (REQUEST_SUBMIT_BATCH_JOB)", submits],
         ["job info (REQUEST_JOB_INFO*: squeue, scontrol)", job_info],
         ["  of which the controller's state queries", counters.get("slurmctld_queries", "-")],
-        ["  of which adoption checks before each sbatch (squeue -n)", args.jobs],
+        ["  the rest: adoption checks before an sbatch (squeue -n; none for jobs this controller prepared)",
+         job_info - counters.get("slurmctld_queries", 0)],
         ["controller polls (each one batched query for all active jobs)", polls],
         ["state queries per poll", f"{counters.get('slurmctld_queries', 0) / polls:.2f}" if polls else "-"],
         ["one squeue per active job per poll instead (the design Slurm warns of)", counters.get("polled_jobs", "-")],

@@ -5,7 +5,8 @@ Runs in the masters under the controller Lease. A job goes through these phases,
 
 - Pending -> Submitting: the finalizer `FINALIZER` is added, then the status records the working
   directory and the generated batch script (`describe` shows it);
-- Submitting -> Submitted: first the cluster is asked whether it already has the job (by its Slurm
+- Submitting -> Submitted: unless this controller itself committed Submitting in this term (then no
+  sbatch can have run yet), the cluster is first asked whether it already has the job (by its Slurm
   job name, which is the GpuJob's uid, or by the id file the job writes as it starts): a leader that
   died between `sbatch` and its commit is then adopted, never submitted again. Otherwise the sources
   and the script go up over SFTP and `sbatch --parsable` runs; the job id is committed at once;
@@ -35,6 +36,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +66,7 @@ MAX_ARTIFACT_BYTES = 256 * 1024  # one result file
 MAX_ARTIFACTS_TOTAL = 512 * 1024
 MAX_ARTIFACTS = 64
 MISSES_BEFORE_LOST = 3  # polls in which no source knows a job before it is called lost
+FOLLOWERS = 8  # threads that bring the jobs of one poll up to date
 CANCEL_TRIES_UNSUBMITTED = 3  # failed scancels of a job with no recorded id before its deletion goes on
 
 
@@ -129,6 +132,8 @@ class GpuJobController(Controller):
         self._sessions: dict[ClusterKey, tuple[SlurmSession, StateQuery]] = {}
         self._quiet_polls: dict[ClusterKey, int] = {}  # polls since the last change seen
         self._polling: set[ClusterKey] = set()  # clusters whose next poll is queued or running
+        self._fresh: set[str] = set()  # jobs this controller moved to Submitting and has not sent yet
+        self._followers = ThreadPoolExecutor(FOLLOWERS, thread_name_prefix="gpujob-follow")
         self._misses: dict[str, int] = {}  # job uid -> polls in which no source knew it
         self._cancel_failures: dict[str, int] = {}  # job uid -> scancels that could not reach the login
         self._events = EventRecorder(client, component=COMPONENT)
@@ -143,9 +148,10 @@ class GpuJobController(Controller):
 
     def setup(self) -> None:
         self._jobs = self.watch("gpujobs")
-        with self._lock:  # a new term has no poll queued yet
+        with self._lock:  # a new term has no poll queued yet, and knows of no job it prepared itself
             self._polling.clear()
             self._quiet_polls.clear()
+            self._fresh.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
@@ -245,6 +251,8 @@ class GpuJobController(Controller):
             return
         status.update(phase="Submitting", workDir=work_dir_name(job), script=script)
         self._write_status(job, status)
+        with self._lock:  # committed by us, in this term, before any sbatch for it
+            self._fresh.add(job["metadata"]["uid"])
 
     def _cluster_unreachable(self, job: Obj, exc: SessionError) -> Result:
         status = copy.deepcopy(job.get("status") or {})
@@ -259,19 +267,22 @@ class GpuJobController(Controller):
         session, _query = self._session(key, job)
         status = copy.deepcopy(job.get("status") or {})
         work_dir = status.get("workDir") or work_dir_name(job)
+        uid = job["metadata"]["uid"]
         try:
-            with session.lock:
-                job_id = self._submitted_before(session, job, work_dir)
-                adopted = job_id is not None
-                if job_id is None:
-                    files = {name: text.encode("utf-8", "surrogatepass")
-                             for name, text in ((job["spec"].get("sources") or {}).get("inline") or {}).items()}
-                    files[SCRIPT_NAME] = (status.get("script") or batch_script(job)).encode()
-                    session.put_files(work_dir, files)
-                    result = session.run(f"cd {shlex.quote(work_dir)} && sbatch --parsable {SCRIPT_NAME}")
-                    if result.code != 0 or not result.stdout.strip().split(";")[0].isdigit():
-                        return self._submit_failed(job, status, result.stderr.strip() or result.stdout.strip())
-                    job_id = result.stdout.strip().split(";")[0]
+            with self._lock:  # prepared by this controller and not sent yet: no earlier sbatch to look for
+                fresh = uid in self._fresh
+                self._fresh.discard(uid)  # from here on a retry must look: this sbatch may run
+            job_id = None if fresh else self._submitted_before(session, job, work_dir)
+            adopted = job_id is not None
+            if job_id is None:
+                files = {name: text.encode("utf-8", "surrogatepass")
+                         for name, text in ((job["spec"].get("sources") or {}).get("inline") or {}).items()}
+                files[SCRIPT_NAME] = (status.get("script") or batch_script(job)).encode()
+                session.put_files(work_dir, files)
+                result = session.run(f"cd {shlex.quote(work_dir)} && sbatch --parsable {SCRIPT_NAME}")
+                if result.code != 0 or not result.stdout.strip().split(";")[0].isdigit():
+                    return self._submit_failed(job, status, result.stderr.strip() or result.stdout.strip())
+                job_id = result.stdout.strip().split(";")[0]
         except SessionError as exc:
             return self._cluster_unreachable(job, exc)
         now = format_time(self.wall())
@@ -328,14 +339,17 @@ class GpuJobController(Controller):
                 except errors.ConflictError:
                     pass
             return Result(requeue_after=max(1.0, session.retry_in()))
-        changed = False
-        for job in jobs:
+        def follow(job: Obj) -> bool:
             try:
-                changed |= self._follow(job, states.get(job["status"]["jobId"]), session, query)
+                return self._follow(job, states.get(job["status"]["jobId"]), session, query)
             except errors.ConflictError:
-                changed = True  # a newer copy comes through the informer: look again soon
+                return True  # a newer copy comes through the informer: look again soon
             except SessionError as exc:
                 self._cluster_unreachable(job, exc)
+                return False
+
+        # jobs that ended have their results brought back and several writes each: side by side
+        changed = any(list(self._followers.map(follow, jobs)))
         with self._lock:
             quiet = 0 if changed else self._quiet_polls.get(key, 0) + 1
             self._quiet_polls[key] = quiet

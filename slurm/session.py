@@ -3,7 +3,9 @@
 `SlurmSession` wraps a paramiko `SSHClient`: it connects on first use, runs commands (each with a
 timeout and a cap on what it reads), moves files over SFTP, and after a failure drops the
 connection and waits out a back-off (1, 2, 4 ... 30 s) before it connects again, so an sshd that is
-down costs one failed connect per back-off step, not one per job. Its lock serialises its users.
+down costs one failed connect per back-off step, not one per job. Threads use it side by side:
+every command runs on an SSH channel of its own (at most `MAX_COMMANDS` at once), file transfers
+take turns on one SFTP channel, and a lock guards the connection itself.
 
 Credentials come from a Secret (`ssh-privatekey`: an OpenSSH or PEM private key; or `password`) and
 live only in memory: never in a log line, an error text or an argument. The login's host key is
@@ -27,6 +29,7 @@ CONNECT_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60.0
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes read from one command's stdout
 BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
+MAX_COMMANDS = 6  # commands at once on one connection (plus the SFTP channel: under sshd's MaxSessions 10)
 
 
 class SessionError(Exception):
@@ -95,6 +98,8 @@ class SlurmSession:
         self.lock = threading.RLock()
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_lock = threading.Lock()  # one SFTP channel, used by one thread at a time
+        self._channels = threading.BoundedSemaphore(MAX_COMMANDS)  # sshd's MaxSessions is 10 by default
         self._policy = _PinnedKey(login.host_key)
         self._backoff = 0.0
         self._retry_at = 0.0
@@ -159,39 +164,49 @@ class SlurmSession:
         return max(0.0, self._retry_at - self.clock())
 
     def _sftp_client(self) -> paramiko.SFTPClient:
-        client = self._connected()
-        if self._sftp is None:
-            self._sftp = client.open_sftp()
-            self._sftp.get_channel().settimeout(COMMAND_TIMEOUT)
-        return self._sftp
-
-    def _guarded(self, what: str, action: Callable[[], object]) -> object:
-        """Run `action` under the lock: a broken connection is dropped (with back-off), a file problem is
-        reported on a connection that stays."""
+        """The SFTP channel on the current connection (opened on first use); hold `_sftp_lock`."""
         with self.lock:
-            try:
+            client = self._connected()
+            if self._sftp is None:
+                self._sftp = client.open_sftp()
+                self._sftp.get_channel().settimeout(COMMAND_TIMEOUT)
+            return self._sftp
+
+    def _guarded(self, what: str, action: Callable[[], object], *, command: bool = False) -> object:
+        """Run `action`: a broken connection is dropped (with back-off), a file problem is reported on a
+        connection that stays. Commands run side by side, each on a channel of its own (at most
+        MAX_COMMANDS at once); file transfers take turns on the one SFTP channel."""
+        if command:
+            with self.lock:
+                self._connected()
+        try:
+            with self._channels if command else self._sftp_lock:
                 return action()
-            except SessionError:
-                raise
-            except (ConnectionError, TimeoutError, EOFError, paramiko.SSHException) as exc:
+        except SessionError:
+            raise
+        except (ConnectionError, TimeoutError, EOFError, paramiko.SSHException) as exc:
+            with self.lock:
                 self._failed(f"{what}: {type(exc).__name__}: {exc}"[:500])
-                raise AssertionError("unreachable") from exc
-            except OSError as exc:
-                raise SessionError(f"{what}: {exc}"[:500]) from exc
+            raise AssertionError("unreachable") from exc
+        except OSError as exc:
+            raise SessionError(f"{what}: {exc}"[:500]) from exc
 
     # ---- commands and files --------------------------------------------------------------------
 
     def run(self, command: str, *, timeout: float = COMMAND_TIMEOUT) -> CommandResult:
-        """Run `command` in the login's shell; its exit code and output (stdout capped at MAX_OUTPUT)."""
+        """Run `command` in the login's shell; its exit code and output (stdout capped at MAX_OUTPUT).
+        Several threads may run commands at once (one SSH channel each, on the one connection)."""
         def action() -> CommandResult:
-            client = self._connected()
+            client = self._client
+            if client is None:
+                raise ConnectionError("the connection was dropped")
             _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
             out = stdout.read(MAX_OUTPUT)
             err = stderr.read(64 * 1024)
             code = stdout.channel.recv_exit_status()
             return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
         what = f"running {command.split()[0] if command else 'a command'}"
-        return self._guarded(what, action)  # type: ignore[return-value]
+        return self._guarded(what, action, command=True)  # type: ignore[return-value]
 
     def put_files(self, directory: str, files: dict[str, bytes]) -> None:
         """Create `directory` (relative to the home) and write `files` (relative names) into it."""
