@@ -42,6 +42,8 @@ from minik8s.chaos.history import Op, by_key
 Verdict = Literal["ok", "violation", "unknown"]
 
 _DEADLINE_EVERY = 256  # search steps between two looks at the clock
+WINDOW_SECONDS = 2.0  # shrinking starts from the ops this close to where the search got stuck
+SHRINK_LIMIT = 2000  # ops beyond which a failing window is shown unshrunk (shrinking is quadratic)
 
 
 class _Sentinel:
@@ -364,9 +366,26 @@ def check(history: Iterable[Op], *, budget_seconds: float = 10.0) -> CheckResult
 def _explain(result: KeyResult, ops: list[Op], outcome: _Outcome, deadline: float) -> None:
     """Fill in a violation's minimal sub-history and partial linearization."""
     now = time.monotonic()
-    result.minimal, result.shrunk = _shrink(ops, [ops[i] for i in outcome.stuck_at], deadline)
+    stuck = [ops[i] for i in outcome.stuck_at]
+    around = _window(ops, stuck)
+    if len(around) < len(ops) and not _check_ops(around, deadline, full=ops, relaxed=True).verdict == "violation":
+        around = ops  # the violation needs more than the ops around where the search got stuck
+    if len(around) > SHRINK_LIMIT or time.monotonic() > deadline:  # too long to shrink in time: show the window
+        result.minimal, result.shrunk = around[:SHRINK_LIMIT], False
+    else:
+        result.minimal, result.shrunk = _shrink(around, stuck, deadline)
     result.elapsed += time.monotonic() - now
     result.partial = describe_partial(ops, outcome)
+
+
+def _window(ops: list[Op], stuck: list[Op], seconds: float = WINDOW_SECONDS) -> list[Op]:
+    """The ops that overlap `seconds` either side of the ops the search got stuck on (in history order):
+    shrinking is quadratic, so it starts from the part of a long history where the violation shows."""
+    if not stuck:
+        return ops
+    start = min(op.invoke for op in stuck) - seconds
+    end = max(_end(op) for op in stuck) + seconds
+    return [op for op in ops if op.invoke <= end and _end(op) >= start]
 
 
 def describe_partial(ops: Sequence[Op], outcome: _Outcome, *, last: int = 20) -> str:

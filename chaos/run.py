@@ -32,13 +32,14 @@ from minik8s.api import errors
 from minik8s.api.client import ApiClient
 
 from . import durability, linearizability, watchcheck
-from .history import Op
+from .history import Op, to_json
 from .masters import MasterSet
 from .nemesis import NEMESES, Schedule
 from .resolve import resolve_unknowns
 from .workload import NAMESPACE, RegisterWorkload, WatchWorkload, ensure_namespace, key_name
 
 CONVERGE_TIMEOUT = 60.0
+HISTORY_IN_REPORT = 20_000  # operations a report carries (a longer one stays in ROOT/history.json)
 
 
 @dataclass
@@ -128,6 +129,8 @@ def run_chaos(settings: RunSettings) -> Report:
         final, final_revision = _final_state(admin, settings.keys)
         _wait_watchers(watches, final_revision)
         watches.stop()
+        # the raw history first: a checker that runs long (or a crash) does not lose the run
+        (root / "history.json").write_text(to_json(registers.history))
         convergence = _convergence(masters)
         checks = _check(registers.history, watches, final, convergence, settings.checker_budget)
         if nemesis_error:
@@ -136,7 +139,8 @@ def run_chaos(settings: RunSettings) -> Report:
         report = Report(settings=_settings_json(settings), timeline=[f.to_json() for f in schedule.timeline],
                         operations=_counts(registers.history), checks=checks, root=str(root),
                         elapsed=time.monotonic() - started,
-                        history=[_op_json(op) for op in registers.history])
+                        history=[_op_json(op) for op in registers.history]
+                        if len(registers.history) <= HISTORY_IN_REPORT else [])
         return report
     finally:
         masters.stop()
