@@ -9,9 +9,11 @@ relist), they are the committed history, so:
 - a create or update whose value (unique per write) a watch saw took effect at that revision: it
   becomes "ok" with that resourceVersion, answered at the end of the history (some time after it
   was sent);
-- a delete: a DELETED event of its key that no answered delete explains is attributed to it (the
-  oldest such delete first); it becomes "ok" likewise;
-- a write no watch saw never took effect and leaves the history.
+- a create or update no watch saw never took effect and leaves the history;
+- a delete stays unknown: it names no value, so which DELETED event is its own cannot be told
+  (attributing one to the wrong delete, say one with another precondition, would make up a
+  violation); `unexplained_deletes` gives the revisions of the DELETED events no answered delete
+  explains, which the watch validator then takes as uncertain.
 """
 
 from __future__ import annotations
@@ -23,29 +25,27 @@ from .watchcheck import DELETED, CommittedChange
 
 
 def resolve_unknowns(history: list[Op], seen: list[CommittedChange]) -> tuple[list[Op], int, int]:
-    """The history with unknown-outcome writes settled; and how many became ok and how many were dropped."""
+    """The history with unknown-outcome creates and updates settled; how many became ok, how many were dropped."""
     end = max((op.complete for op in history if op.complete is not None), default=0.0)
     end = max(end, max((op.invoke for op in history), default=0.0)) + 1.0
     by_value = {(c.key, c.value): c.revision for c in seen if c.type != DELETED and c.value is not None}
-    explained = {int(op.result_version) for op in history
-                 if op.kind == "delete" and op.outcome == "ok" and (op.result_version or "").isdigit()}
-    deletes: dict[str, list[int]] = {}
-    for change in seen:
-        if change.type == DELETED and change.revision not in explained:
-            deletes.setdefault(change.key, []).append(change.revision)
     settled, happened, dropped = [], 0, 0
-    for op in sorted(history, key=lambda o: o.invoke):
-        if op.outcome != "unknown" or op.kind == "read":
+    for op in history:
+        if op.outcome != "unknown" or op.kind not in ("create", "update"):
             settled.append(op)
             continue
-        if op.kind in ("create", "update"):
-            revision = by_value.get((op.key, op.value))
-        else:
-            pending = deletes.get(op.key) or []
-            revision = pending.pop(0) if pending else None
+        revision = by_value.get((op.key, op.value))
         if revision is None:
             dropped += 1
             continue
         happened += 1
         settled.append(replace(op, outcome="ok", complete=end, result_version=str(revision), error=None))
-    return sorted(settled, key=lambda o: o.id), happened, dropped
+    return settled, happened, dropped
+
+
+def unexplained_deletes(history: list[Op], seen: list[CommittedChange]) -> set[int]:
+    """Revisions of DELETED events no answered delete explains, on keys that had a delete with no answer."""
+    explained = {int(op.result_version) for op in history
+                 if op.kind == "delete" and op.outcome == "ok" and (op.result_version or "").isdigit()}
+    keys = {op.key for op in history if op.kind == "delete" and op.outcome == "unknown"}
+    return {c.revision for c in seen if c.type == DELETED and c.key in keys and c.revision not in explained}

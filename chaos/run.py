@@ -35,7 +35,7 @@ from . import durability, linearizability, watchcheck
 from .history import Op, to_json
 from .masters import MasterSet
 from .nemesis import NEMESES, Schedule
-from .resolve import resolve_unknowns
+from .resolve import resolve_unknowns, unexplained_deletes
 from .workload import NAMESPACE, RegisterWorkload, WatchWorkload, ensure_namespace, key_name
 
 CONVERGE_TIMEOUT = 60.0
@@ -214,12 +214,14 @@ def _check(history: list[Op], watches: WatchWorkload, final: dict[str, tuple[str
            convergence: dict[str, Any], budget: float) -> dict[str, dict[str, Any]]:
     """Every checker's verdict, summary and examples."""
     seen = _watched(watches)
-    # writes with no answer that the watches saw are part of the committed history the watches are
-    # checked against (an unknown delete has no value to recognise it by, only its key)
+    # creates and updates with no answer that the watches saw are part of the committed history the
+    # watches are checked against; deletes with no answer make their key's unexplained DELETED
+    # events uncertain
     settled, happened, dropped = resolve_unknowns(history, seen)
     committed = watchcheck.committed_from_ops(settled)
     watch = watchcheck.check_watches(watches.logs, committed,
-                                     uncertain_values=watchcheck.uncertain_values_from_ops(history))
+                                     uncertain_values=watchcheck.uncertain_values_from_ops(history),
+                                     uncertain_revisions=unexplained_deletes(history, seen))
     settled_note = "unknown outcomes kept (the watches are not known complete)"
     checked = history
     if watch.ok and _never_relisted(watches):

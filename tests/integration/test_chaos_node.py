@@ -37,6 +37,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpCluster]:
         cluster.stop()
 
 
+@pytest.mark.slow  # 31 s with its cluster; node loss and eviction are also covered by test_nodes and test_node_lifecycle
 def test_node_failure_meets_grace_and_eviction_expectations(up: UpCluster) -> None:
     """kill -9 of node-1's agent: NotReady in time, its pod evicted in time, Ready after a restart."""
     state = up.state

@@ -99,6 +99,7 @@ def _watch_healthy(client: ApiClient, seconds: float, pods: list[str]) -> int:
     return min(len(seen) for seen in renewals.values())
 
 
+@pytest.mark.slow  # 22 s; the hostile-node parsing it drives is unit-tested
 def test_bad_node_objects_are_skipped_and_reported_not_fatal(up: UpProcess) -> None:
     """Off-link, malformed and copycat Node objects: agents skip and report them, nodes stay Ready, no eviction,
     pods still reach pods across nodes; deleting the bad Nodes changes nothing."""

@@ -78,6 +78,7 @@ def test_replicaset_survives_a_node_eviction(up: Up3, keep: Sampler) -> None:
     wait_for(evicted_gone, timeout=60, interval=0.5, what="evicted pods removed by the returning agent")
 
 
+@pytest.mark.slow  # 18 s; controllers finishing a dead leader's work: test_garbage_collector, test_service_allocation, the chaos suite
 def test_replicaset_survives_a_leader_kill(up: Up3, keep: Sampler) -> None:
     """kill -9 of the master holding the controller lease: the next leader replaces deleted pods."""
     holder = up.client.get(LEASE[0], LEASE[1], namespace=LEASE[2])["spec"]["holderIdentity"]
