@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from minik8s.chaos.watchcheck import DELETED, CheckResult, CommittedChange
+from minik8s.chaos.watchcheck import DELETED, CheckResult, CheckSet, CommittedChange
 
 WRITE_KINDS = ("create", "update", "delete")
 FinalState = Mapping[str, "tuple[str, int] | None"]
@@ -47,7 +47,7 @@ class OpLike(Protocol):
 
 
 @dataclass
-class DurabilityReport:
+class DurabilityReport(CheckSet):
     """The three durability checks, plus how many acknowledged writes and keys were checked."""
 
     lost: CheckResult = field(default_factory=lambda: CheckResult("lost"))
@@ -59,19 +59,8 @@ class DurabilityReport:
     def checks(self) -> list[CheckResult]:
         return [self.lost, self.applied_twice, self.phantom]
 
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks())
-
-    def failed(self) -> list[str]:
-        """Names of the checks with at least one violation."""
-        return [check.name for check in self.checks() if not check.ok]
-
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "writes_checked": self.writes_checked, "keys_checked": self.keys_checked,
-            "checks": {check.name: check.to_json() for check in self.checks()},
-        }
+        return {**self.checks_json(), "writes_checked": self.writes_checked, "keys_checked": self.keys_checked}
 
 
 @dataclass

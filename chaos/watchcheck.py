@@ -125,8 +125,26 @@ class CheckResult:
         }
 
 
+class CheckSet:
+    """Several named checks (a report): ok when every one is; the names of those that failed."""
+
+    def checks(self) -> list[CheckResult]:
+        raise NotImplementedError
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks())
+
+    def failed(self) -> list[str]:
+        """Names of the checks with at least one violation."""
+        return [check.name for check in self.checks() if not check.ok]
+
+    def checks_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": {check.name: check.to_json() for check in self.checks()}}
+
+
 @dataclass
-class WatchReport:
+class WatchReport(CheckSet):
     """The five watch checks, plus how many events and watchers were checked."""
 
     ordered: CheckResult = field(default_factory=lambda: CheckResult("ordered"))
@@ -140,19 +158,8 @@ class WatchReport:
     def checks(self) -> list[CheckResult]:
         return [self.ordered, self.unique, self.gapless, self.agreement, self.accuracy]
 
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks())
-
-    def failed(self) -> list[str]:
-        """Names of the checks with at least one violation."""
-        return [check.name for check in self.checks() if not check.ok]
-
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "events_checked": self.events_checked, "watchers": self.watchers,
-            "checks": {check.name: check.to_json() for check in self.checks()},
-        }
+        return {**self.checks_json(), "events_checked": self.events_checked, "watchers": self.watchers}
 
 
 def prefix_scope(selector: str, key: str) -> bool:
