@@ -15,6 +15,7 @@
 # the login user and its password (shared by every instance for that user, kept root-only in
 # /var/lib/minik8s-slurm-login) stay. MINIK8S_SLURM_KEEP_LOGS=1 keeps STATE_DIR/log.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 STATE_DIR=${1:-/var/lib/minik8s-slurm}
 SLURM_USER=${MINIK8S_SLURM_USER:-minik8s-slurm}
@@ -34,16 +35,8 @@ RUN=$STATE_DIR/run
 CONF=$STATE_DIR/etc/slurm.conf
 export SLURM_CONF=$CONF
 
-# Same test as in start-slurm.sh: the pidfile's process is NAME and names a file of STATE_DIR.
-our_pid() {
-    local pidfile=$1 name=$2 pid
-    [ -f "$pidfile" ] || return 1
-    read -r pid <"$pidfile" || return 1
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE_DIR/" || return 1
-    echo "$pid"
-}
+# shellcheck source=scripts/slurm-pids.sh
+. "$HERE/slurm-pids.sh"  # our_pid PIDFILE NAME
 
 # Whether PID still runs. A zombie counts as gone: the daemons are children of pid 1 here, and
 # pid 1 in a container may reap them only seconds later.

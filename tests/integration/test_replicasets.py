@@ -57,6 +57,7 @@ def test_replicaset_replaces_deleted_pods(up: Up3, keep: Sampler) -> None:
     assert keep.most_pods <= 20
 
 
+@pytest.mark.slow  # 13 s; a node's pods evicted and replaced: test_nodes, test_node_lifecycle
 def test_replicaset_survives_a_node_eviction(up: Up3, keep: Sampler) -> None:
     """node-2's agent killed: once its pods are evicted, replacements run elsewhere; 20, never more."""
     on_node = [p["metadata"]["name"] for p in active_pods(up.client, "keep") if p["spec"].get("nodeName") == "node-2"]
