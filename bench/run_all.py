@@ -56,6 +56,8 @@ BENCHES = (
           ("bench_function_burst.py",), 600),
     Bench("workflows", "Workflow runs: per-transition overhead of Pass chains, a Pass/Choice loop and Task chains",
           ("bench_workflows.py",), 900),
+    Bench("checkers", "Chaos checkers: linearizability checks per second on generated 1,000-operation histories",
+          ("bench_checkers.py",), 300),
     Bench("gpujobs", "100 concurrent short GpuJobs on a local Slurm: slurmctld RPCs per poll, latency, controller CPU",
           ("bench_gpujobs.py",), 900),
 )
