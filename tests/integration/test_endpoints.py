@@ -3,7 +3,6 @@ status writes made here through the API, as a node agent makes them)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,6 +128,7 @@ def test_services_without_selector_are_left_alone(cluster: Cluster) -> None:
     assert not slices_of(cluster, "ext")  # ExternalName: no slices, as upstream
 
 
+@pytest.mark.slow  # 10 s; slicing at 100 endpoints is unit-tested
 def test_more_than_100_endpoints_split_into_slices(cluster: Cluster) -> None:
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "many"},
            "spec": {"selector": {"app": "many"}, "ports": [{"port": 80, "targetPort": 8080}]}}

@@ -107,6 +107,7 @@ def test_sixty_pods_run_spread_and_reach_each_other(up: Up) -> None:
         up.client.delete("pods", name, namespace="default", grace_period_seconds=1)
 
 
+@pytest.mark.slow  # 11 s of real back-off; the back-off and restart rules are unit-tested
 def test_restart_policy_backoff_and_previous_logs(up: Up) -> None:
     """A crashing container restarts with back-off (CrashLoopBackOff) and `previous` shows the last run."""
     up.client.create(pod("crash", [py_container("c", "import sys; print('attempt'); sys.exit(3)")]))

@@ -50,6 +50,7 @@ def gone(client: ApiClient, name: str) -> bool:
     return False
 
 
+@pytest.mark.slow  # 11 s; the pod GC rules are unit-tested, its quarantine test stays
 def test_podgc_deletes_pods_of_a_node_that_does_not_exist(cluster: Cluster, client: ApiClient, tmp_path: Path) -> None:
     """A pod bound to a missing node is force-deleted after the quarantine; deleting one no longer hangs."""
     client.create(pod("ghost-pod", node="ghost"))
