@@ -107,6 +107,8 @@ def chaos_run(
                                                  "stale-reads, drop-watch-events."),
     out: Path | None = typer.Option(None, help="Write report.json and report.txt here."),
     keep: bool = typer.Option(False, help="Keep the masters' data and logs even when every check passes."),
+    checker_budget: float | None = typer.Option(None, help="Seconds for the linearizability search before it says "
+                                                           "'unknown' (default: half the duration, at least 30)."),
 ) -> None:
     """Start masters, run a recorded workload under seeded faults, then check the history.
 
@@ -123,7 +125,8 @@ def chaos_run(
     typer.echo(f"chaos run: seed {seed}, {duration:g} s, {masters} masters, faults from {', '.join(nemesis)}",
                err=True)
     settings = RunSettings(duration=duration, seed=seed, masters=masters, clients=clients, keys=keys,
-                           watchers=watchers, nemeses=tuple(nemesis), failpoints=tuple(failpoint), keep=keep)
+                           watchers=watchers, nemeses=tuple(nemesis), failpoints=tuple(failpoint), keep=keep,
+                           checker_budget=checker_budget)
     report = run_chaos(settings)
     text = report.text()
     typer.echo(text)

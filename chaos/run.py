@@ -56,7 +56,7 @@ class RunSettings:
     failpoints: tuple[str, ...] = ()  # deliberate defects in the masters (the self-test)
     root: Path | None = None  # where the masters' data and logs go (a new temp dir by default)
     keep: bool = False  # keep the directory afterwards (always kept when a checker fails)
-    checker_budget: float = 30.0
+    checker_budget: float | None = None  # seconds for the linearizability search (default: max(30, duration / 2))
 
 
 @dataclass
@@ -132,7 +132,8 @@ def run_chaos(settings: RunSettings) -> Report:
         # the raw history first: a checker that runs long (or a crash) does not lose the run
         (root / "history.json").write_text(to_json(registers.history))
         convergence = _convergence(masters)
-        checks = _check(registers.history, watches, final, convergence, settings.checker_budget)
+        budget = settings.checker_budget or max(30.0, settings.duration / 2)
+        checks = _check(registers.history, watches, final, convergence, budget)
         if nemesis_error:
             checks["nemesis"] = {"verdict": "error", "summary": repr(nemesis_error[0])}
         admin.close()
