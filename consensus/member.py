@@ -6,7 +6,8 @@ pysyncobj is used as it is, with five hooks (it is pinned to 0.3.17 for them):
 - `_onTick` syncs the journal first, so a leader's own entries are durable before the commit
   index it computes at the start of the tick counts them;
 - the name-mangled `__sendNextNodeIdx` (a follower's reply to append_entries) syncs the
-  journal before the reply leaves, so a follower never acknowledges what it could lose;
+  journal before the reply leaves, so a follower never acknowledges what it could lose, and a
+  refusal sends the leader back to the commit index (`retry_from`), not one entry back;
 - the name-mangled `__applyLogEntries` first sends a leader's new commit index to its followers,
   so they apply while it applies;
 - its transport is `HardenedTCPTransport` (transport.py): bounded, linear framing and a
@@ -135,9 +136,26 @@ class RaftMember(SyncObj):
         self._replicate_new_entries()
         return bool(SyncObj._SyncObj__applyLogEntries(self))  # type: ignore[attr-defined]
 
-    def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N802
+    def _SyncObj__sendNextNodeIdx(self, node: Any, reset: bool = False, nextNodeIdx: int | None = None,  # noqa: N802,N803
+                                  success: bool = False) -> None:
         self.journal.sync()
-        SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)  # type: ignore[attr-defined]
+        if reset and not success:
+            nextNodeIdx = self.retry_from(nextNodeIdx)
+        SyncObj._SyncObj__sendNextNodeIdx(self, node, reset=reset, nextNodeIdx=nextNodeIdx,  # type: ignore[attr-defined]
+                                          success=success)
+
+    def retry_from(self, suggested: int | None) -> int:
+        """The index a follower asks the leader to resend from after refusing its append_entries.
+
+        pysyncobj answers a mismatch at prevLogIdx with prevLogIdx (one step back), and a later
+        batch of the same flight, whose prevLogIdx it does not have, with its own last index + 1;
+        the leader takes the last answer. A follower with a long divergent tail (an old leader cut
+        off by a partition) so kept sending the leader back to an index above the divergence, and
+        the leader re-sent its whole tail forever. Everything up to this member's commit index is
+        in every later leader's log: every refusal points there, so one round trip repairs it.
+        """
+        last = self._SyncObj__getCurrentLogIndex()  # type: ignore[attr-defined]
+        return min(suggested if suggested is not None else last + 1, self.raftCommitIndex + 1)
 
     @property
     def role(self) -> str:
