@@ -5,6 +5,9 @@ member free loopback ports and its own data directory, and starts them as `pytho
 minik8s.cli.main master` in sessions of their own (so a SIGSTOP reaches exactly one member). It
 only ever signals the pids it started. `stop()` ends them all (SIGCONT first: a paused member
 could not exit).
+
+With `network=True` each member runs in a network namespace of its own instead (`MasterNet`), on
+its own address, so that nemeses can partition the members; `stop()` removes the namespaces.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 import requests
 
+from .network import MasterNet
+
 HOST = "127.0.0.1"
 
 
@@ -36,6 +41,7 @@ class Member:
     """One master: its identity, ports, data directory, log and process."""
 
     name: str
+    host: str
     raft_addr: str
     api_port: int
     data_dir: Path
@@ -47,7 +53,7 @@ class Member:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
 
     @property
     def alive(self) -> bool:
@@ -58,7 +64,7 @@ class MasterSet:
     """N masters of one cluster (see the module docstring)."""
 
     def __init__(self, root: Path, size: int = 3, *, env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, network: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
@@ -71,8 +77,16 @@ class MasterSet:
             with os.fdopen(fd, "w") as f:
                 f.write(text)
         self.extra_args = list(extra_args or [])
-        raft = [f"{HOST}:{free_port()}" for _ in range(size)]
-        self.members = [Member(f"m{i}", raft[i], free_port(), root / f"m{i}", root / f"m{i}.log",
+        self.net = MasterNet(size) if network else None
+        if self.net is not None:  # a namespace each: the same ports on every member's own address
+            hosts = self.net.addresses
+            raft = [f"{host}:2380" for host in hosts]
+            api_ports = [6443] * size
+        else:
+            hosts = [HOST] * size
+            raft = [f"{HOST}:{free_port()}" for _ in range(size)]
+            api_ports = [free_port() for _ in range(size)]
+        self.members = [Member(f"m{i}", hosts[i], raft[i], api_ports[i], root / f"m{i}", root / f"m{i}.log",
                                [a for a in raft if a != raft[i]], extra_env=dict(env or {}))
                         for i in range(size)]
         self.session = requests.Session()
@@ -84,15 +98,19 @@ class MasterSet:
         return [m.url for m in self.members]
 
     def start(self, index: int | None = None) -> None:
-        """Start every member (or one) that is not running."""
+        """Start every member (or one) that is not running (the first call makes their network)."""
+        if self.net is not None and not self.net.created:
+            self.net.create()
         for member in self.members if index is None else [self.members[index]]:
             if member.alive:
                 continue
             argv = [sys.executable, "-m", "minik8s.cli.main", "master", "--name", member.name,
                     "--data-dir", str(member.data_dir), "--raft-addr", member.raft_addr,
-                    "--peers", ",".join(member.peers), "--api-addr", f"{HOST}:{member.api_port}",
+                    "--peers", ",".join(member.peers), "--api-addr", f"{member.host}:{member.api_port}",
                     "--token-file", str(self.token_file), "--cluster-secret-file", str(self.secret_file),
                     *self.extra_args]
+            if self.net is not None:
+                argv = self.net.command(self.members.index(member), argv)
             with open(member.log_path, "ab") as log:
                 member.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                                   env={**os.environ, **member.extra_env})
@@ -132,6 +150,8 @@ class MasterSet:
                     member.process.kill()
                     member.process.wait(timeout=10)
         self.session.close()
+        if self.net is not None:
+            self.net.delete()
 
     def status(self, index: int, *, digest: bool = False, timeout: float = 2.0) -> dict[str, Any] | None:
         """A member's `/cluster/status` (with its store digest), or None when it does not answer."""

@@ -9,10 +9,13 @@ the run began. Faults here:
 - `KillAll`: kill -9 every member at once, restart them all (a whole-cluster crash);
 - `Pause`: SIGSTOP one member (the leader or a follower), SIGCONT on heal;
 - `TornTail`: kill -9 one member, cut the last bytes off its Raft journal (a write torn by the
-  crash), restart it: the member must recover, and its lost tail must come back from the others.
+  crash), restart it: the member must recover, and its lost tail must come back from the others;
+- `Partition`: nftables drops between the members' network namespaces (`MasterNet`; the masters
+  must run with `network=True`): the leader alone against the rest, a random minority against
+  the majority, or two halves that only one member (the bridge) reaches; healed by letting
+  everything through again. Clients still reach every member.
 
-Network partitions, clock offsets and power loss (dropping writes not yet fsynced) are not built
-yet; see docs/chaos.md.
+Clock offsets are not built; see docs/chaos.md.
 """
 
 from __future__ import annotations
@@ -124,6 +127,39 @@ class TornTail:
         return f"restart {masters.members[self.target].name}"
 
 
+@dataclass
+class Partition:
+    """Cut the members' network in two (see the module docstring); `shape` is leader, minority or bridge."""
+
+    shape: str = "leader"
+    name: str = "partition-leader"
+
+    def inject(self, masters: MasterSet, rng: random.Random) -> str:
+        if masters.net is None:
+            raise RuntimeError(f"{self.name} needs masters in network namespaces (MasterSet(network=True))")
+        size = len(masters.members)
+        order = list(range(size))
+        rng.shuffle(order)
+        if self.shape == "leader":
+            alone = _pick(masters, rng, "leader")
+            groups = [{alone}, set(order) - {alone}]
+        elif self.shape == "minority":
+            minority = set(order[:max(1, (size - 1) // 2)])
+            groups = [minority, set(order) - minority]
+        else:  # bridge: the first member reaches both halves of the others, which cannot reach each other
+            bridge, rest = order[0], order[1:]
+            half = max(1, len(rest) // 2)
+            groups = [{bridge, *rest[:half]}, {bridge, *rest[half:]}]
+        masters.net.partition(groups)
+        names = [" ".join(sorted(masters.members[i].name for i in group)) for group in groups]
+        return "partition " + " | ".join(f"[{n}]" for n in names) + f" ({self.shape})"
+
+    def heal(self, masters: MasterSet) -> str:
+        assert masters.net is not None
+        masters.net.heal()
+        return "heal the network"
+
+
 def _newest_journal(data_dir: Path) -> Path | None:
     candidates = [p for p in data_dir.rglob("journal") if p.is_file()]  # (raft/journal; not journal.meta)
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
@@ -133,7 +169,11 @@ NEMESES = {
     "kill": lambda: Kill("any"), "kill-leader": lambda: Kill("leader", name="kill-leader"),
     "kill-all": KillAll, "pause-leader": lambda: Pause("leader", name="pause-leader"),
     "pause-follower": lambda: Pause("follower", name="pause-follower"), "torn-tail": TornTail,
+    "partition-leader": lambda: Partition("leader", name="partition-leader"),
+    "partition-minority": lambda: Partition("minority", name="partition-minority"),
+    "partition-bridge": lambda: Partition("bridge", name="partition-bridge"),
 }
+NETWORK_NEMESES = ("partition-leader", "partition-minority", "partition-bridge")  # need MasterSet(network=True)
 
 
 @dataclass

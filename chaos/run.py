@@ -34,7 +34,7 @@ from minik8s.api.client import ApiClient
 from . import durability, linearizability, watchcheck
 from .history import Op, to_json
 from .masters import MasterSet
-from .nemesis import NEMESES, Schedule
+from .nemesis import NEMESES, NETWORK_NEMESES, Schedule
 from .resolve import resolve_unknowns, unexplained_deletes
 from .workload import NAMESPACE, RegisterWorkload, WatchWorkload, ensure_namespace, key_name
 
@@ -96,7 +96,8 @@ def run_chaos(settings: RunSettings) -> Report:
     started = time.monotonic()
     root = settings.root or Path(tempfile.mkdtemp(prefix="minik8s-chaos-"))
     env = {"MINIK8S_FAILPOINTS": ",".join(settings.failpoints)} if settings.failpoints else {}
-    masters = MasterSet(root / "cluster", settings.masters, env=env)
+    masters = MasterSet(root / "cluster", settings.masters, env=env,
+                        network=any(name in NETWORK_NEMESES for name in settings.nemeses))
     report: Report | None = None
     try:
         masters.start()
@@ -124,16 +125,18 @@ def run_chaos(settings: RunSettings) -> Report:
         registers.stop()
         for index in range(len(masters.members)):  # heal whatever is left
             masters.resume(index)
+        if masters.net is not None:
+            masters.net.heal()
         masters.start()
         masters.wait_ready(timeout=60)
-        final, final_revision = _final_state(admin, settings.keys)
-        _wait_watchers(watches, final_revision)
+        final, final_revision = final_state(admin, settings.keys)
+        wait_watchers(watches, final_revision)
         watches.stop()
         # the raw history first: a checker that runs long (or a crash) does not lose the run
         (root / "history.json").write_text(to_json(registers.history))
-        convergence = _convergence(masters)
+        convergence = check_convergence(masters)
         budget = settings.checker_budget or max(30.0, settings.duration / 2)
-        checks = _check(registers.history, watches, final, convergence, budget)
+        checks = check_history(registers.history, watches, final, convergence, budget)
         if nemesis_error:
             checks["nemesis"] = {"verdict": "error", "summary": repr(nemesis_error[0])}
         admin.close()
@@ -166,7 +169,7 @@ def _counts(history: list[Op]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _final_state(client: ApiClient, keys: int) -> tuple[dict[str, tuple[str, int] | None], int]:
+def final_state(client: ApiClient, keys: int) -> tuple[dict[str, tuple[str, int] | None], int]:
     """Every key's final value and revision (None: absent), and the namespace's list revision."""
     deadline = time.monotonic() + CONVERGE_TIMEOUT
     while True:
@@ -183,7 +186,7 @@ def _final_state(client: ApiClient, keys: int) -> tuple[dict[str, tuple[str, int
     return final, int(listing["metadata"]["resourceVersion"])
 
 
-def _wait_watchers(watches: WatchWorkload, revision: int, timeout: float = 30.0) -> None:
+def wait_watchers(watches: WatchWorkload, revision: int, timeout: float = 30.0) -> None:
     """Give the watchers time to receive everything up to `revision` (their last resume counts too)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -196,7 +199,7 @@ def _wait_watchers(watches: WatchWorkload, revision: int, timeout: float = 30.0)
         time.sleep(0.2)
 
 
-def _convergence(masters: MasterSet) -> dict[str, Any]:
+def check_convergence(masters: MasterSet) -> dict[str, Any]:
     """Ask every member for its store digest until all agree at one revision (or time runs out)."""
     deadline = time.monotonic() + CONVERGE_TIMEOUT
     last: list[Any] = []
@@ -211,8 +214,8 @@ def _convergence(masters: MasterSet) -> dict[str, Any]:
                                                f"{CONVERGE_TIMEOUT:.0f} s", "examples": [json.dumps(last)]}
 
 
-def _check(history: list[Op], watches: WatchWorkload, final: dict[str, tuple[str, int] | None],
-           convergence: dict[str, Any], budget: float) -> dict[str, dict[str, Any]]:
+def check_history(history: list[Op], watches: WatchWorkload, final: dict[str, tuple[str, int] | None],
+                  convergence: dict[str, Any], budget: float) -> dict[str, dict[str, Any]]:
     """Every checker's verdict, summary and examples."""
     seen = _watched(watches)
     # creates and updates with no answer that the watches saw are part of the committed history the

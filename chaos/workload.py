@@ -54,10 +54,14 @@ class RegisterWorkload:
     """Per-key registers on ConfigMaps (see the module docstring)."""
 
     def __init__(self, servers: list[str], token: str, *, clients: int = 6, keys: int = 3, seed: int = 0,
-                 max_ops: int = 100_000, think: float = 0.0) -> None:
+                 max_ops: int = 100_000, think: float = 0.0, first_process: int = 0,
+                 op_timeout: float = OP_TIMEOUT) -> None:
         self.servers, self.token = servers, token
         self.clients, self.keys, self.seed, self.max_ops, self.think = clients, keys, seed, max_ops, think
+        self.first_process = first_process  # process numbers (and so values) distinct from another workload's
+        self.op_timeout = op_timeout
         self.history: list[Op] = []
+        self.unanswered_reads: dict[str, int] = {}  # error -> reads left out of the history (refused or timed out)
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._stop = threading.Event()
@@ -65,15 +69,19 @@ class RegisterWorkload:
         self.clock = time.monotonic
 
     def start(self) -> None:
-        for process in range(self.clients):
+        for process in range(self.first_process, self.first_process + self.clients):
             thread = threading.Thread(target=self._run, args=(process,), name=f"register-{process}", daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def stop(self, timeout: float = OP_TIMEOUT * 3) -> None:
+    def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(self.op_timeout * 3)
+
+    def _count_unanswered(self, error: str) -> None:
+        with self._lock:
+            self.unanswered_reads[error] = self.unanswered_reads.get(error, 0) + 1
 
     def _record(self, **fields: Any) -> None:
         with self._lock:
@@ -82,7 +90,7 @@ class RegisterWorkload:
     def _run(self, process: int) -> None:
         rng = random.Random(self.seed * 1000 + process)
         servers = self.servers[process % len(self.servers):] + self.servers[:process % len(self.servers)]
-        client = ApiClient(servers, token=self.token, timeout=OP_TIMEOUT)
+        client = ApiClient(servers, token=self.token, timeout=self.op_timeout)
         last_seen: dict[str, str] = {}  # key -> the last resourceVersion this client saw (for CAS)
         try:
             for n in range(self.max_ops):
@@ -136,10 +144,12 @@ class RegisterWorkload:
             # the client sends a write elsewhere only then, so it was not applied anywhere
             outcome, error = "fail", type(exc).__name__
             if kind == "read":
+                self._count_unanswered(error)
                 return
         except errors.ApiError as exc:  # no answer (a timeout after it may have been received), or a 5xx
             outcome, error = ("fail" if kind == "read" else "unknown"), type(exc).__name__
             if kind == "read":
+                self._count_unanswered(error)
                 return  # a read without an answer says nothing: it is left out of the history
         complete = self.clock() if outcome != "unknown" else None
         if kind == "delete" and outcome == "ok":
