@@ -12,6 +12,7 @@ command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)  # the data plane of every node's ingress proxy
 [ -x /usr/sbin/nft ] || need_apt+=(nftables)  # the Service proxy programs nftables rules
 [ -x /usr/sbin/conntrack ] || need_apt+=(conntrack)  # the Service proxy deletes UDP flows to removed endpoints
+command -v fusermount3 >/dev/null || need_apt+=(fuse3)  # the chaos suite's power-loss file system: libfuse3, fusermount3
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
