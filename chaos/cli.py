@@ -1,6 +1,8 @@
 """`chaos` commands against a running `minik8s up` cluster (a typer sub-app).
 
     minik8s chaos node-failure --data-dir DIR [--node 0] [--grace S] [--eviction S] [--no-restart]
+    minik8s chaos run [--duration S] [--seed N] [--nemesis NAME ...] [--failpoint NAME ...] [--out DIR]
+    minik8s chaos partition [--hold S] [--seed N]
 
 reads DIR/kubeconfig and DIR/cluster.json, runs `chaos.node_failure.run_node_failure`, prints the
 report and exits 1 when `check` finds violated expectations (2 when the scenario could not run).
@@ -11,15 +13,18 @@ from their command lines), else to `up`'s defaults.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from minik8s.api.client import ApiClient
+from minik8s.api.failpoints import KNOWN as FAILPOINTS
 from minik8s.api.kubeconfig import load_kubeconfig
 
 from .nemesis import NEMESES
+from .partition import run_leader_partition
 from .node_failure import ScenarioError, check, default_restart, run_node_failure
 from .run import RunSettings, run_chaos
 
@@ -104,7 +109,7 @@ def chaos_run(
     watchers: int = typer.Option(2, help="Long-poll watchers of the namespace."),
     nemesis: list[str] = typer.Option(list(NEMESES), help=f"Faults to draw from: {', '.join(NEMESES)}."),
     failpoint: list[str] = typer.Option([], help="Deliberate defects in the masters (self-test): "
-                                                 "stale-reads, drop-watch-events."),
+                                                 f"{', '.join(sorted(FAILPOINTS))}."),
     out: Path | None = typer.Option(None, help="Write report.json and report.txt here."),
     keep: bool = typer.Option(False, help="Keep the masters' data and logs even when every check passes."),
     checker_budget: float | None = typer.Option(None, help="Seconds for the linearizability search before it says "
@@ -116,7 +121,9 @@ def chaos_run(
     members' store digests equal). Exits 1 when a checker finds a violation.
     """
     unknown = [n for n in nemesis if n not in NEMESES]
+    unknown_failpoints = [f for f in failpoint if f not in FAILPOINTS]
     problem = (f"unknown nemesis {', '.join(unknown)}" if unknown
+               else f"unknown failpoint {', '.join(unknown_failpoints)}" if unknown_failpoints
                else "--masters must be 1, 3 or 5" if masters not in (1, 3, 5)
                else "--duration must be positive" if duration <= 0 else None)
     if problem:
@@ -138,6 +145,33 @@ def chaos_run(
         raise typer.Exit(1)
 
 
+def chaos_partition(
+    hold: float = typer.Option(12.0, help="Seconds the old leader stays cut off."),
+    seed: int = typer.Option(1, help="Seeds the operation mix."),
+    data_dir: Path | None = typer.Option(None, help="Where the masters' data and logs go (default: a new temp dir)."),
+) -> None:
+    """Cut the leader off from the other two masters (network namespaces, nftables drops).
+
+    The old leader must acknowledge no write and refuse (or answer correctly) its linearizable
+    reads; after healing, the whole history must be linearizable and the members converge.
+    Exits 1 when a check fails.
+    """
+    if hold <= 0:
+        typer.echo("error: --hold must be positive", err=True)
+        raise typer.Exit(1)
+    root = data_dir or Path(tempfile.mkdtemp(prefix="minik8s-partition-"))
+    report = run_leader_partition(root / "cluster", hold=hold, seed=seed)
+    for event in report["timeline"]:
+        typer.echo(f"{event['at']:8.2f}s  {event['what']}")
+    for name, verdict in report["checks"].items():
+        typer.echo(f"  {name:<16} {verdict['verdict']:<10} {verdict['summary']}")
+        for example in verdict.get("examples", [])[:5]:
+            typer.echo(f"      {example}")
+    typer.echo(f"verdict: {'OK' if report['ok'] else 'FAILED'} ({report['elapsed']:.0f} s; data and logs: {root})")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 @app.callback()
 def chaos() -> None:
     """Fault injection: seeded chaos runs with history checkers, and scenarios against `minik8s up`."""
@@ -145,6 +179,7 @@ def chaos() -> None:
 
 app.command("node-failure")(node_failure)
 app.command("run")(chaos_run)
+app.command("partition")(chaos_partition)
 
 if __name__ == "__main__":
     app()

@@ -8,6 +8,9 @@ could not exit).
 
 With `network=True` each member runs in a network namespace of its own instead (`MasterNet`), on
 its own address, so that nemeses can partition the members; `stop()` removes the namespaces.
+With `lazy_disks=True` each member's data directory is a lazyfs mount (`LazyMount`) over
+`ROOT/mI.disk`, which keeps what was not fsynced in memory: `power_off(indices)` kills the members
+and then their lazyfs daemons, so whatever they had not fsynced is gone; `start` mounts again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import requests
 
+from .lazyfs import LazyMount, unsynced_pages
 from .network import MasterNet
 
 HOST = "127.0.0.1"
@@ -64,7 +68,7 @@ class MasterSet:
     """N masters of one cluster (see the module docstring)."""
 
     def __init__(self, root: Path, size: int = 3, *, env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None, network: bool = False) -> None:
+                 extra_args: list[str] | None = None, network: bool = False, lazy_disks: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
@@ -89,6 +93,8 @@ class MasterSet:
         self.members = [Member(f"m{i}", hosts[i], raft[i], api_ports[i], root / f"m{i}", root / f"m{i}.log",
                                [a for a in raft if a != raft[i]], extra_env=dict(env or {}))
                         for i in range(size)]
+        self.disks = [LazyMount(root / f"m{i}.disk", member.data_dir, log_path=root / f"m{i}.lazyfs.log")
+                      for i, member in enumerate(self.members)] if lazy_disks else []
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -104,6 +110,8 @@ class MasterSet:
         for member in self.members if index is None else [self.members[index]]:
             if member.alive:
                 continue
+            if self.disks and not self.disks[self.members.index(member)].alive:
+                self.disks[self.members.index(member)].start()
             argv = [sys.executable, "-m", "minik8s.cli.main", "master", "--name", member.name,
                     "--data-dir", str(member.data_dir), "--raft-addr", member.raft_addr,
                     "--peers", ",".join(member.peers), "--api-addr", f"{member.host}:{member.api_port}",
@@ -123,6 +131,21 @@ class MasterSet:
             os.kill(member.process.pid, signal.SIGKILL)
             member.process.wait(timeout=30)
         member.paused = False
+
+    def power_off(self, indices: list[int]) -> int:
+        """kill -9 these members, then their disks' lazyfs daemons (a power loss); returns how many
+        pages their disks had not synced, which are now lost."""
+        if not self.disks:
+            raise RuntimeError("a power loss needs MasterSet(lazy_disks=True)")
+        for index in indices:
+            self.kill(index)
+        lost = 0
+        for index in indices:
+            disk = self.disks[index]
+            if disk.alive:
+                lost += unsynced_pages(disk.mountpoint, disk.backing)
+            disk.power_loss()
+        return lost
 
     def pause(self, index: int) -> None:
         member = self.members[index]
@@ -150,6 +173,8 @@ class MasterSet:
                     member.process.kill()
                     member.process.wait(timeout=10)
         self.session.close()
+        for disk in self.disks:
+            disk.stop()
         if self.net is not None:
             self.net.delete()
 

@@ -13,7 +13,9 @@ the run began. Faults here:
 - `Partition`: nftables drops between the members' network namespaces (`MasterNet`; the masters
   must run with `network=True`): the leader alone against the rest, a random minority against
   the majority, or two halves that only one member (the bridge) reaches; healed by letting
-  everything through again. Clients still reach every member.
+  everything through again. Clients still reach every member;
+- `PowerLoss`: every member (or one) loses power: kill -9, then what its disk had not fsynced is
+  dropped (lazyfs; the masters must run with `lazy_disks=True`), and it restarts on heal.
 
 Clock offsets are not built; see docs/chaos.md.
 """
@@ -128,6 +130,27 @@ class TornTail:
 
 
 @dataclass
+class PowerLoss:
+    """Power loss of every member (`all`) or of one (see the module docstring)."""
+
+    scope: str = "all"
+    name: str = "power-loss"
+    targets: list[int] = field(default_factory=list)
+
+    def inject(self, masters: MasterSet, rng: random.Random) -> str:
+        size = len(masters.members)
+        self.targets = list(range(size)) if self.scope == "all" else [_pick(masters, rng, "any")]
+        lost = masters.power_off(self.targets)
+        names = " ".join(masters.members[i].name for i in self.targets)
+        return f"power loss of {names}: {lost} unsynced pages dropped"
+
+    def heal(self, masters: MasterSet) -> str:
+        for index in self.targets:
+            masters.start(index)
+        return "power on " + " ".join(masters.members[i].name for i in self.targets)
+
+
+@dataclass
 class Partition:
     """Cut the members' network in two (see the module docstring); `shape` is leader, minority or bridge."""
 
@@ -172,8 +195,10 @@ NEMESES = {
     "partition-leader": lambda: Partition("leader", name="partition-leader"),
     "partition-minority": lambda: Partition("minority", name="partition-minority"),
     "partition-bridge": lambda: Partition("bridge", name="partition-bridge"),
+    "power-loss": PowerLoss, "power-loss-one": lambda: PowerLoss("one", name="power-loss-one"),
 }
 NETWORK_NEMESES = ("partition-leader", "partition-minority", "partition-bridge")  # need MasterSet(network=True)
+DISK_NEMESES = ("power-loss", "power-loss-one")  # need MasterSet(lazy_disks=True)
 
 
 @dataclass

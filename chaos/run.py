@@ -34,7 +34,7 @@ from minik8s.api.client import ApiClient
 from . import durability, linearizability, watchcheck
 from .history import Op, to_json
 from .masters import MasterSet
-from .nemesis import NEMESES, NETWORK_NEMESES, Schedule
+from .nemesis import DISK_NEMESES, NEMESES, NETWORK_NEMESES, Schedule
 from .resolve import resolve_unknowns, unexplained_deletes
 from .workload import NAMESPACE, RegisterWorkload, WatchWorkload, ensure_namespace, key_name
 
@@ -97,7 +97,8 @@ def run_chaos(settings: RunSettings) -> Report:
     root = settings.root or Path(tempfile.mkdtemp(prefix="minik8s-chaos-"))
     env = {"MINIK8S_FAILPOINTS": ",".join(settings.failpoints)} if settings.failpoints else {}
     masters = MasterSet(root / "cluster", settings.masters, env=env,
-                        network=any(name in NETWORK_NEMESES for name in settings.nemeses))
+                        network=any(name in NETWORK_NEMESES for name in settings.nemeses),
+                        lazy_disks=any(name in DISK_NEMESES for name in settings.nemeses))
     report: Report | None = None
     try:
         masters.start()
