@@ -5,7 +5,10 @@
 - `stale-reads`: a GET of one object answers, every other time, the copy this master served
   before instead of the current one (a follower serving stale data): linearizability must catch it;
 - `drop-watch-events`: watches on this master skip every event whose revision is a multiple of 5
-  (a lost event): the watch validator must catch it.
+  (a lost event): the watch validator must catch it;
+- `no-fsync`: neither the Raft journal nor the store ever fsyncs (a disk that acknowledges what it
+  has not written): after a power loss of every member (the chaos suite's lazyfs) acknowledged
+  writes are gone, and the durability checker must catch it.
 
 Nothing is active unless the variable names it; a master with any failpoint active says so in its
 log at start. These exist so that the checkers are shown to catch real defects of a real server,
@@ -18,7 +21,7 @@ import os
 import threading
 from typing import Any
 
-KNOWN = frozenset({"stale-reads", "drop-watch-events"})
+KNOWN = frozenset({"stale-reads", "drop-watch-events", "no-fsync"})
 ACTIVE: frozenset[str] = frozenset(n.strip() for n in os.environ.get("MINIK8S_FAILPOINTS", "").split(",")
                                    if n.strip() in KNOWN)
 DROPPED_EVERY = 5

@@ -52,12 +52,12 @@ class RaftMember(SyncObj):
     """A Raft member whose replicated state is a `Store`."""
 
     def __init__(self, self_addr: str, peers: list[str], conf: SyncObjConf, store: Store,
-                 peer_limits: PeerLimits | None = None) -> None:
+                 peer_limits: PeerLimits | None = None, *, journal_fsync: bool = True) -> None:
         self.peer_limits = peer_limits or PeerLimits()  # read by HardenedTCPTransport during super().__init__
         self._store = store
         self._pending: list[tuple[Callback, Any, int]] = []
         self._pending_lock = threading.Lock()
-        self.journal = DurableJournal(conf.journalFile)
+        self.journal = DurableJournal(conf.journalFile, fsync=journal_fsync)
         with _journal_lock:
             _syncobj.createJournal = lambda _path: self.journal
             super().__init__(self_addr, peers, conf, transportClass=HardenedTCPTransport)

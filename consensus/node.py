@@ -63,6 +63,7 @@ class ConsensusSettings:
     leader_fallback_seconds: float = 5.0
     attempt_timeout: float = 2.0  # wait this long for one proposal before re-proposing it
     peer_limits: PeerLimits = PeerLimits()  # what one Raft peer connection may cost (frames, handshakes)
+    journal_fsync: bool = True  # False only for the chaos self-test's `no-fsync` failpoint
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -142,7 +143,8 @@ class Consensus:
             onStateChanged=self._log_role,
             **s.extra,
         )
-        self._member = RaftMember(s.raft_addr, list(s.peers), conf, self.store, peer_limits=s.peer_limits)
+        self._member = RaftMember(s.raft_addr, list(s.peers), conf, self.store, peer_limits=s.peer_limits,
+                                  journal_fsync=s.journal_fsync)
 
     def _log_role(self, old: int, new: int) -> None:
         term = self._member.raftCurrentTerm if self._member is not None else "?"

@@ -90,6 +90,7 @@ class StoreSettings:
     map_size: int = 16 << 30  # virtual; LMDB only uses what it writes
     commit_interval: float = 0.05  # a published batch reaches the disk within this many seconds...
     commit_changes: int = 2_000  # ...or once it holds this many written keys
+    fsync: bool = True  # False only for the chaos self-test's `no-fsync` failpoint (a disk that lies)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class Store:
         # sync=True + metasync=False: one fdatasync per commit, crash-safe (ACI kept; a crash may
         # undo the last commits, which the durable Raft journal replays).
         self._env = lmdb.open(
-            path, map_size=self.settings.map_size, max_dbs=len(_TABLES), sync=True, metasync=False,
+            path, map_size=self.settings.map_size, max_dbs=len(_TABLES), sync=self.settings.fsync, metasync=False,
             max_readers=4096, readahead=False, mode=0o600,
         )
         for name in ("data.mdb", "lock.mdb"):  # files of stores created before they were private

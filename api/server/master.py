@@ -126,10 +126,12 @@ class Master:
                 kubelet_token = f.read().strip()
         secret = _read_secret(settings.cluster_secret_file)
         self.store = Store(os.path.join(settings.data_dir, "store"),
-                           StoreSettings(event_window_count=settings.event_window))
+                           StoreSettings(event_window_count=settings.event_window,
+                                         fsync=not failpoints.active("no-fsync")))
         self.consensus = Consensus(ConsensusSettings(
             name=settings.name, data_dir=settings.data_dir, raft_addr=settings.raft_addr, peers=settings.peers,
             cluster_secret=secret, log_compaction_entries=settings.log_compaction_entries,
+            journal_fsync=not failpoints.active("no-fsync"),
         ), self.store)
         self.hub = WatchHub(self.store, max_watches=settings.max_watches)
         allocator = ServiceAllocator(self.store, service_ips, node_ports)
