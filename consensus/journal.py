@@ -49,6 +49,18 @@ def write_file_atomically(path: str, data: bytes) -> None:
     fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
+def replace_durably(source: str, target: str) -> None:
+    """Rename `source` over `target` so that a power loss leaves either the old file or the whole
+    new one: the data is fsynced before the rename, and the directory after it."""
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(source, target)
+    fsync_dir(os.path.dirname(os.path.abspath(target)))
+
+
 def _encode(entry: Entry) -> bytes:
     command, index, term = entry
     body = _INDEX_TERM.pack(index, term) + bytes(command)

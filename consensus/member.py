@@ -1,6 +1,6 @@
 """The pysyncobj Raft member that applies store commands, made durable.
 
-pysyncobj is used as it is, with five hooks (it is pinned to 0.3.17 for them):
+pysyncobj is used as it is, with six hooks (it is pinned to 0.3.17 for them):
 
 - its journal factory returns our `DurableJournal` (fsync, crash-safe rewrites);
 - `_onTick` syncs the journal first, so a leader's own entries are durable before the commit
@@ -10,6 +10,7 @@ pysyncobj is used as it is, with five hooks (it is pinned to 0.3.17 for them):
   refusal sends the leader back to the commit index (`retry_from`), not one entry back;
 - the name-mangled `__applyLogEntries` first sends a leader's new commit index to its followers,
   so they apply while it applies;
+- its serializer's rename of a snapshot file (`atomicReplace`) is `replace_durably`: fsync first;
 - its transport is `HardenedTCPTransport` (transport.py): bounded, linear framing and a
   handshake deadline, so a stranger on the Raft port cannot stall or exhaust the member.
 
@@ -30,16 +31,22 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pysyncobj.serializer as _serializer
 import pysyncobj.syncobj as _syncobj
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 
 from minik8s.store import Result, Store, decode_command
 
-from .journal import DurableJournal
+from .journal import DurableJournal, replace_durably
 from .transport import HardenedTCPTransport, PeerLimits
 
 log = logging.getLogger(__name__)
+
+# pysyncobj writes a snapshot received from the leader to a temporary file and renames it over the
+# last one without fsync: after a power loss the rename could survive and the data not, leaving an
+# empty snapshot (and a journal already cleared for it), and the member would not start again.
+_serializer.atomicReplace = replace_durably
 
 Callback = Callable[[Any, int], None]
 
