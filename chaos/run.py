@@ -128,16 +128,22 @@ def run_chaos(settings: RunSettings) -> Report:
             masters.resume(index)
         if masters.net is not None:
             masters.net.heal()
-        masters.start()
-        masters.wait_ready(timeout=60)
-        final, final_revision = final_state(admin, settings.keys)
-        wait_watchers(watches, final_revision)
-        watches.stop()
         # the raw history first: a checker that runs long (or a crash) does not lose the run
         (root / "history.json").write_text(to_json(registers.history))
-        convergence = check_convergence(masters)
-        budget = settings.checker_budget or max(30.0, settings.duration / 2)
-        checks = check_history(registers.history, watches, final, convergence, budget)
+        try:
+            masters.start()
+            masters.wait_ready(timeout=60)
+        except RuntimeError as exc:  # a member that cannot come back is the run's finding, not a crash
+            watches.stop()
+            checks = {"recovery": {"verdict": "violation", "summary": "the masters did not recover after healing",
+                                   "examples": str(exc).splitlines()[:40]}}
+        else:
+            final, final_revision = final_state(admin, settings.keys)
+            wait_watchers(watches, final_revision)
+            watches.stop()
+            convergence = check_convergence(masters)
+            budget = settings.checker_budget or max(30.0, settings.duration / 2)
+            checks = check_history(registers.history, watches, final, convergence, budget)
         if nemesis_error:
             checks["nemesis"] = {"verdict": "error", "summary": repr(nemesis_error[0])}
         admin.close()
