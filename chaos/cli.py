@@ -1,13 +1,15 @@
-"""`chaos` commands against a running `minik8s up` cluster (a typer sub-app).
+"""`chaos` commands (a typer sub-app): scenarios against a running `minik8s up` cluster, and chaos runs.
 
     minik8s chaos node-failure --data-dir DIR [--node 0] [--grace S] [--eviction S] [--no-restart]
-    minik8s chaos run [--duration S] [--seed N] [--nemesis NAME ...] [--failpoint NAME ...] [--out DIR]
-    minik8s chaos partition [--hold S] [--seed N]
+    minik8s chaos run --duration S --seed N ...     masters only, history checkers (`chaos.run`)
+    minik8s chaos partition --hold S --seed N       the leader alone in the minority (`chaos.partition`)
+    minik8s chaos pods --duration S --seed N ...    pod churn on a new `minik8s up` (`chaos.pods`)
 
-reads DIR/kubeconfig and DIR/cluster.json, runs `chaos.node_failure.run_node_failure`, prints the
-report and exits 1 when `check` finds violated expectations (2 when the scenario could not run).
-`--grace` and `--eviction` default to the values the cluster's masters were started with (read
-from their command lines), else to `up`'s defaults.
+`node-failure` reads DIR/kubeconfig and DIR/cluster.json, runs `chaos.node_failure.run_node_failure`,
+prints the report and exits 1 when `check` finds violated expectations (2 when the scenario could
+not run). `--grace` and `--eviction` default to the values the cluster's masters were started with
+(read from their command lines), else to `up`'s defaults. `run` and `pods` print their report,
+write it with `--out DIR`, and exit 1 when a checker finds a violation.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from minik8s.api.kubeconfig import load_kubeconfig
 from .nemesis import NEMESES
 from .partition import run_leader_partition
 from .node_failure import ScenarioError, check, default_restart, run_node_failure
-from .run import RunSettings, run_chaos
+from .pod_faults import POD_NEMESES
+from .pods import PodRunSettings, run_pod_chaos
+from .run import Report, RunSettings, run_chaos
 
 STATE_FILE = "cluster.json"
 KUBECONFIG_FILE = "kubeconfig"
@@ -134,7 +138,11 @@ def chaos_run(
     settings = RunSettings(duration=duration, seed=seed, masters=masters, clients=clients, keys=keys,
                            watchers=watchers, nemeses=tuple(nemesis), failpoints=tuple(failpoint), keep=keep,
                            checker_budget=checker_budget)
-    report = run_chaos(settings)
+    _finish(run_chaos(settings), out)
+
+
+def _finish(report: Report, out: Path | None) -> None:
+    """Print the report, write it under OUT, exit 1 when a checker failed."""
     text = report.text()
     typer.echo(text)
     if out is not None:
@@ -172,6 +180,36 @@ def chaos_partition(
         raise typer.Exit(1)
 
 
+def chaos_pods(
+    duration: float = typer.Option(60.0, help="Seconds of pod churn and faults."),
+    seed: int = typer.Option(1, help="Seeds the faults and the operation mix (the report says which)."),
+    masters: int = typer.Option(3, help="Masters (1, 3 or 5)."),
+    nodes: int = typer.Option(3, help="Node agents, each in a network namespace of its own."),
+    clients: int = typer.Option(3, help="Clients creating and deleting bare pods and scaling the Deployment."),
+    nemesis: list[str] = typer.Option(list(POD_NEMESES), help=f"Faults to draw from: {', '.join(POD_NEMESES)}."),
+    out: Path | None = typer.Option(None, help="Write report.json and report.txt here."),
+    keep: bool = typer.Option(False, help="Keep the cluster's data and logs even when every check passes."),
+) -> None:
+    """Start `minik8s up`, churn pods under seeded node-agent, link and master faults, then check the pods.
+
+    Checkers: no pod runs on two nodes (or on one it is not bound to), and after healing the
+    Deployment's replicas, the bare pods and what runs on the nodes converge to what the history
+    leaves. Exits 1 when a checker finds a violation.
+    """
+    unknown = [n for n in nemesis if n not in POD_NEMESES]
+    problem = (f"unknown nemesis {', '.join(unknown)}" if unknown
+               else "--masters must be 1, 3 or 5" if masters not in (1, 3, 5)
+               else "--nodes must be positive" if nodes < 1
+               else "--duration must be positive" if duration <= 0 else None)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"pod chaos run: seed {seed}, {duration:g} s, {masters} masters, {nodes} nodes, faults from "
+               f"{', '.join(nemesis)}", err=True)
+    _finish(run_pod_chaos(PodRunSettings(duration=duration, seed=seed, masters=masters, nodes=nodes, clients=clients,
+                                         nemeses=tuple(nemesis), keep=keep)), out)
+
+
 @app.callback()
 def chaos() -> None:
     """Fault injection: seeded chaos runs with history checkers, and scenarios against `minik8s up`."""
@@ -180,6 +218,7 @@ def chaos() -> None:
 app.command("node-failure")(node_failure)
 app.command("run")(chaos_run)
 app.command("partition")(chaos_partition)
+app.command("pods")(chaos_pods)
 
 if __name__ == "__main__":
     app()

@@ -132,6 +132,7 @@ class LocalCluster:
                     "--horizontal-pod-autoscaler-sync-period", str(hpa_sync_period),
                     "--horizontal-pod-autoscaler-downscale-stabilization", str(hpa_downscale_stabilization)]
             master_procs.append(_spawn(argv, root / f"master-{i}.log"))
+            self.state.setdefault("master_argv", []).append(argv)
         self.state["pids"] = [p.pid for p in master_procs]
         self.save()
         ca = str(certs.ca_file)
@@ -189,8 +190,12 @@ class LocalCluster:
 
     def alive(self) -> bool:
         """A majority of the masters runs: the Raft quorum that keeps the cluster working (a node agent
-        may die and be restarted: its pods keep running)."""
+        may die and be restarted: its pods keep running). A master killed and restarted by hand with
+        its recorded command line (`master_argv`, as the chaos suite does) counts as running."""
         running = sum(1 for p in self._masters if p.poll() is None)
+        if running <= len(self._masters) // 2:
+            running += sum(1 for i, p in enumerate(self._masters)
+                           if p.poll() is not None and _pids_of([self.state["master_argv"][i]]))
         return running > len(self._masters) // 2
 
     def exited(self) -> list[str]:
@@ -209,7 +214,7 @@ class LocalCluster:
         for node_dir in self.state.get("node_dirs", []):
             _remove_pods(node_dir, net.cgroup_parent(os.path.basename(node_dir)))
             _stop_ingress(node_dir)
-        _terminate(self.state.get("pids", []))
+        _terminate(self.state.get("pids", []) + _pids_of(self.state.get("master_argv", [])))
         _remove_proxy_tables([hostnet.Host(**h) for h in self.state.get("hosts", [])])
         for engine in self.state.get("engines", []):  # their containers go with them
             dockerengines.stop_engine(dockerengines.Engine.from_json(engine))
@@ -235,7 +240,7 @@ class LocalCluster:
 
 
 def _pids_of(argvs: list[list[str]]) -> list[int]:
-    """Processes running one of these command lines (node agents restarted by hand after `up`)."""
+    """Processes running one of these command lines (node agents or masters restarted by hand after `up`)."""
     # nsenter execs the agent, so its command line starts at the interpreter
     wanted = {"\0".join(argv[argv.index(sys.executable):] if sys.executable in argv else argv) for argv in argvs}
     found = []
