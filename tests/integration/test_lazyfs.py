@@ -4,6 +4,7 @@ power loss, nothing else does; LMDB and the Raft journal reopen cleanly on what 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import signal
@@ -242,7 +243,7 @@ def test_a_snapshot_received_from_the_leader_survives_a_power_loss(lazy: LazyMou
     last one; minik8s makes that rename durable (fsync before, directory after). Without it the
     rename survives a power loss and the data does not: an empty snapshot, and a member that no
     longer starts (found by the chaos suite's power-loss nemesis)."""
-    import minik8s.consensus.member  # noqa: F401 - installs the durable rename into pysyncobj
+    importlib.import_module("minik8s.consensus.member")  # installs the durable rename into pysyncobj
     from pysyncobj.serializer import Serializer
 
     snapshot = lazy.mountpoint / "snapshot"
