@@ -66,7 +66,7 @@ def test_the_old_leader_alone_acknowledges_nothing_and_everything_converges(tmp_
     majority side; every write sent to the old leader is refused or unanswered, its linearizable
     reads are refused; after healing the whole history is linearizable, the watches complete,
     no acknowledged write lost, and the three stores equal."""
-    report = run_leader_partition(tmp_path / "cluster", hold=8.0, seed=3)
+    report = run_leader_partition(tmp_path / "cluster", hold=6.0, seed=3)
     checks = report["checks"]
     assert report["ok"], {name: (c["verdict"], c["summary"], c.get("examples")) for name, c in checks.items()}
     assert report["elected"] != report["leader"]

@@ -28,7 +28,7 @@ def test_every_acknowledged_write_survives_a_power_loss_of_every_master(tmp_path
     """Writers and watchers through all three masters; every master loses power at once (what it
     had not fsynced is dropped), then restarts: linearizable, no acknowledged write lost or applied
     twice, watches complete, stores equal."""
-    report = run_chaos(RunSettings(duration=6, seed=11, nemeses=("power-loss",), gap=(1.0, 1.5),
+    report = run_chaos(RunSettings(duration=4, seed=11, nemeses=("power-loss",), gap=(1.0, 1.5),
                                    root=tmp_path / "run"))
     assert report.ok, report.text()
     dropped = _power_losses(report.timeline)
@@ -39,7 +39,7 @@ def test_every_acknowledged_write_survives_a_power_loss_of_every_master(tmp_path
 def test_a_master_that_does_not_fsync_loses_acknowledged_writes_and_is_caught(tmp_path: Path) -> None:
     """The same run against masters whose journal and store never fsync: the durability checker
     reports acknowledged writes lost."""
-    report = run_chaos(RunSettings(duration=6, seed=11, nemeses=("power-loss",), gap=(1.0, 1.5),
+    report = run_chaos(RunSettings(duration=4, seed=11, nemeses=("power-loss",), gap=(1.0, 1.5),
                                    failpoints=("no-fsync",), root=tmp_path / "run"))
     assert not report.ok and report.checks["durability"]["verdict"] == "violation", report.text()
     assert "lost" in report.checks["durability"]["summary"]

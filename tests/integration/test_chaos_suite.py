@@ -19,7 +19,7 @@ def test_a_seeded_run_under_faults_passes_every_checker(tmp_path: Path) -> None:
     """`minik8s chaos run`: kills, pauses and torn journal tails while clients write and watch;
     linearizability, watches, durability and convergence all hold; the report says so."""
     out = tmp_path / "report"
-    run = subprocess.run(minik8s("chaos", "run", "--duration", "12", "--seed", "4", "--out", str(out)),
+    run = subprocess.run(minik8s("chaos", "run", "--duration", "8", "--seed", "4", "--out", str(out)),
                          capture_output=True, text=True, timeout=300)
     report = json.loads((out / "report.json").read_text())
     assert run.returncode == 0, run.stdout + run.stderr
@@ -33,7 +33,7 @@ def test_a_seeded_run_under_faults_passes_every_checker(tmp_path: Path) -> None:
                                                       ("drop-watch-events", "watch")])
 def test_the_checkers_catch_a_deliberately_broken_store(failpoint: str, caught_by: str, tmp_path: Path) -> None:
     """Masters started with a failpoint (no faults injected): the right checker reports the defect."""
-    report = run_chaos(RunSettings(duration=4, seed=2, nemeses=("pause-follower",), gap=(60.0, 60.0),
+    report = run_chaos(RunSettings(duration=3, seed=2, nemeses=("pause-follower",), gap=(60.0, 60.0),
                                    failpoints=(failpoint,), root=tmp_path / "run"))
     assert not report.ok and report.checks[caught_by]["verdict"] == "violation", report.text()
     assert report.checks["durability"]["verdict"] == "ok" and report.checks["convergence"]["verdict"] == "ok"

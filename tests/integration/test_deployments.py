@@ -143,6 +143,7 @@ def test_crashing_template_exceeds_its_progress_deadline(up: Up3, kubectl: Kubec
     assert 'deployment "crash" exceeded its progress deadline' in stderr
 
 
+@pytest.mark.slow  # 12 s; the verbs' requests are unit-tested (tests/unit/test_cli_rollout.py)
 def test_minik8s_rollout_verbs(up: Up3) -> None:
     """The minik8s verbs do what kubectl's do: set image, rollout status/history/undo/pause/resume, scale."""
     up.client.create(deployment("cli", 3, "cli:v1", surge="25%", unavailable="25%"))

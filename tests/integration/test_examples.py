@@ -35,7 +35,7 @@ EXPECTED_LOGS = {
 EXPECTED_HTTP = {("default", "http-server"): 8080, ("default", "web-probed"): 8080}
 
 
-@pytest.fixture(scope="module", params=["process", "docker"])
+@pytest.fixture(scope="module", params=["process", pytest.param("docker", marks=pytest.mark.slow)])  # docker: 34 s, --slow
 def up(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
     if request.param == "docker":
         request.getfixturevalue("docker_runtime")  # installs and starts the engine, builds the images

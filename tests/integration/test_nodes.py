@@ -237,6 +237,7 @@ def test_pods_keep_running_while_every_master_is_down(up: Up) -> None:
     assert up.client.get("pods", "survivor", namespace="default")["metadata"].get("deletionTimestamp") is None
 
 
+@pytest.mark.slow  # 11 s; node-lifecycle's silent-node test and the pod chaos run's agent kills cover it in CI
 def test_node_cut_off_goes_not_ready_and_pods_are_evicted(up: Up) -> None:
     """A killed agent's node is NotReady within grace + 2 s, its pods marked for deletion, then Ready again."""
     up.client.create(pod("victim", [py_container("c", "import time; time.sleep(100000)")],
