@@ -114,7 +114,8 @@ def node_name(cluster_state: Obj, node_index: int) -> str:
     return argv[argv.index("--name") + 1] if "--name" in argv else f"node-{node_index}"
 
 
-def _cmdline(pid: str) -> list[str] | None:
+def cmdline(pid: str) -> list[str] | None:
+    """The command line of process `pid` (None when it is gone)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -125,7 +126,7 @@ def _cmdline(pid: str) -> list[str] | None:
 def agent_pids(cluster_state: Obj, node_index: int) -> list[int]:
     """Live processes running node agent `node_index`'s command line."""
     wanted = agent_process_argv(cluster_state, node_index)
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _cmdline(entry) == wanted]
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and cmdline(entry) == wanted]
 
 
 def kill_agent(cluster_state: Obj, node_index: int) -> list[int]:

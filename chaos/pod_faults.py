@@ -37,7 +37,7 @@ from minik8s.api.kubeconfig import load_kubeconfig
 from minik8s.api.nodeendpoint import node_ready
 
 from .nemesis import Fault
-from .node_failure import ScenarioError, agent_pids, kill_agent, node_name, poll_until, restart_agent
+from .node_failure import ScenarioError, agent_pids, cmdline, kill_agent, node_name, poll_until, restart_agent
 
 GONE_TIMEOUT = 10.0  # seconds for a killed process to disappear
 SETTLE_TIMEOUT = 60.0  # seconds for every node and master to be ready again after a heal
@@ -46,17 +46,9 @@ LEASE_NAMESPACE = "kube-node-lease"
 Obj = dict[str, Any]
 
 
-def _cmdline(pid: str) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [part.decode(errors="replace") for part in raw.rstrip(b"\0").split(b"\0")] if raw else None
-
-
 def pids_running(argv: list[str]) -> list[int]:
     """Live processes whose command line is exactly `argv`."""
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _cmdline(entry) == argv]
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and cmdline(entry) == argv]
 
 
 def spawn(argv: list[str], log_path: Path, what: str) -> None:
