@@ -8,8 +8,11 @@ the run began. Faults here:
 - `Kill`: kill -9 one member (a random one, or the leader), restart it on heal;
 - `KillAll`: kill -9 every member at once, restart them all (a whole-cluster crash);
 - `Pause`: SIGSTOP one member (the leader or a follower), SIGCONT on heal;
-- `TornTail`: kill -9 one member, cut the last bytes off its Raft journal (a write torn by the
-  crash), restart it: the member must recover, and its lost tail must come back from the others;
+- `TornTail`: kill -9 one member and leave a torn record at the end of its Raft journal (the
+  first bytes of a record, as a crash in the middle of an append leaves them), restart it: the
+  member must drop the torn record and catch up. (Cutting into records it had already fsynced
+  would be a disk losing acknowledged data, which no member can survive alone: it then refuses
+  to start, its store being ahead of its log.);
 - `Partition`: nftables drops between the members' network namespaces (`MasterNet`; the masters
   must run with `network=True`): the leader alone against the rest, a random minority against
   the majority, or two halves that only one member (the bridge) reaches; healed by letting
@@ -23,6 +26,7 @@ Clock offsets are not built; see docs/chaos.md.
 from __future__ import annotations
 
 import random
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,11 +109,10 @@ class Pause:
 
 @dataclass
 class TornTail:
-    """Cut the end of a killed member's newest journal file, as a crash in the middle of a write would."""
+    """Kill a member and leave the first bytes of a record at the end of its newest journal file."""
 
     name: str = "torn-tail"
     target: int | None = None
-    cut: int = 0
 
     def inject(self, masters: MasterSet, rng: random.Random) -> str:
         self.target = _pick(masters, rng, "any")
@@ -117,16 +120,27 @@ class TornTail:
         journal = _newest_journal(masters.members[self.target].data_dir)
         if journal is None:
             return f"kill -9 {masters.members[self.target].name} (no journal file to tear)"
-        size = journal.stat().st_size
-        self.cut = min(size, rng.randint(1, 64))
-        with open(journal, "r+b") as f:
-            f.truncate(size - self.cut)
-        return f"kill -9 {masters.members[self.target].name}, cut {self.cut} bytes off {journal.name}"
+        last = _last_record(journal.read_bytes())
+        torn = last[:rng.randint(1, min(64, len(last) - 1))] if len(last) > 1 else bytes([rng.randrange(256)])
+        with open(journal, "ab") as f:
+            f.write(torn)
+        return f"kill -9 {masters.members[self.target].name}, {len(torn)} bytes of a torn record after {journal.name}"
 
     def heal(self, masters: MasterSet) -> str:
         assert self.target is not None
         masters.start(self.target)
         return f"restart {masters.members[self.target].name}"
+
+
+def _last_record(data: bytes) -> bytes:
+    """The last whole record of a journal file (records: u32 length, u32 CRC-32, body)."""
+    pos, last = 0, b""
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack_from("<I", data, pos)
+        if pos + 8 + length > len(data):
+            break
+        last, pos = data[pos:pos + 8 + length], pos + 8 + length
+    return last
 
 
 @dataclass
