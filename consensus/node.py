@@ -34,6 +34,7 @@ from .transport import PeerLimits
 
 log = logging.getLogger(__name__)
 
+READY_LAG = 1000  # entries a caught-up member may trail its leader's commit index and still be ready
 _RETRY_WITH_SAME_ID = {
     FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER, FAIL_REASON.QUEUE_FULL, FAIL_REASON.DISCARDED,
     FAIL_REASON.LEADER_CHANGED, FAIL_REASON.UNKNOWN_OUTCOME,
@@ -109,6 +110,7 @@ class Consensus:
         self.store = store
         self._member: RaftMember | None = None
         self._barrier = threading.Condition()
+        self._caught_up = False  # is_ready's latch: applied all the leader had committed, and not fallen far behind
         self._barrier_started = 0
         self._barrier_done = 0
         self._barrier_in_flight = False
@@ -314,12 +316,22 @@ class Consensus:
                 "appliedIndex": self.applied_index}
 
     def is_ready(self) -> bool:
-        """A leader is known and this member has applied what the leader last reported committed."""
+        """A leader is known and this member has caught up with what the leader reported committed.
+
+        Under a steady write load a healthy member trails the leader's newest commit index by the
+        entries in flight (it applies them a tick later), so an exact comparison made /readyz flap:
+        each member answered "not ready" to a fifth of the polls, and all three were ready at once
+        in only half of them. A member is ready once it has applied everything the leader reported
+        committed, and stays ready while it trails by at most `READY_LAG` entries.
+        """
         member = self._member
-        if member is None or member.leader is None:
+        leader_commit = member.leader_commit_index if member is not None and member.leader is not None else None
+        if member is None or leader_commit is None:
+            self._caught_up = False
             return False
-        leader_commit = member.leader_commit_index
-        return leader_commit is not None and member.raftLastApplied >= leader_commit
+        lag = leader_commit - member.raftLastApplied
+        self._caught_up = lag <= 0 or (self._caught_up and lag <= READY_LAG)
+        return self._caught_up
 
 
 def _already_applied(result: Result) -> bool:
