@@ -29,6 +29,7 @@ from minik8s.api.client import ApiClient
 
 from .history import Op
 from .masters import MasterSet
+from .node_failure import poll_until
 from .run import check_convergence, check_history, final_state, wait_watchers
 from .workload import OP_TIMEOUT, RegisterWorkload, WatchWorkload, ensure_namespace
 
@@ -54,8 +55,9 @@ def run_leader_partition(root: Path, *, hold: float = 12.0, seed: int = 1, keys:
         everywhere = RegisterWorkload(masters.urls, masters.token, clients=3, keys=keys, seed=seed)
         watches.start()
         everywhere.start()
-        _wait_for(lambda: sum(op.outcome == "ok" and op.kind != "read" for op in everywhere.history) >= 10, 30,
-                  "the workload made no progress before the partition")
+        if not poll_until(lambda: sum(op.outcome == "ok" and op.kind != "read" for op in everywhere.history) >= 10,
+                          30):
+            raise RuntimeError("the workload made no progress before the partition")
         leader = masters.leader_index()
         if leader is None:
             raise RuntimeError("no leader before the partition")
@@ -67,7 +69,10 @@ def run_leader_partition(root: Path, *, hold: float = 12.0, seed: int = 1, keys:
         minority = RegisterWorkload([masters.members[leader].url], masters.token, clients=6, keys=keys,
                                     seed=seed + 1, first_process=100, op_timeout=MINORITY_TIMEOUT)
         minority.start()
-        elected = _wait_for(lambda: _new_leader(masters, others), 30, "no leader elected on the majority side")
+        poll_until(lambda: _new_leader(masters, others) is not None, 30)
+        elected = _new_leader(masters, others)
+        if elected is None:
+            raise RuntimeError("no leader elected on the majority side")
         note(f"{masters.members[elected].name} leads the majority ({time.monotonic() - cut_at:.2f} s after the cut)")
         time.sleep(max(0.0, hold - (time.monotonic() - cut_at)))  # the fault itself lasts this long
         minority.stop()  # its answers all come while the cut holds
@@ -92,16 +97,6 @@ def run_leader_partition(root: Path, *, hold: float = 12.0, seed: int = 1, keys:
                 "elapsed": round(time.monotonic() - started, 1)}
     finally:
         masters.stop()
-
-
-def _wait_for(condition: Any, timeout: float, failure: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value is not None and value is not False:
-            return value
-        time.sleep(0.1)
-    raise RuntimeError(failure)
 
 
 def _new_leader(masters: MasterSet, candidates: list[int]) -> int | None:
