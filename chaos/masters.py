@@ -107,18 +107,19 @@ class MasterSet:
         """Start every member (or one) that is not running (the first call makes their network)."""
         if self.net is not None and not self.net.created:
             self.net.create()
-        for member in self.members if index is None else [self.members[index]]:
+        for i in range(len(self.members)) if index is None else [index]:
+            member = self.members[i]
             if member.alive:
                 continue
-            if self.disks and not self.disks[self.members.index(member)].alive:
-                self.disks[self.members.index(member)].start()
+            if self.disks and not self.disks[i].alive:
+                self.disks[i].start()
             argv = [sys.executable, "-m", "minik8s.cli.main", "master", "--name", member.name,
                     "--data-dir", str(member.data_dir), "--raft-addr", member.raft_addr,
                     "--peers", ",".join(member.peers), "--api-addr", f"{member.host}:{member.api_port}",
                     "--token-file", str(self.token_file), "--cluster-secret-file", str(self.secret_file),
                     *self.extra_args]
             if self.net is not None:
-                argv = self.net.command(self.members.index(member), argv)
+                argv = self.net.command(i, argv)
             with open(member.log_path, "ab") as log:
                 member.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                                   env={**os.environ, **member.extra_env})
