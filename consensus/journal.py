@@ -43,10 +43,7 @@ def write_file_atomically(path: str, data: bytes) -> None:
     tmp = path + ".tmp"
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    replace_durably(tmp, path)
 
 
 def replace_durably(source: str, target: str) -> None:
