@@ -124,21 +124,30 @@ def chaos_run(
     Checkers: per-key linearizability, the watch validator, durability and convergence (all
     members' store digests equal). Exits 1 when a checker finds a violation.
     """
-    unknown = [n for n in nemesis if n not in NEMESES]
     unknown_failpoints = [f for f in failpoint if f not in FAILPOINTS]
-    problem = (f"unknown nemesis {', '.join(unknown)}" if unknown
-               else f"unknown failpoint {', '.join(unknown_failpoints)}" if unknown_failpoints
-               else "--masters must be 1, 3 or 5" if masters not in (1, 3, 5)
-               else "--duration must be positive" if duration <= 0 else None)
-    if problem:
-        typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(1)
+    _refuse(_run_problem(nemesis, NEMESES, masters, duration)
+            or (f"unknown failpoint {', '.join(unknown_failpoints)}" if unknown_failpoints else None))
     typer.echo(f"chaos run: seed {seed}, {duration:g} s, {masters} masters, faults from {', '.join(nemesis)}",
                err=True)
     settings = RunSettings(duration=duration, seed=seed, masters=masters, clients=clients, keys=keys,
                            watchers=watchers, nemeses=tuple(nemesis), failpoints=tuple(failpoint), keep=keep,
                            checker_budget=checker_budget)
     _finish(run_chaos(settings), out)
+
+
+def _run_problem(nemesis: list[str], known: Any, masters: int, duration: float) -> str | None:
+    """What is wrong with the options every chaos run takes (None: nothing)."""
+    unknown = [n for n in nemesis if n not in known]
+    return (f"unknown nemesis {', '.join(unknown)}" if unknown
+            else "--masters must be 1, 3 or 5" if masters not in (1, 3, 5)
+            else "--duration must be positive" if duration <= 0 else None)
+
+
+def _refuse(problem: str | None) -> None:
+    """One line on stderr and exit code 1 when there is a problem."""
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 def _finish(report: Report, out: Path | None) -> None:
@@ -164,9 +173,7 @@ def chaos_partition(
     reads; after healing, the whole history must be linearizable and the members converge.
     Exits 1 when a check fails.
     """
-    if hold <= 0:
-        typer.echo("error: --hold must be positive", err=True)
-        raise typer.Exit(1)
+    _refuse("--hold must be positive" if hold <= 0 else None)
     root = data_dir or Path(tempfile.mkdtemp(prefix="minik8s-partition-"))
     report = run_leader_partition(root / "cluster", hold=hold, seed=seed)
     for event in report["timeline"]:
@@ -196,14 +203,8 @@ def chaos_pods(
     Deployment's replicas, the bare pods and what runs on the nodes converge to what the history
     leaves. Exits 1 when a checker finds a violation.
     """
-    unknown = [n for n in nemesis if n not in POD_NEMESES]
-    problem = (f"unknown nemesis {', '.join(unknown)}" if unknown
-               else "--masters must be 1, 3 or 5" if masters not in (1, 3, 5)
-               else "--nodes must be positive" if nodes < 1
-               else "--duration must be positive" if duration <= 0 else None)
-    if problem:
-        typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(1)
+    _refuse(_run_problem(nemesis, POD_NEMESES, masters, duration)
+            or ("--nodes must be positive" if nodes < 1 else None))
     typer.echo(f"pod chaos run: seed {seed}, {duration:g} s, {masters} masters, {nodes} nodes, faults from "
                f"{', '.join(nemesis)}", err=True)
     _finish(run_pod_chaos(PodRunSettings(duration=duration, seed=seed, masters=masters, nodes=nodes, clients=clients,
